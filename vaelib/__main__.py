@@ -1,0 +1,66 @@
+"""Command line: `python -m vaelib train ...`, `python -m vaelib params`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import pandas as pd
+
+from . import runs
+from .config import ConfigError, RunConfig
+from .data import DATASETS, DataError
+from .models import ARCHS, build_model, count_params
+from .train import DivergenceError, train
+
+SWEEP_DIMS = (2, 3, 5, 10, 50)
+
+
+def param_table(dims=SWEEP_DIMS) -> pd.DataFrame:
+    rows = [{"arch": arch, "latent_dim": d, "params": count_params(build_model(arch, d))}
+            for arch in ARCHS for d in dims]
+    return pd.DataFrame(rows)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vaelib", description="Train and inspect MNIST VAEs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train one model into runs/{arch}_{d}/ (resumes or reuses a run)")
+    t.add_argument("--arch", required=True, help=f"one of: {', '.join(ARCHS)}")
+    t.add_argument("--latent-dim", required=True, help="latent dimension d >= 1")
+    t.add_argument("--epochs", default=15)
+    t.add_argument("--batch-size", default=128)
+    t.add_argument("--lr", default=1e-3)
+    t.add_argument("--beta", default=1.0, help="weight of the KL term (1 = the ELBO)")
+    t.add_argument("--seed", default=0)
+    t.add_argument("--dataset", default="mnist", help=f"one of: {', '.join(DATASETS)}")
+    t.add_argument("--train-limit", default=None, help="use only the first N training images")
+    t.add_argument("--test-limit", default=None, help="use only the first N test images")
+    t.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda[:N]")
+    t.add_argument("--threads", default=0, help="torch threads (0: torch's default)")
+    t.add_argument("--runs-dir", default=str(runs.RUNS_DIR))
+    t.add_argument("--force", action="store_true", help="retrain even if a finished run exists")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    sub.add_parser("params", help="parameter counts of the ten sweep models")
+    args = parser.parse_args(argv)
+
+    if args.command == "params":
+        print(param_table().pivot(index="latent_dim", columns="arch", values="params").to_string())
+        return 0
+    try:
+        config = RunConfig(arch=args.arch, latent_dim=args.latent_dim, epochs=args.epochs,
+                           batch_size=args.batch_size, lr=args.lr, beta=args.beta, seed=args.seed,
+                           dataset=args.dataset, train_limit=args.train_limit, test_limit=args.test_limit,
+                           device=args.device, num_threads=args.threads)
+        run = train(config, args.runs_dir, force=args.force, progress=not args.quiet)
+    except (ConfigError, DataError, runs.RunConflictError, DivergenceError, PermissionError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"{run.folder}: finished; final test loss {run.history['test_loss'].iloc[-1]:.2f} nats per image")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

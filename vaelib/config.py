@@ -1,0 +1,127 @@
+"""A training configuration, validated before any work starts.
+
+Parameters come from the CLI, from papermill ``-p`` (sometimes as strings) and from Python, so
+`RunConfig.from_params` coerces strings once and every check names the parameter, the value and
+what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+
+from .data import DATASETS
+from .models import ARCHS
+
+# Fields that change the result; device and thread count only change the speed.
+IDENTITY = ("dataset", "arch", "latent_dim", "epochs", "batch_size", "lr", "beta", "seed",
+            "train_limit", "test_limit")
+
+
+class ConfigError(ValueError):
+    """A parameter is out of its allowed range; raised before any work starts."""
+
+
+def _as_int(name, value, minimum, optional=False):
+    if value is None or (optional and value in ("", "None", "none")):
+        if optional:
+            return None
+        raise ConfigError(f"{name} is required (an integer >= {minimum})")
+    if isinstance(value, bool):
+        raise ConfigError(f"{name}={value!r} is not allowed; expected an integer >= {minimum}")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise ConfigError(f"{name}={value!r} is not allowed; expected an integer >= {minimum}") from None
+    if not isinstance(value, int):
+        raise ConfigError(f"{name}={value!r} is not allowed; expected an integer >= {minimum}")
+    if value < minimum:
+        raise ConfigError(f"{name}={value!r} is not allowed; expected an integer >= {minimum}")
+    return value
+
+
+def _as_float(name, value, *, positive=False, nonnegative=False):
+    allowed = "a number > 0" if positive else "a number >= 0"
+    try:
+        out = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}={value!r} is not allowed; expected {allowed}") from None
+    if isinstance(value, bool) or out != out or out in (float("inf"), float("-inf")) \
+            or (positive and out <= 0) or (nonnegative and out < 0):
+        raise ConfigError(f"{name}={value!r} is not allowed; expected {allowed}")
+    return out
+
+
+def _as_choice(name, value, allowed):
+    if value not in allowed:
+        raise ConfigError(f"{name}={value!r} is not allowed; expected one of: {', '.join(allowed)}")
+    return value
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    arch: str
+    latent_dim: int
+    epochs: int = 15
+    batch_size: int = 128
+    lr: float = 1e-3
+    beta: float = 1.0
+    seed: int = 0
+    dataset: str = "mnist"
+    train_limit: int | None = None
+    test_limit: int | None = None
+    device: str = "auto"
+    num_threads: int = 0   # 0: leave torch's default
+
+    def __post_init__(self):
+        checks = {
+            "arch": _as_choice("arch", self.arch, ARCHS),
+            "latent_dim": _as_int("latent_dim", self.latent_dim, 1),
+            "epochs": _as_int("epochs", self.epochs, 1),
+            "batch_size": _as_int("batch_size", self.batch_size, 1),
+            "lr": _as_float("lr", self.lr, positive=True),
+            "beta": _as_float("beta", self.beta, nonnegative=True),
+            "seed": _as_int("seed", self.seed, 0),
+            "dataset": _as_choice("dataset", self.dataset, tuple(DATASETS)),
+            "train_limit": _as_int("train_limit", self.train_limit, 1, optional=True),
+            "test_limit": _as_int("test_limit", self.test_limit, 1, optional=True),
+            "device": _as_device(self.device),
+            "num_threads": _as_int("num_threads", self.num_threads, 0),
+        }
+        for name, value in checks.items():
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def from_params(cls, **params) -> "RunConfig":
+        """Build from loose parameters (strings welcome), rejecting unknown names."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise ConfigError(f"unknown parameter(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
+        return cls(**params)
+
+    def identity(self) -> dict:
+        return {k: getattr(self, k) for k in IDENTITY}
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @property
+    def name(self) -> str:
+        """Default run folder name: runs/{arch}_{d} (prefixed by the dataset when not MNIST)."""
+        base = f"{self.arch}_{self.latent_dim}"
+        return base if self.dataset == "mnist" else f"{self.dataset}_{base}"
+
+    def short_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:8]
+
+
+def _as_device(value):
+    if not isinstance(value, str) or not (value in ("auto", "cpu", "mps") or value.startswith("cuda")):
+        raise ConfigError(f"device={value!r} is not allowed; expected 'auto', 'cpu' or 'cuda[:N]'")
+    return value

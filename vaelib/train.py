@@ -1,0 +1,179 @@
+"""The training engine: in-memory batches, per-epoch evaluation, grids and atomic checkpoints.
+
+Every finished epoch is checkpointed (weights, optimizer, RNG states, history), so an interrupted
+run resumes where it stopped and ends with the same history as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torchvision.utils import save_image
+from tqdm.auto import tqdm
+
+from . import data, runs
+from .config import RunConfig
+from .losses import vae_loss
+from .models import VAE, build_model
+
+N_GRID = 16          # fixed images shown in each reconstruction grid (two rows of 8)
+EVAL_BATCH = 2500    # evaluation needs no gradients, so large batches are cheap
+
+
+class DivergenceError(FloatingPointError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class Run:
+    folder: Path
+    config: RunConfig
+    history: pd.DataFrame
+    model: VAE
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+@torch.inference_mode()
+def evaluate(model: VAE, x: torch.Tensor, beta: float = 1.0, seed: int = 0,
+             batch_size: int = EVAL_BATCH) -> dict:
+    """Mean per-image loss, recon and KL over `x`, with a fixed noise seed for comparable epochs."""
+    model.eval()
+    gen = torch.Generator(device=x.device).manual_seed(seed)
+    sums = torch.zeros(3, device=x.device)
+    for xb in x.split(batch_size):
+        logits, mu, logvar = model(xb, generator=gen)
+        sums += torch.stack(vae_loss(logits, xb, mu, logvar, beta)) * len(xb)
+    loss, recon, kl = (sums / len(x)).tolist()
+    return {"loss": loss, "recon": recon, "kl": kl}
+
+
+def train_epoch(model, optimizer, x, config: RunConfig, perm_gen, noise_gen, epoch: int, progress=True) -> dict:
+    """One pass over `x` in shuffled in-memory batches; returns the running mean losses."""
+    model.train()
+    perm = torch.randperm(len(x), generator=perm_gen).to(x.device)
+    sums = torch.zeros(3, device=x.device)
+    batches = perm.split(config.batch_size)
+    bar = tqdm(batches, desc=f"{config.name} epoch {epoch}/{config.epochs}", disable=not progress,
+               leave=False, mininterval=0.5)
+    for batch, idx in enumerate(bar, start=1):
+        xb = x[idx]
+        logits, mu, logvar = model(xb, generator=noise_gen)
+        loss, recon, kl = vae_loss(logits, xb, mu, logvar, config.beta)
+        if not torch.isfinite(loss):
+            raise DivergenceError(f"loss is {loss.item()} at epoch {epoch}, batch {batch}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        sums += torch.stack((loss, recon, kl)).detach() * len(xb)
+        if batch % 100 == 0:
+            bar.set_postfix(loss=f"{sums[0].item() / (batch * config.batch_size):.1f}", refresh=False)
+    loss, recon, kl = (sums / len(x)).tolist()
+    return {"loss": loss, "recon": recon, "kl": kl}
+
+
+def save_recon_grid(model: VAE, images: torch.Tensor, path: Path) -> None:
+    """Originals above, their reconstructions (decoded posterior means) below."""
+    recon = model.reconstruct(images)
+    save_image(torch.cat([images, recon]).cpu(), path, nrow=8, padding=2)
+
+
+def save_weights(model: VAE, arch: str, path: Path) -> None:
+    runs.atomic_torch_save({"arch": arch, "latent_dim": model.latent_dim, "state_dict": model.state_dict()}, path)
+
+
+def load_model(path: Path | str, arch: str | None = None, latent_dim: int | None = None,
+               device: str = "cpu") -> VAE:
+    """Load weights.pt (or a run folder), refusing weights of another architecture or size."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "weights.pt"
+    saved = torch.load(path, map_location=device, weights_only=True)
+    arch = arch or saved["arch"]
+    latent_dim = latent_dim or saved["latent_dim"]
+    if (arch, latent_dim) != (saved["arch"], saved["latent_dim"]):
+        raise ValueError(f"{path} holds weights of a {saved['arch']} VAE with latent_dim={saved['latent_dim']}, "
+                         f"not of the requested {arch} VAE with latent_dim={latent_dim}")
+    model = build_model(arch, latent_dim)
+    model.load_state_dict(saved["state_dict"])
+    return model.to(device).eval()
+
+
+def _rng_state(perm_gen, noise_gen) -> dict:
+    return {"perm": perm_gen.get_state(), "noise": noise_gen.get_state()}
+
+
+def train(config: RunConfig, runs_dir: Path | str = runs.RUNS_DIR, force: bool = False,
+          progress: bool = True, log=print) -> Run:
+    """Train `config` in its run folder, resuming or reusing what is already there."""
+    if not isinstance(config, RunConfig):
+        config = RunConfig.from_params(**config)
+    data.check_dataset(config.dataset)
+    data.verify(config.dataset)  # fail on bad data before any folder is created
+    folder, state = runs.prepare(config, runs_dir, force)
+    if state == "finished":
+        log(f"{folder}: finished run of the same config found, reused (force=True retrains)")
+        return Run(folder, config, runs.load_history(folder), load_model(folder))
+
+    device = resolve_device(config.device)
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    x_train, _ = data.load(config.dataset, train=True, limit=config.train_limit)
+    x_test, _ = data.load(config.dataset, train=False, limit=config.test_limit)
+    x_train, x_test = x_train.to(device), x_test.to(device)
+
+    torch.manual_seed(config.seed)
+    model = build_model(config.arch, config.latent_dim).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    perm_gen = torch.Generator().manual_seed(config.seed)
+    noise_gen = torch.Generator(device=device).manual_seed(config.seed + 1)
+    history: list[dict] = []
+
+    checkpoint_path = folder / "checkpoint.pt"
+    if state == "resume" and checkpoint_path.is_file():
+        ckpt = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        perm_gen.set_state(ckpt["rng"]["perm"])
+        noise_gen.set_state(ckpt["rng"]["noise"])
+        history = ckpt["history"]
+        log(f"{folder}: resuming after epoch {ckpt['epoch']} of {config.epochs}")
+    runs.write_status(folder, "running")
+
+    for epoch in range(len(history) + 1, config.epochs + 1):
+        start = time.perf_counter()
+        try:
+            train_metrics = train_epoch(model, optimizer, x_train, config, perm_gen, noise_gen, epoch, progress)
+        except DivergenceError as e:
+            runs.write_status(folder, "failed", error=str(e), last_good_epoch=len(history))
+            raise DivergenceError(f"{folder}: training diverged: {e}. The checkpoint of the last good "
+                                  f"epoch ({len(history)}) is kept; the run is marked failed.") from None
+        seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        test_metrics = evaluate(model, x_test, config.beta, seed=config.seed)
+        save_recon_grid(model, x_test[:N_GRID], folder / f"test_{epoch}.png")
+        save_recon_grid(model, x_train[:N_GRID], folder / f"train_{epoch}.png")
+        history.append({"epoch": epoch,
+                        **{f"train_{k}": v for k, v in train_metrics.items()},
+                        **{f"test_{k}": v for k, v in test_metrics.items()},
+                        "seconds": seconds, "eval_seconds": time.perf_counter() - start})
+        runs.atomic_torch_save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                "rng": _rng_state(perm_gen, noise_gen), "history": history}, checkpoint_path)
+        runs.atomic_write_text(folder / "history.csv", pd.DataFrame(history).to_csv(index=False))
+        if progress:
+            row = history[-1]
+            log(f"{config.name} epoch {epoch}/{config.epochs}: train {row['train_loss']:.1f} "
+                f"test {row['test_loss']:.1f} (recon {row['test_recon']:.1f}, KL {row['test_kl']:.1f}) "
+                f"in {seconds:.1f}s")
+
+    save_weights(model, config.arch, folder / "weights.pt")
+    runs.write_status(folder, "finished")
+    return Run(folder, config, pd.DataFrame(history), model.eval())
