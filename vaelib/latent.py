@@ -1,0 +1,86 @@
+"""What the latent space holds: decoded grids, encoded means, projections and neighbours."""
+
+from __future__ import annotations
+
+import torch
+from torch.distributions import Normal
+from torchvision.utils import make_grid
+
+from .models import VAE
+
+
+@torch.inference_mode()
+def decode_grid(model: VAE, values, dims=(0, 1)) -> torch.Tensor:
+    """Decode z on the grid values x values in two latent dims (others 0); one image, rows = z2.
+
+    Row i, column j decodes z[dims[0]] = values[j], z[dims[1]] = values[-1 - i], so z2 grows upward
+    as on a plot's axes.
+    """
+    values = torch.as_tensor(values, dtype=torch.float32)
+    n = len(values)
+    z = torch.zeros(n * n, model.latent_dim)
+    z[:, dims[0]] = values.repeat(n)
+    z[:, dims[1]] = values.flip(0).repeat_interleave(n)
+    device = next(model.parameters()).device
+    images = torch.sigmoid(model.decode(z.to(device))).cpu()
+    return make_grid(images, nrow=n, padding=1, pad_value=1.0)
+
+
+def normal_quantiles(n: int, tail: float = 0.05) -> torch.Tensor:
+    """n evenly spaced quantiles of N(0, 1) from `tail` to 1 - `tail`: equal prior mass per cell."""
+    return Normal(0.0, 1.0).icdf(torch.linspace(tail, 1 - tail, n))
+
+
+@torch.inference_mode()
+def encode_means(model: VAE, x: torch.Tensor, batch_size: int = 2500) -> torch.Tensor:
+    device = next(model.parameters()).device
+    return torch.cat([model.encode(xb.to(device))[0].cpu() for xb in x.split(batch_size)])
+
+
+def pca_2d(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Project onto the two principal axes; returns (coordinates [N, 2], explained variance ratios)."""
+    centered = z - z.mean(0)
+    _, s, v = torch.linalg.svd(centered, full_matrices=False)
+    explained = s.pow(2) / s.pow(2).sum()
+    return centered @ v[:2].T, explained[:2]
+
+
+def knn_predict(train_z, train_y, test_z, k: int = 5, batch_size: int = 1000) -> torch.Tensor:
+    """Majority label among the k nearest training means (Euclidean), ties to the nearest."""
+    preds = []
+    for zb in test_z.split(batch_size):
+        idx = torch.cdist(zb, train_z).topk(k, largest=False).indices
+        labels = train_y[idx]                                   # [B, k], nearest first
+        votes = torch.zeros(len(zb), int(train_y.max()) + 1).scatter_add_(
+            1, labels, torch.linspace(1.0, 0.99, k).expand(len(zb), k))  # tiny weights break ties
+        preds.append(votes.argmax(1))
+    return torch.cat(preds)
+
+
+def confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor, n_classes: int = 10) -> torch.Tensor:
+    return torch.bincount(y_true * n_classes + y_pred, minlength=n_classes ** 2).reshape(n_classes, n_classes)
+
+
+def digit_geometry(z: torch.Tensor, labels: torch.Tensor):
+    """Per digit: centroid, distance of the centroid from the origin, and spread (pandas table)."""
+    import pandas as pd
+    rows = []
+    for digit in labels.unique().tolist():
+        zd = z[labels == digit]
+        centre = zd.mean(0)
+        rows.append({"digit": digit, "n": len(zd), "centroid_norm": centre.norm().item(),
+                     "spread": (zd - centre).norm(dim=1).median().item()})
+    table = pd.DataFrame(rows).set_index("digit")
+    table["rank_from_edge"] = table["centroid_norm"].rank(ascending=False).astype(int)
+    return table
+
+
+def top_confusions(matrix: torch.Tensor, n: int = 6):
+    """The n largest off-diagonal cells: true digit, predicted digit, count, % of the true digit."""
+    import pandas as pd
+    off = matrix.clone()
+    off.fill_diagonal_(0)
+    values, flat = off.flatten().topk(n)
+    k = matrix.shape[0]
+    return pd.DataFrame({"true": (flat // k).tolist(), "predicted": (flat % k).tolist(), "count": values.tolist(),
+                         "percent_of_true": (100 * values / matrix.sum(1)[flat // k]).tolist()}).round(1)

@@ -1,0 +1,120 @@
+"""Figures of the report (matplotlib/seaborn); each function returns a Figure the notebook shows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+import torch
+
+METRICS = {"loss": "total (-ELBO)", "recon": "reconstruction (BCE)", "kl": "KL to N(0, I)"}
+
+
+def save(fig, path: Path | str) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    return path
+
+
+def history_long(history: pd.DataFrame) -> pd.DataFrame:
+    """Tidy form: one row per (run columns..., epoch, split, metric)."""
+    value_cols = [f"{s}_{m}" for s in ("train", "test") for m in METRICS]
+    id_cols = [c for c in history.columns if c not in value_cols and c not in ("seconds", "eval_seconds")]
+    long = history.melt(id_vars=id_cols, value_vars=value_cols, var_name="column", value_name="nats per image")
+    long[["split", "metric"]] = long["column"].str.split("_", n=1, expand=True)
+    long["metric"] = long["metric"].map(METRICS)
+    return long.drop(columns="column")
+
+
+def plot_history(history: pd.DataFrame, title: str = ""):
+    """One run: total, reconstruction and KL per epoch, train and test."""
+    long = history_long(history)
+    grid = sns.relplot(data=long, x="epoch", y="nats per image", hue="split", col="metric", kind="line",
+                       marker="o", facet_kws={"sharey": False}, height=3, aspect=1.1)
+    grid.set_titles("{col_name}")
+    grid.figure.suptitle(title, y=1.04)
+    return grid.figure
+
+
+def plot_sweep_curves(histories: pd.DataFrame):
+    """Every run: the three metrics per epoch (columns), train and test (rows), d by colour."""
+    long = history_long(histories)
+    long["d"] = long["latent_dim"].astype(str)
+    grid = sns.relplot(data=long, x="epoch", y="nats per image", hue="d", style="arch", row="split",
+                       col="metric", kind="line", palette="viridis",
+                       hue_order=sorted(long["d"].unique(), key=int),
+                       facet_kws={"sharey": False}, height=3, aspect=1.15)
+    grid.set_titles("{row_name}: {col_name}")
+    return grid.figure
+
+
+def plot_final_by_dim(summary: pd.DataFrame):
+    """Final test metrics against d, one line per architecture."""
+    long = summary.melt(id_vars=["arch", "latent_dim"], value_vars=["test_loss", "test_recon", "test_kl"],
+                        var_name="metric", value_name="nats per image")
+    long["metric"] = long["metric"].str.removeprefix("test_").map(METRICS)
+    grid = sns.relplot(data=long, x="latent_dim", y="nats per image", hue="arch", col="metric", kind="line",
+                       marker="o", facet_kws={"sharey": False}, height=3, aspect=1.1)
+    grid.set(xscale="log", xticks=sorted(summary["latent_dim"].unique()))
+    for ax in grid.axes.flat:
+        ax.set_xticklabels([str(d) for d in sorted(summary["latent_dim"].unique())])
+    grid.set_titles("final test {col_name}")
+    return grid.figure
+
+
+def show_images(paths: dict, ncols: int = 2, size: float = 3.2):
+    """Saved PNG grids side by side, each titled by its key."""
+    n = len(paths)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * 0.6), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (title, path) in zip(axes.flat, paths.items()):
+        ax.imshow(plt.imread(path), cmap="gray")
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_latent_grid(grid: torch.Tensor, values, title: str = ""):
+    """An image from latent.decode_grid, with its axes labelled by the z values decoded."""
+    n = len(values)
+    fig, ax = plt.subplots(figsize=(0.45 * n + 1.5, 0.45 * n + 1.5))
+    ax.imshow(grid.permute(1, 2, 0).numpy(), extent=(0, n, 0, n))
+    ticks = [i + 0.5 for i in range(n)]
+    labels = [f"{float(v):.2g}" for v in values]
+    ax.set_xticks(ticks, labels, fontsize=7, rotation=90 if n > 7 else 0)
+    ax.set_yticks(ticks, labels, fontsize=7)
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    ax.set_title(title)
+    return fig
+
+
+def plot_embedding(z2: torch.Tensor, labels: torch.Tensor, title: str = "", ax=None,
+                   xlabel="$z_1$ (mean)", ylabel="$z_2$ (mean)"):
+    """Scatter of 2-D latent points coloured by digit."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 5.5))
+    frame = pd.DataFrame({"x": z2[:, 0].numpy(), "y": z2[:, 1].numpy(), "digit": labels.numpy()})
+    sns.scatterplot(data=frame, x="x", y="y", hue="digit", palette="tab10", s=4, linewidth=0, alpha=0.6,
+                    ax=ax, legend="full")
+    for digit, centre in frame.groupby("digit")[["x", "y"]].median().iterrows():
+        ax.text(centre["x"], centre["y"], str(digit), fontsize=13, weight="bold", ha="center", va="center",
+                bbox={"boxstyle": "circle,pad=0.2", "fc": "white", "alpha": 0.7, "lw": 0})
+    ax.legend(title="digit", markerscale=4, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    return ax.figure
+
+
+def plot_confusion(matrix: torch.Tensor, title: str = "", ax=None):
+    """Row-normalized confusion matrix in percent (rows: true digit)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.2, 4.5))
+    percent = (100 * matrix / matrix.sum(1, keepdim=True)).numpy()
+    sns.heatmap(percent, annot=True, fmt=".0f", cmap="Blues", cbar=False, ax=ax, annot_kws={"fontsize": 7})
+    ax.set(xlabel="predicted digit", ylabel="true digit", title=title)
+    return ax.figure
