@@ -1,0 +1,123 @@
+"""vaelib's engine against a reference loop in the style of pytorch/examples `vae/main.py`.
+
+Both train the same 784-400-20 VAE (batch 128, Adam lr 1e-3, summed BCE + KL) on the full MNIST
+training set, on the same machine, epochs interleaved (reference, vaelib, reference, ...):
+
+  (a) reference: datasets.MNIST(transform=ToTensor()) through DataLoader(shuffle=True), a plain loop
+      with a sigmoid decoder and F.binary_cross_entropy, as that example does (written here from its
+      description, no code copied);
+  (b) vaelib: the whole split as one in-memory tensor, batches drawn by index, vaelib.train's epoch.
+
+    python -m benchmarks.vs_reference --epochs 3
+
+The last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+from torchvision import datasets, transforms
+
+from vaelib import data
+from vaelib.config import RunConfig
+from vaelib.models import LinearVAE
+from vaelib.train import evaluate, train_epoch
+
+
+class ReferenceVAE(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(784, 400)
+        self.fc21 = nn.Linear(400, 20)
+        self.fc22 = nn.Linear(400, 20)
+        self.fc3 = nn.Linear(20, 400)
+        self.fc4 = nn.Linear(400, 784)
+
+    def forward(self, x):
+        h = F.relu(self.fc1(x.view(-1, 784)))
+        mu, logvar = self.fc21(h), self.fc22(h)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        return torch.sigmoid(self.fc4(F.relu(self.fc3(z)))), mu, logvar
+
+
+def reference_loss(recon, x, mu, logvar):
+    bce = F.binary_cross_entropy(recon, x.view(-1, 784), reduction="sum")
+    return bce - 0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+
+
+def reference_epoch(model, optimizer, loader):
+    model.train()
+    for x, _ in loader:
+        optimizer.zero_grad()
+        loss = reference_loss(*model(x), x)
+        loss.backward()
+        optimizer.step()
+
+
+@torch.no_grad()
+def reference_test(model, loader):
+    model.eval()
+    total = sum(reference_loss(*model(x), x).item() for x, _ in loader)
+    return total / len(loader.dataset)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads for both (0: torch's default)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    data.verify("mnist")
+    root = data.DATA_DIR
+    train_set = datasets.MNIST(root, train=True, download=False, transform=transforms.ToTensor())
+    test_set = datasets.MNIST(root, train=False, download=False, transform=transforms.ToTensor())
+    loader = DataLoader(train_set, batch_size=128, shuffle=True)
+    test_loader = DataLoader(test_set, batch_size=128, shuffle=False)
+
+    x_train, _ = data.load("mnist", train=True)
+    x_test, _ = data.load("mnist", train=False)
+    config = RunConfig(arch="linear", latent_dim=20, epochs=args.epochs, batch_size=128, lr=1e-3)
+
+    torch.manual_seed(0)
+    ref = ReferenceVAE()
+    ref_opt = torch.optim.Adam(ref.parameters(), lr=1e-3)
+    torch.manual_seed(0)
+    ours = LinearVAE(20, hidden=400)
+    ours_opt = torch.optim.Adam(ours.parameters(), lr=1e-3)
+    perm_gen, noise_gen = torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)
+    assert sum(p.numel() for p in ref.parameters()) == sum(p.numel() for p in ours.parameters())
+
+    print(f"784-400-20 VAE, batch 128, {torch.get_num_threads()} torch thread(s), {args.epochs} epochs each")
+    ref_times, our_times = [], []
+    for epoch in range(1, args.epochs + 1):
+        start = time.perf_counter()
+        reference_epoch(ref, ref_opt, loader)
+        ref_times.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        train_epoch(ours, ours_opt, x_train, config, perm_gen, noise_gen, epoch, progress=False)
+        our_times.append(time.perf_counter() - start)
+        print(f"epoch {epoch}: reference {ref_times[-1]:.2f}s  vaelib {our_times[-1]:.2f}s  "
+              f"ratio {ref_times[-1] / our_times[-1]:.2f}x", flush=True)
+
+    ref_loss = reference_test(ref, test_loader)
+    our_loss = evaluate(ours, x_test)["loss"]
+    result = {"epochs": args.epochs, "threads": torch.get_num_threads(),
+              "reference_s_per_epoch": round(sum(ref_times) / len(ref_times), 3),
+              "vaelib_s_per_epoch": round(sum(our_times) / len(our_times), 3),
+              "speedup": round(sum(ref_times) / sum(our_times), 2),
+              "reference_test_loss": round(ref_loss, 3), "vaelib_test_loss": round(our_loss, 3)}
+    print(f"test loss after {args.epochs} epochs (nats per image): reference {ref_loss:.2f}, vaelib {our_loss:.2f}")
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()
