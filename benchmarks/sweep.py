@@ -35,8 +35,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from vaelib import data
 from vaelib.config import RunConfig
 from vaelib.losses import vae_loss
+from vaelib.memwatch import PeakMemory
 from vaelib.models import ARCHS, build_model, count_params
-from vaelib.train import evaluate, train_epoch
+from vaelib.train import evaluate, make_optimizer, train_epoch
 
 DIMS = (2, 3, 5, 10, 50)
 LANES = {"AVX512": 16, "AVX2": 8}
@@ -74,7 +75,7 @@ def time_model(job: tuple) -> dict:
     config = RunConfig(arch=arch, latent_dim=d, epochs=epochs)
     torch.manual_seed(0)
     model = build_model(arch, d)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = make_optimizer(model, config.lr)
     perm_gen, noise_gen = torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)
     seconds = []
     for epoch in range(1, epochs + 1):
@@ -86,7 +87,7 @@ def time_model(job: tuple) -> dict:
     eval_seconds = time.perf_counter() - start
     return {"arch": arch, "latent_dim": d, "params": count_params(model), "train_images": len(x_train),
             "s_per_epoch": sum(seconds) / len(seconds), "eval_s": eval_seconds,
-            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "pid": os.getpid()}
+            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def main(argv=None):
@@ -105,7 +106,7 @@ def main(argv=None):
     jobs = [(a, d, threads, args.train_limit, args.epochs) for a in ARCHS for d in DIMS]
     jobs.sort(key=lambda j: (j[0] != "conv", -j[1]))   # the report's order: costliest first
     start = time.perf_counter()
-    with ProcessPoolExecutor(args.jobs) as pool:
+    with PeakMemory() as peak, ProcessPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(time_model, jobs))
     wall = time.perf_counter() - start
 
@@ -117,20 +118,20 @@ def main(argv=None):
     table["s_per_full_epoch"] = table["s_per_epoch"] * 60000 / table["train_images"]
     out = Path(__file__).parent / "out"
     out.mkdir(exist_ok=True)
-    table.drop(columns="pid").to_csv(out / "sweep.csv", index=False, float_format="%.4g")
+    table.to_csv(out / "sweep.csv", index=False, float_format="%.4g")
     with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(table.drop(columns=["pid", "train_images"]).round(3).to_string(index=False))
+        print(table.drop(columns=["train_images"]).round(3).to_string(index=False))
 
     # the report trains `jobs` models at once: its training time is the busiest worker's sum
     per_model_min = (table["s_per_full_epoch"] + table["eval_s"]) * args.sweep_epochs / 60
     estimate = per_model_min.sum() / args.jobs
-    peak_rss = table.groupby("pid")["rss_mb"].max().sum() + resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_rss = peak.mb  # PSS of this process and its workers together, sampled while they ran
     by_arch = table.groupby("arch")["fraction_of_peak"].mean().round(3).to_dict()
     result = {"sweep_minutes_estimate": round(estimate, 1), "peak_rss_mb": round(peak_rss),
               "jobs": args.jobs, "threads_per_job": threads, "peak_gflops_per_core": round(peak_core, 1),
               "fraction_of_peak_by_arch": by_arch, "benchmark_wall_s": round(wall, 1)}
     print(f"sweep estimate: {estimate:.1f} min of training for {len(jobs)} models x {args.sweep_epochs} epochs "
-          f"(+ eval each epoch), {args.jobs} at once; peak RSS of all processes together {peak_rss:.0f} MB")
+          f"(+ eval each epoch), {args.jobs} at once; peak memory (PSS) of all processes together {peak_rss:.0f} MB")
     print(json.dumps(result))
     return result
 

@@ -39,16 +39,17 @@ def training_config(smoke_test: bool, **params) -> RunConfig:
     return config
 
 
-def run_folder(runs_dir: Path, arch: str, latent_dim: int, smoke_test: bool = False) -> Path:
+def run_folder(runs_dir: Path, arch: str, latent_dim: int, smoke_test: bool = False,
+               dataset: str = "mnist") -> Path:
     """The finished run of (arch, d); in smoke mode a missing one is trained (seconds)."""
-    config = training_config(smoke_test, arch=arch, latent_dim=latent_dim)
+    config = training_config(smoke_test, arch=arch, latent_dim=latent_dim, dataset=dataset)
     folder = Path(runs_dir) / config.name
     if runs.is_finished(folder):
         return folder
     if smoke_test:
         return train(config, runs_dir, progress=False, log=lambda *_: None).folder
-    raise FileNotFoundError(f"no finished run for arch={arch!r}, latent_dim={latent_dim} in {runs_dir}; "
-                            f"run `make report`, or notebook 01 with arch={arch!r}, latent_dim={latent_dim}")
+    raise FileNotFoundError(f"no finished run for arch={arch!r}, latent_dim={latent_dim}, dataset={dataset!r} "
+                            f"in {runs_dir}; run `make report`, or notebook 01 with these parameters")
 
 
 def epochs_to_show(epochs: int) -> list[int]:

@@ -8,7 +8,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 import torch
+from matplotlib.ticker import NullLocator
 
+ARCH_ORDER = ["linear", "conv"]
 METRICS = {"loss": "total (-ELBO)", "recon": "reconstruction (BCE)", "kl": "KL to N(0, I)"}
 
 
@@ -56,13 +58,31 @@ def plot_final_by_dim(summary: pd.DataFrame):
     long = summary.melt(id_vars=["arch", "latent_dim"], value_vars=["test_loss", "test_recon", "test_kl"],
                         var_name="metric", value_name="nats per image")
     long["metric"] = long["metric"].str.removeprefix("test_").map(METRICS)
-    grid = sns.relplot(data=long, x="latent_dim", y="nats per image", hue="arch", col="metric", kind="line",
-                       marker="o", facet_kws={"sharey": False}, height=3, aspect=1.1)
-    grid.set(xscale="log", xticks=sorted(summary["latent_dim"].unique()))
-    for ax in grid.axes.flat:
-        ax.set_xticklabels([str(d) for d in sorted(summary["latent_dim"].unique())])
+    grid = sns.relplot(data=long, x="latent_dim", y="nats per image", hue="arch", hue_order=ARCH_ORDER,
+                       col="metric", kind="line", marker="o", facet_kws={"sharey": False}, height=3, aspect=1.1)
+    _dims_axis(grid, summary["latent_dim"])
     grid.set_titles("final test {col_name}")
     return grid.figure
+
+
+def plot_bounds_by_dim(table: pd.DataFrame):
+    """Test ELBO and IWAE bound (higher is better) against d, per architecture."""
+    long = table.melt(id_vars=["arch", "latent_dim"], value_vars=["test_elbo", "iwae_bound"],
+                      var_name="bound", value_name="log p(x) lower bound (nats per image)")
+    long["bound"] = long["bound"].map({"test_elbo": "ELBO", "iwae_bound": f"IWAE, K={table['iwae_k'].iloc[0]}"})
+    grid = sns.relplot(data=long, x="latent_dim", y="log p(x) lower bound (nats per image)", hue="arch",
+                       hue_order=ARCH_ORDER, style="bound", kind="line", marker="o", height=3.5, aspect=1.4)
+    _dims_axis(grid, table["latent_dim"])
+    return grid.figure
+
+
+def _dims_axis(grid, dims):
+    """Log-scaled latent dimension axis labelled with the dimensions themselves."""
+    dims = sorted(set(int(d) for d in dims))
+    for ax in grid.axes.flat:
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticks(dims, [str(d) for d in dims])
 
 
 def show_images(paths: dict, ncols: int = 2, size: float = 3.2):

@@ -10,9 +10,10 @@ from . import runs
 from .models import build_model, count_params
 
 
-def histories(runs_dir: Path | str) -> pd.DataFrame:
-    """Every finished run's history, with its arch and latent_dim, sorted by model."""
+def histories(runs_dir: Path | str, dataset: str = "mnist") -> pd.DataFrame:
+    """Every finished run's history on `dataset`, with its arch and latent_dim, sorted by model."""
     table = runs.list_runs(runs_dir)
+    table = table[table["dataset"] == dataset] if not table.empty else table
     if table.empty:
         raise FileNotFoundError(f"no finished run in {runs_dir}; run `make report` or notebook 01 first")
     frames = [runs.load_history(row.path).assign(arch=row.arch, latent_dim=row.latent_dim)
@@ -56,3 +57,26 @@ def knn_table(predictions: dict, labels) -> pd.DataFrame:
     rows = [{"arch": a, "latent_dim": d, "knn_accuracy": (pred == labels).float().mean().item()}
             for (a, d), pred in predictions.items()]
     return pd.DataFrame(rows).sort_values(["arch", "latent_dim"], ignore_index=True)
+
+
+def beyond_table(runs_dir: Path | str) -> pd.DataFrame:
+    """The metrics.json of every finished MNIST run (vaelib.beyond): ELBO, IWAE, accuracies, times."""
+    import json
+    rows = []
+    for row in runs.list_runs(runs_dir).itertuples():
+        path = Path(row.path) / "metrics.json"
+        if row.dataset != "mnist" or not path.is_file():
+            continue
+        m = json.loads(path.read_text())
+        rows.append({"arch": m["arch"], "latent_dim": m["latent_dim"],
+                     "params": count_params(build_model(m["arch"], m["latent_dim"])),
+                     "test_elbo": m["test_elbo"], "iwae_bound": m["iwae_bound"],
+                     "iwae_gain": m["iwae_bound"] - m["test_elbo"], "recon_accuracy": m["recon_accuracy"],
+                     "knn_accuracy": m["knn_accuracy"], "iwae_k": m["settings"]["iwae_k"],
+                     **{f"{k}_s": v for k, v in m["seconds"].items()}})
+    return pd.DataFrame(rows).sort_values(["arch", "latent_dim"], ignore_index=True)
+
+
+def read_metrics(folder: Path | str) -> dict:
+    import json
+    return json.loads((Path(folder) / "metrics.json").read_text())

@@ -121,6 +121,8 @@ def list_runs(runs_dir: Path | str = RUNS_DIR, finished_only: bool = True) -> pd
     rows = []
     for cfg_path in sorted(Path(runs_dir).glob("*/config.json")):
         folder = cfg_path.parent
+        if ".replaced-" in folder.name:   # an old run kept aside by force=True
+            continue
         status = read_status(folder)["status"]
         if finished_only and not is_finished(folder):
             continue

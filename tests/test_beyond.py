@@ -1,0 +1,69 @@
+"""The beyond-the-seed metrics on small real MNIST slices."""
+
+import pytest
+import torch
+
+from vaelib import beyond, classifier, data, latent
+from vaelib.config import RunConfig
+from vaelib.losses import vae_loss
+from vaelib.train import train
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory):
+    config = RunConfig(arch="linear", latent_dim=5, epochs=2, train_limit=2000, test_limit=300, num_threads=1)
+    return train(config, tmp_path_factory.mktemp("runs"), progress=False).model
+
+
+def test_iwae_bound_is_above_the_elbo_and_rises_with_k(small_model, mnist_slice):
+    x = mnist_slice[2][:100]
+    with torch.inference_mode():
+        elbos = []
+        for seed in range(20):    # average the single-sample ELBO over noise
+            gen = torch.Generator().manual_seed(seed)
+            mu, logvar = small_model.encode(x)
+            logits = small_model.decode(small_model.reparameterize(mu, logvar, gen))
+            elbos.append(-vae_loss(logits, x, mu, logvar)[0].item())
+    elbo = sum(elbos) / len(elbos)
+    bounds = {k: beyond.iwae_bound(small_model, x, k=k).mean().item() for k in (1, 10, 100)}
+    assert abs(bounds[1] - elbo) < 2.0          # K = 1 is the ELBO, up to sampling noise
+    assert bounds[100] > bounds[10] > bounds[1]
+    assert bounds[100] > elbo + 1.0
+
+
+def test_iwae_bound_does_not_depend_on_chunking(small_model, mnist_slice):
+    x = mnist_slice[2][:30]
+    a = beyond.iwae_bound(small_model, x, k=50, samples_per_chunk=50, seed=3)
+    b = beyond.iwae_bound(small_model, x, k=50, samples_per_chunk=50 * 30, seed=3)
+    assert a.shape == (30,) and torch.isfinite(a).all()
+    assert abs(a.mean() - b.mean()) < 1.0        # other noise draws, same quantity
+
+
+def test_classifier_scores_above_97_percent_on_held_out_digits():
+    x, y = data.load("mnist", train=True, limit=22000)
+    torch.set_num_threads(2)
+    model = classifier.fit(x[:20000], y[:20000], epochs=2, batch_size=64, progress=False)
+    accuracy = (classifier.predict(model, x[20000:]) == y[20000:]).float().mean().item()
+    assert accuracy > 0.97, accuracy
+
+
+def test_knn_on_real_digits(mnist_slice):
+    x_train, y_train, x_test, y_test = mnist_slice
+    pred = latent.knn_predict(x_train.flatten(1), y_train, x_test.flatten(1), k=5)
+    assert (pred == y_test).float().mean() > 0.85   # k-NN on raw pixels: a well-known ~90% at 2,000 images
+    matrix = latent.confusion_matrix(y_test, pred)
+    assert matrix.sum() == len(y_test) and torch.equal(matrix.diag().sum(), (pred == y_test).sum())
+
+
+def test_interpolations_start_and_end_at_the_reconstructions(small_model, mnist_slice):
+    x = mnist_slice[2]
+    grid = beyond.interpolations(small_model, x[:2], x[2:4], steps=6)
+    assert grid.shape[1:] == (2 * 29 + 1, 6 * 29 + 1)
+    recon = small_model.reconstruct(x[:1])[0, 0]
+    assert torch.allclose(grid[0, 1:29, 1:29], recon, atol=1e-5)
+    assert beyond.prior_samples(small_model, n=16).shape == (3, 2 * 29 + 1, 8 * 29 + 1)
+
+
+def test_fashion_mnist_loads_verified():
+    x, y = data.load("fashion", train=False)
+    assert x.shape == (10_000, 1, 28, 28) and torch.bincount(y).tolist() == [1000] * 10
