@@ -10,6 +10,7 @@ shows them recomputes nothing that a previous step already measured.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import math
 import os
@@ -30,6 +31,18 @@ from .train import load_model
 LOG_2PI = math.log(2 * math.pi)
 
 
+def _keep_heap_small() -> None:
+    """Fix glibc's mmap threshold for this process.
+
+    After large frees glibc raises the threshold, so the IWAE loop's thousands of mid-size tensors land
+    on the heap and fragment it: measured here, 6.6 GB RSS for one linear model instead of 1.0 GB.
+    """
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-3, 1 << 16)   # M_MMAP_THRESHOLD = 64 KiB
+    except (OSError, AttributeError):
+        pass   # not glibc: nothing to do
+
+
 @torch.inference_mode()
 def iwae_bound(model: VAE, x: torch.Tensor, k: int = 1000, samples_per_chunk: int = 2000,
                seed: int = 0, progress: bool = False) -> torch.Tensor:
@@ -39,6 +52,7 @@ def iwae_bound(model: VAE, x: torch.Tensor, k: int = 1000, samples_per_chunk: in
     processed a few at a time so that their k decoded samples stay cache-sized (~2,000 decodes:
     measured fastest here), and conv layers run channels_last (measured 2x faster decoding here).
     """
+    _keep_heap_small()
     model.eval().to(memory_format=torch.channels_last)
     gen = torch.Generator().manual_seed(seed)
     per_chunk = max(1, samples_per_chunk // k)
