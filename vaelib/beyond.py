@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from . import classifier, data, latent, runs
 from .models import VAE
-from .train import load_model
+from .train import evaluate, load_model
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -96,14 +96,7 @@ def run_metrics(folder: Path | str, clf, k: int = 1000, test_limit: int | None =
     out = {"arch": config["arch"], "latent_dim": config["latent_dim"], "settings": settings, "seconds": {}}
 
     start = time.perf_counter()
-    gen = torch.Generator().manual_seed(0)
-    elbo = []
-    with torch.inference_mode():
-        for xb in x_test.split(2500):
-            from .losses import vae_loss
-            loss, _, _ = vae_loss(*_forward(model, xb, gen), beta=1.0)
-            elbo.append(-loss * len(xb))
-    out["test_elbo"] = (torch.stack(elbo).sum() / len(x_test)).item()
+    out["test_elbo"] = -evaluate(model, x_test)["loss"]   # the same noise seed as the training history
     out["iwae_bound"] = iwae_bound(model, x_test, k=k).mean().item()
     out["seconds"]["iwae"] = time.perf_counter() - start
 
@@ -118,12 +111,6 @@ def run_metrics(folder: Path | str, clf, k: int = 1000, test_limit: int | None =
     out["seconds"]["knn"] = time.perf_counter() - start
     runs.atomic_write_text(cache, json.dumps(out, indent=1))
     return out
-
-
-def _forward(model, xb, gen):
-    mu, logvar = model.encode(xb)
-    logits = model.decode(model.reparameterize(mu, logvar, gen))
-    return logits, xb, mu, logvar
 
 
 @torch.inference_mode()
