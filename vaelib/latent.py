@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import torch
 from torch.distributions import Normal
 from torchvision.utils import make_grid
@@ -63,7 +64,6 @@ def confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor, n_classes: int 
 
 def digit_geometry(z: torch.Tensor, labels: torch.Tensor):
     """Per digit: centroid, distance of the centroid from the origin, and spread (pandas table)."""
-    import pandas as pd
     rows = []
     for digit in labels.unique().tolist():
         zd = z[labels == digit]
@@ -77,7 +77,6 @@ def digit_geometry(z: torch.Tensor, labels: torch.Tensor):
 
 def top_confusions(matrix: torch.Tensor, n: int = 6):
     """The n largest off-diagonal cells: true digit, predicted digit, count, % of the true digit."""
-    import pandas as pd
     off = matrix.clone()
     off.fill_diagonal_(0)
     values, flat = off.flatten().topk(n)

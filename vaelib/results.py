@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -61,13 +62,11 @@ def knn_table(predictions: dict, labels) -> pd.DataFrame:
 
 def beyond_table(runs_dir: Path | str) -> pd.DataFrame:
     """The metrics.json of every finished MNIST run (vaelib.beyond): ELBO, IWAE, accuracies, times."""
-    import json
     rows = []
     for row in runs.list_runs(runs_dir).itertuples():
-        path = Path(row.path) / "metrics.json"
-        if row.dataset != "mnist" or not path.is_file():
+        if row.dataset != "mnist" or not (Path(row.path) / "metrics.json").is_file():
             continue
-        m = json.loads(path.read_text())
+        m = read_metrics(row.path)
         rows.append({"arch": m["arch"], "latent_dim": m["latent_dim"],
                      "params": count_params(build_model(m["arch"], m["latent_dim"])),
                      "test_elbo": m["test_elbo"], "iwae_bound": m["iwae_bound"],
@@ -78,5 +77,4 @@ def beyond_table(runs_dir: Path | str) -> pd.DataFrame:
 
 
 def read_metrics(folder: Path | str) -> dict:
-    import json
     return json.loads((Path(folder) / "metrics.json").read_text())

@@ -121,7 +121,6 @@ def train(config: RunConfig, runs_dir: Path | str = runs.RUNS_DIR, force: bool =
     """Train `config` in its run folder, resuming or reusing what is already there."""
     if not isinstance(config, RunConfig):
         config = RunConfig.from_params(**config)
-    data.check_dataset(config.dataset)
     data.verify(config.dataset)  # fail on bad data before any folder is created
     folder, state = runs.prepare(config, runs_dir, force)
     if state == "finished":
