@@ -1,7 +1,12 @@
-"""A small CNN digit classifier, trained once and cached, to judge reconstructions by their class."""
+"""A small CNN digit classifier, trained once and cached, to judge reconstructions by their class.
+
+    python -m vaelib.classifier runs/classifier_mnist.pt    # trains it unless a fresh one is there
+"""
 
 from __future__ import annotations
 
+import argparse
+import sys
 from pathlib import Path
 
 import torch
@@ -9,8 +14,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import data
-from .runs import atomic_torch_save
+from . import data, provenance
+from .atomic import atomic_torch_save
+from .cpushare import CpuShare
 
 
 class DigitCNN(nn.Module):
@@ -53,21 +59,60 @@ def fit(x, y, epochs: int = 5, batch_size: int = 128, lr: float = 1e-3, seed: in
     return model.eval()
 
 
-def load_or_train(cache_dir: Path | str, dataset: str = "mnist", train_limit: int | None = None,
-                  epochs: int = 5, progress: bool = True, log=print) -> tuple[DigitCNN, float]:
-    """The cached classifier of `dataset` (trained on its first train_limit images), and its test accuracy."""
-    suffix = "" if train_limit is None else f"_{train_limit}"
-    path = Path(cache_dir) / f"classifier_{dataset}{suffix}.pt"
+CODE = ("classifier.py", "data.py")
+
+
+def load(path: Path | str) -> DigitCNN:
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    model = DigitCNN()
+    model.load_state_dict(saved["state_dict"])
+    return model.eval()
+
+
+def read_info(path: Path | str) -> dict:
+    """The cached classifier's training set size, test accuracy and provenance."""
+    info = torch.load(path, map_location="cpu", weights_only=True)
+    return {k: v for k, v in info.items() if k != "state_dict"}
+
+
+def is_fresh(path: Path, dataset: str, train_limit: int | None) -> bool:
+    if not Path(path).is_file():
+        return False
+    info = read_info(path)
+    return (info.get("provenance", {}).get("code") == provenance.fingerprint(CODE)
+            and info.get("dataset") == dataset and info.get("train_limit") == train_limit)
+
+
+def ensure(path: Path | str, dataset: str = "mnist", train_limit: int | None = None, epochs: int = 5,
+           progress: bool = True, log=print) -> dict:
+    """Train the classifier into `path` unless a fresh one (same data, same code) is there; its info."""
+    path = Path(path)
+    if is_fresh(path, dataset, train_limit):
+        return read_info(path)
     if path.is_file():
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-        model = DigitCNN()
-        model.load_state_dict(saved["state_dict"])
-        return model.eval(), saved["test_accuracy"]
+        log(f"{path} was made by other code or data: retraining it")
     x_train, y_train = data.load(dataset, train=True, limit=train_limit)
     x_test, y_test = data.load(dataset, train=False)
-    model = fit(x_train, y_train, epochs=epochs, progress=progress)
-    accuracy = (predict(model, x_test) == y_test).float().mean().item()
-    Path(cache_dir).mkdir(parents=True, exist_ok=True)
-    atomic_torch_save({"state_dict": model.state_dict(), "test_accuracy": accuracy}, path)
-    log(f"classifier trained on {len(x_train)} {dataset} images: test accuracy {accuracy:.4f} (cached in {path})")
-    return model, accuracy
+    with CpuShare() as share:
+        model = fit(x_train, y_train, epochs=epochs, progress=progress)
+        accuracy = (predict(model, x_test) == y_test).float().mean().item()
+        info = {"dataset": dataset, "train_limit": train_limit, "train_images": len(x_train),
+                "test_images": len(x_test), "test_accuracy": accuracy,
+                "provenance": provenance.record(CODE, **share.record())}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_torch_save({"state_dict": model.state_dict(), **info}, path)
+    log(f"classifier trained on {len(x_train)} {dataset} images: test accuracy {accuracy:.4f} (in {path})")
+    return info
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vaelib.classifier", description=__doc__)
+    parser.add_argument("path", help="where the classifier is kept (reused when fresh)")
+    parser.add_argument("--train-limit", type=int, default=None)
+    args = parser.parse_args(argv)
+    ensure(args.path, train_limit=args.train_limit, progress=sys.stderr.isatty())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

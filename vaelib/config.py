@@ -8,7 +8,6 @@ what is allowed.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from dataclasses import dataclass
 
@@ -76,7 +75,7 @@ class RunConfig:
     train_limit: int | None = None
     test_limit: int | None = None
     device: str = "auto"
-    num_threads: int = 0   # 0: leave torch's default
+    num_threads: int = 0   # 0: share the cores with the other running vaelib jobs (vaelib.cpushare)
 
     def __post_init__(self):
         checks = {
@@ -113,12 +112,9 @@ class RunConfig:
 
     @property
     def name(self) -> str:
-        """Default run folder name: runs/{arch}_{d} (prefixed by the dataset when not MNIST)."""
-        base = f"{self.arch}_{self.latent_dim}"
+        """The run folder's name: every setting a sweep varies, {arch}_{d}_s{seed} (dataset prefix unless MNIST)."""
+        base = f"{self.arch}_{self.latent_dim}_s{self.seed}"
         return base if self.dataset == "mnist" else f"{self.dataset}_{base}"
-
-    def short_hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:8]
 
 
 def _as_device(value):

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import nn
+
+from .atomic import atomic_torch_save
 
 ARCHS = ("linear", "conv")
 
@@ -81,3 +85,25 @@ def build_model(arch: str, latent_dim: int) -> VAE:
 
 def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def save_weights(model: VAE, arch: str, path: Path | str) -> None:
+    """weights.pt: the state dict with the arch and d it belongs to (written atomically)."""
+    atomic_torch_save({"arch": arch, "latent_dim": model.latent_dim, "state_dict": model.state_dict()}, path)
+
+
+def load_model(path: Path | str, arch: str | None = None, latent_dim: int | None = None,
+               device: str = "cpu") -> VAE:
+    """Load weights.pt (or a run folder's), refusing weights of another architecture or size."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "weights.pt"
+    saved = torch.load(path, map_location=device, weights_only=True)
+    arch = arch or saved["arch"]
+    latent_dim = latent_dim or saved["latent_dim"]
+    if (arch, latent_dim) != (saved["arch"], saved["latent_dim"]):
+        raise ValueError(f"{path} holds weights of a {saved['arch']} VAE with latent_dim={saved['latent_dim']}, "
+                         f"not of the requested {arch} VAE with latent_dim={latent_dim}")
+    model = build_model(arch, latent_dim)
+    model.load_state_dict(saved["state_dict"])
+    return model.to(device).eval()

@@ -1,12 +1,13 @@
 """Run folders: one per config, written atomically, never silently overwritten.
 
-A run folder holds config.json, status.json ("running", "finished" or "failed"), history.csv,
-checkpoint.pt (the last finished epoch), weights.pt (once finished) and the reconstruction grids.
+A run folder holds config.json, provenance.json (which code, torch and device made it),
+status.json ("running", "finished" or "failed"), history.csv, checkpoint.pt (the last finished
+epoch), weights.pt (once finished) and the reconstruction grids. A run made by other training code
+is "stale": it is never reused or resumed silently.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import time
@@ -15,6 +16,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from . import provenance
+from .atomic import atomic_torch_save, atomic_write_text  # noqa: F401 (used by callers too)
 from .config import IDENTITY, RunConfig
 
 RUNS_DIR = Path("runs")
@@ -24,25 +27,8 @@ class RunConflictError(RuntimeError):
     """A run folder holds a different config; nothing was touched."""
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temp file beside `path`, then rename: a crash leaves the old file or the new one."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
-
-
-def atomic_torch_save(obj, path: Path) -> None:
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    atomic_write_bytes(path, buf.getvalue())
+class StaleRunError(RunConflictError):
+    """A run folder was made by other training code; nothing was touched."""
 
 
 def read_config(folder: Path) -> dict | None:
@@ -65,6 +51,26 @@ def is_finished(folder: Path) -> bool:
     return read_status(folder)["status"] == "finished" and (folder / "weights.pt").is_file()
 
 
+def read_provenance(folder: Path) -> dict | None:
+    path = Path(folder) / "provenance.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def is_stale(folder: Path, code: str | None = None) -> bool:
+    """True when the folder holds a run whose training code differs from today's (or is unrecorded)."""
+    if read_config(folder) is None:
+        return False
+    saved = read_provenance(folder)
+    return saved is None or saved.get("code") != (code or provenance.fingerprint())
+
+
+def move_aside(folder: Path, why: str = "replaced") -> Path:
+    """Keep an old run under a new name rather than deleting it."""
+    aside = folder.with_name(f"{folder.name}.{why}-{time.strftime('%Y%m%d-%H%M%S')}")
+    os.replace(folder, aside)
+    return aside
+
+
 def config_differences(saved: dict, config: RunConfig) -> dict:
     wanted = config.identity()
     return {k: (saved.get(k), wanted[k]) for k in IDENTITY if saved.get(k) != wanted[k]}
@@ -79,11 +85,13 @@ def _ensure_writable(folder: Path, what: str) -> None:
         raise PermissionError(f"the {what} {folder} is not writable; choose another runs_dir")
 
 
-def prepare(config: RunConfig, runs_dir: Path | str = RUNS_DIR, force: bool = False) -> tuple[Path, str]:
+def prepare(config: RunConfig, runs_dir: Path | str = RUNS_DIR, force: bool = False,
+            keep_stale: bool = False) -> tuple[Path, str]:
     """The run folder for `config` and what to do there: "new", "resume" or "finished".
 
-    A folder holding another config raises RunConflictError unless `force`, which moves the old
-    folder aside (to NAME.replaced-TIMESTAMP) rather than deleting it.
+    A folder holding another config raises RunConflictError, and one made by other training code
+    StaleRunError, unless `force`, which moves the old folder aside (to NAME.replaced-TIMESTAMP)
+    rather than deleting it; `keep_stale` reuses (or resumes) a stale run knowingly.
     """
     runs_dir = Path(runs_dir)
     _ensure_writable(runs_dir, "runs folder")
@@ -99,17 +107,38 @@ def prepare(config: RunConfig, runs_dir: Path | str = RUNS_DIR, force: bool = Fa
                 f"{folder} holds a run with a different config ({lines}). Nothing was changed. "
                 f"Choose another runs_dir, or pass force=True (--force) to retrain: the old folder "
                 f"is then kept as {folder.name}.replaced-<time>.")
+        stale = is_stale(folder)
+        if stale and not (force or keep_stale):
+            raise StaleRunError(
+                f"{folder} holds a run made by other training code ({provenance.describe(read_provenance(folder))}; "
+                f"today: code {provenance.fingerprint()}). Nothing was changed. Pass force=True (--force) to "
+                f"retrain it (the old folder is kept as {folder.name}.replaced-<time>), or keep_stale=True "
+                f"(--keep-stale) to use it as it is.")
         if force:
-            aside = folder.with_name(f"{folder.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
-            os.replace(folder, aside)
+            move_aside(folder)
         elif is_finished(folder):
             return folder, "finished"
         else:
             return folder, "resume"
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / "config.json", config.to_json())
+    write_provenance(folder)
     write_status(folder, "running")
     return folder, "new"
+
+
+def write_provenance(folder: Path, **extra) -> None:
+    atomic_write_text(Path(folder) / "provenance.json",
+                      json.dumps(provenance.record(**extra), indent=1, sort_keys=True))
+
+
+def find(runs_dir: Path | str, config: RunConfig) -> Path:
+    """The finished run of `config`, or an error saying how to make it."""
+    folder = Path(runs_dir) / config.name
+    if not is_finished(folder):
+        raise FileNotFoundError(f"no finished run {config.name} in {runs_dir}; run `make report`, or notebook "
+                                f"01 with arch={config.arch!r}, latent_dim={config.latent_dim}, seed={config.seed}")
+    return folder
 
 
 def load_history(folder: Path | str) -> pd.DataFrame:
@@ -121,7 +150,7 @@ def list_runs(runs_dir: Path | str = RUNS_DIR, finished_only: bool = True) -> pd
     rows = []
     for cfg_path in sorted(Path(runs_dir).glob("*/config.json")):
         folder = cfg_path.parent
-        if ".replaced-" in folder.name:   # an old run kept aside by force=True
+        if "." in folder.name:   # an old run kept aside (NAME.replaced-<time>)
             continue
         status = read_status(folder)["status"]
         if finished_only and not is_finished(folder):

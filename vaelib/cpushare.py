@@ -1,0 +1,109 @@
+"""Share the CPU cores fairly between vaelib jobs running at the same time.
+
+torch's OpenMP threads spin while they wait; two processes that each take every core spin against
+each other, and on 2 cores two trainings ran 35x slower than one (see benchmarks/cpushare.py). Each
+training or evaluation registers itself in a small registry of running jobs (one file per process,
+held with an OS lock, so a killed job counts no more) and uses cores // jobs threads, re-checked
+every second, so a job alone keeps every core and yields them when another starts.
+
+A thread count the user set (num_threads, or OMP_NUM_THREADS) is obeyed as it is.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+REGISTRY_ENV = "VAELIB_JOBS_DIR"
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def registry() -> Path:
+    folder = Path(os.environ.get(REGISTRY_ENV) or Path(tempfile.gettempdir()) / f"vaelib-jobs-{os.getuid()}")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def running_jobs(folder: Path, own: Path | None = None) -> int:
+    """Live registered jobs (this one included): a file whose lock can be taken belongs to a dead job."""
+    count = 0
+    for path in folder.glob("*.job"):
+        if path == own:
+            count += 1
+            continue
+        try:
+            with open(path, "a") as f:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                path.unlink(missing_ok=True)          # its owner died: clean up
+        except BlockingIOError:
+            count += 1                                # locked: alive
+        except OSError:
+            continue
+    return count
+
+
+class CpuShare:
+    """`with CpuShare(num_threads) as share:` then `share.adjust()` in the loop (cheap, every call).
+
+    `share.threads` and `share.reason` say what was chosen and why (logged and recorded by the run).
+    """
+
+    def __init__(self, num_threads: int = 0, interval: float = 1.0, log=None):
+        self.cores, self.interval, self.log = available_cores(), interval, log
+        env = os.environ.get("OMP_NUM_THREADS", "").strip()
+        if num_threads:
+            self.fixed, self.reason = int(num_threads), f"num_threads={num_threads} asked"
+        elif env.isdigit() and int(env) > 0:
+            self.fixed, self.reason = int(env), f"OMP_NUM_THREADS={env} set"
+        else:
+            self.fixed, self.reason = None, ""
+        self.threads, self._file, self._path, self._next = torch.get_num_threads(), None, None, 0.0
+        self.jobs = 1
+
+    def __enter__(self) -> "CpuShare":
+        folder = registry()
+        self._path = folder / f"{os.getpid()}-{id(self)}.job"
+        self._file = open(self._path, "w")
+        fcntl.flock(self._file, fcntl.LOCK_EX)
+        self.adjust(force=True)
+        return self
+
+    def __exit__(self, *exc):
+        if self._file:
+            self._path.unlink(missing_ok=True)
+            self._file.close()
+            self._file = None
+        return False
+
+    def adjust(self, force: bool = False) -> int:
+        """Re-count the running jobs (at most once per `interval` s) and set torch's thread count."""
+        now = time.monotonic()
+        if not force and now < self._next:
+            return self.threads
+        self._next = now + self.interval
+        if self.fixed is not None:
+            threads = self.fixed
+        else:
+            self.jobs = running_jobs(self._path.parent, self._path) if self._path else 1
+            threads = max(1, self.cores // self.jobs)
+            self.reason = f"{self.cores} cores shared by {self.jobs} running vaelib job(s)"
+        if threads != torch.get_num_threads():
+            torch.set_num_threads(threads)
+            if self.log and not force:
+                self.log(f"threads: {threads} ({self.reason})")
+        self.threads = threads
+        return threads
+
+    def record(self) -> dict:
+        return {"threads": self.threads, "threads_reason": self.reason}

@@ -1,0 +1,165 @@
+"""The evaluation step: every per-model number the report cites, computed once per run and cached.
+
+    python -m vaelib.metrics runs/conv_2_s0 --classifier runs/classifier_mnist.pt --iwae-k 1000
+
+For one finished run: the test ELBO, the IWAE bound (Burda et al. 2015; optional, it is the costly
+one), reconstruction accuracy (a digit classifier reads each reconstruction) with its confusion
+matrix, 5-NN accuracy of the latent means with its confusion matrix, and latent diagnostics (KL per
+dimension, active units). The result goes to the run's metrics.json with the settings and the code
+that made it; a cache made by other code or settings is recomputed, never reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from . import classifier, data, latent, provenance, runs
+from .atomic import atomic_write_text
+from .cpushare import CpuShare
+from .models import VAE, load_model
+from .train import evaluate
+
+LOG_2PI = math.log(2 * math.pi)
+ACTIVE_THRESHOLD = 0.01   # a unit is active when Var_x[E q(z_i|x)] exceeds this (Burda et al. 2015)
+
+
+@torch.inference_mode()
+def iwae_bound(model: VAE, x: torch.Tensor, k: int = 1000, samples_per_chunk: int = 2000,
+               seed: int = 0, progress: bool = False, each_chunk=lambda: None) -> torch.Tensor:
+    """Per-image importance-weighted lower bound on log p(x), in nats.
+
+    With k = 1 it is the ELBO (in expectation); it rises towards log p(x) as k grows. Images are
+    processed a few at a time so that their k decoded samples stay cache-sized (~2,000 decodes:
+    measured fastest here), on a channels_last copy of the model (measured 2x faster decoding here;
+    the caller's model is left as it is). Run it in a process started with
+    MALLOC_MMAP_THRESHOLD_=65536 (the runner does): glibc's moving threshold otherwise fragments the
+    heap with these mid-size tensors (6.6 GB instead of 1.0 GB for one linear model, measured).
+    """
+    model = copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
+    gen = torch.Generator().manual_seed(seed)
+    per_chunk = max(1, samples_per_chunk // k)
+    bounds = []
+    for xb in tqdm(x.split(per_chunk), desc=f"IWAE k={k}", disable=not progress, leave=False, mininterval=2):
+        each_chunk()
+        mu, logvar = model.encode(xb)
+        eps = torch.randn((k, *mu.shape), generator=gen)
+        z = mu + eps * torch.exp(0.5 * logvar)                                   # [k, B, d]
+        logits = model.decode(z.flatten(0, 1)).view(k, len(xb), -1)
+        target = xb.flatten(1).expand(k, -1, -1)
+        log_px_z = -F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(-1)
+        log_pz = -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
+        log_qz = -0.5 * (eps.pow(2) + LOG_2PI + logvar).sum(-1)
+        bounds.append(torch.logsumexp(log_px_z + log_pz - log_qz, dim=0) - math.log(k))
+    return torch.cat(bounds)
+
+
+@torch.inference_mode()
+def reconstruction_accuracy(model: VAE, clf, x, y) -> tuple[float, torch.Tensor]:
+    """Share of reconstructions (decoded posterior means) the classifier reads as the true digit."""
+    recon = torch.cat([model.reconstruct(xb) for xb in x.split(2500)])
+    pred = classifier.predict(clf, recon)
+    return (pred == y).float().mean().item(), pred
+
+
+@torch.inference_mode()
+def latent_diagnostics(model: VAE, x: torch.Tensor) -> dict:
+    """KL to the prior per latent dimension (mean over images, sorted high to low) and active units."""
+    mus, logvars = zip(*(model.encode(xb) for xb in x.split(2500)))
+    mu, logvar = torch.cat(mus), torch.cat(logvars)
+    kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp())).mean(0)
+    active = mu.var(0) > ACTIVE_THRESHOLD
+    return {"kl_per_dim": sorted(kl.tolist(), reverse=True), "active_units": int(active.sum())}
+
+
+def settings_of(config: dict, iwae_k: int | None, knn_k: int = 5) -> dict:
+    return {"iwae_k": iwae_k, "test_limit": config.get("test_limit"), "train_limit": config.get("train_limit"),
+            "knn_k": knn_k}
+
+
+def cached(folder: Path, settings: dict) -> dict | None:
+    """The run's metrics.json when it was made with these settings by today's code for today's run."""
+    path = Path(folder) / "metrics.json"
+    if not path.is_file():
+        return None
+    saved = json.loads(path.read_text())
+    run_code = (runs.read_provenance(folder) or {}).get("code")
+    fresh = (saved.get("provenance", {}).get("code") == provenance.fingerprint(provenance.EVALUATION_CODE)
+             and saved.get("run_code") == run_code)
+    return saved if fresh and saved.get("settings") == settings else None
+
+
+def evaluate_run(folder: Path | str, clf_path: Path | str, iwae_k: int | None = 1000, knn_k: int = 5,
+                 num_threads: int = 0, progress: bool = False, log=print) -> dict:
+    """All metrics of one finished run, cached in its metrics.json (recomputed when stale)."""
+    folder = Path(folder)
+    config = runs.read_config(folder)
+    if not runs.is_finished(folder):
+        raise FileNotFoundError(f"{folder} holds no finished run to evaluate")
+    settings = settings_of(config, iwae_k, knn_k)
+    if (hit := cached(folder, settings)) is not None:
+        return hit
+    clf = classifier.load(clf_path)
+    model = load_model(folder)
+    x_test, y_test = data.load(config["dataset"], train=False, limit=config.get("test_limit"))
+    x_train, y_train = data.load(config["dataset"], train=True, limit=config.get("train_limit"))
+    out = {"run": folder.name, "arch": config["arch"], "latent_dim": config["latent_dim"], "seed": config["seed"],
+           "dataset": config["dataset"], "settings": settings, "seconds": {}}
+    with CpuShare(num_threads) as share:
+        start = time.perf_counter()
+        out["test_elbo"] = -evaluate(model, x_test, seed=config["seed"])["loss"]  # as in the history
+        if iwae_k:
+            out["iwae_bound"] = iwae_bound(model, x_test, k=iwae_k, progress=progress,
+                                           each_chunk=share.adjust).mean().item()
+        out["seconds"]["bounds"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        out["recon_accuracy"], pred = reconstruction_accuracy(model, clf, x_test, y_test)
+        out["recon_confusion"] = latent.confusion_matrix(y_test, pred).tolist()
+        out["seconds"]["recon_accuracy"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        z_train, z_test = latent.encode_means(model, x_train), latent.encode_means(model, x_test)
+        knn = latent.knn_predict(z_train, y_train, z_test, k=knn_k)
+        out["knn_accuracy"] = (knn == y_test).float().mean().item()
+        out["knn_confusion"] = latent.confusion_matrix(y_test, knn).tolist()
+        out.update(latent_diagnostics(model, x_test))
+        out["seconds"]["latent"] = time.perf_counter() - start
+        out["provenance"] = provenance.record(provenance.EVALUATION_CODE, **share.record())
+    out["run_code"] = (runs.read_provenance(folder) or {}).get("code")
+    atomic_write_text(folder / "metrics.json", json.dumps(out, indent=1))
+    log(f"{folder.name}: ELBO {out['test_elbo']:.2f}" + (f", IWAE {out['iwae_bound']:.2f}" if iwae_k else "")
+        + f", recon acc {out['recon_accuracy']:.4f}, k-NN {out['knn_accuracy']:.4f}, "
+          f"{out['active_units']} active units ({sum(out['seconds'].values()):.0f}s)")
+    return out
+
+
+def read(folder: Path | str) -> dict:
+    return json.loads((Path(folder) / "metrics.json").read_text())
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vaelib.metrics", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", help="finished run folders")
+    parser.add_argument("--classifier", required=True, help="the digit classifier (vaelib.classifier)")
+    parser.add_argument("--iwae-k", type=int, default=1000, help="importance samples; 0 skips the bound")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: share with other jobs)")
+    args = parser.parse_args(argv)
+    for folder in args.runs:
+        evaluate_run(folder, args.classifier, iwae_k=args.iwae_k or None, num_threads=args.threads,
+                     progress=sys.stderr.isatty())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""What a report covers, defined once: architectures, latent dimensions, seeds, datasets, epochs.
+
+The runner, the notebooks (as a papermill parameter), the benchmarks and the tests all read a
+`Sweep`. The first dataset gets the whole grid (archs x dims x seeds); every further dataset gets
+one appendix model (conv, the smallest d, the first seed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+from .config import ConfigError, RunConfig, _as_choice, _as_int
+from .data import DATASETS
+from .models import ARCHS
+
+DIMS = (2, 3, 5, 10, 50)
+SEEDS = (0, 1, 2)
+# CI-sized: a few thousand images, one epoch, a cheap likelihood bound; two seeds so spreads exist.
+SMOKE = {"epochs": 1, "train_limit": 2000, "test_limit": 500, "iwae_k": 50, "seeds": (0, 1)}
+
+
+def _as_tuple(name, values, item):
+    if isinstance(values, (str, int)):
+        values = [values]
+    try:
+        out = tuple(item(v) for v in values)
+    except ConfigError as e:
+        raise ConfigError(f"{name}: {e}") from None
+    if not out:
+        raise ConfigError(f"{name} is empty; give at least one value")
+    if len(set(out)) != len(out):
+        raise ConfigError(f"{name}={list(out)} repeats a value")
+    return out
+
+
+@dataclass(frozen=True)
+class Sweep:
+    archs: tuple = ARCHS
+    dims: tuple = DIMS
+    seeds: tuple = SEEDS
+    epochs: int = 15
+    datasets: tuple = ("mnist", "fashion")
+    train_limit: int | None = None
+    test_limit: int | None = None
+    iwae_k: int = 1000            # importance samples of the IWAE bound, computed on the first seed only
+
+    def __post_init__(self):
+        fix = {
+            "archs": _as_tuple("archs", self.archs, lambda a: _as_choice("archs", a, ARCHS)),
+            "dims": tuple(sorted(_as_tuple("dims", self.dims, lambda d: _as_int("dims", d, 1)))),
+            "seeds": _as_tuple("seeds", self.seeds, lambda s: _as_int("seeds", s, 0)),
+            "datasets": _as_tuple("datasets", self.datasets, lambda s: _as_choice("datasets", s, tuple(DATASETS))),
+            "epochs": _as_int("epochs", self.epochs, 1),
+            "train_limit": _as_int("train_limit", self.train_limit, 1, optional=True),
+            "test_limit": _as_int("test_limit", self.test_limit, 1, optional=True),
+            "iwae_k": _as_int("iwae_k", self.iwae_k, 1),
+        }
+        if fix["datasets"][0] != "mnist":
+            raise ConfigError(f"datasets={list(fix['datasets'])} is not allowed; the first dataset must be "
+                              f"'mnist' (the report reads digits), others are appendices")
+        for name, value in fix.items():
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def from_params(cls, params=None, smoke: bool = False) -> "Sweep":
+        """From a dict (or its JSON, as papermill may pass it), None for the default; smoke sizes on top."""
+        if isinstance(params, str):
+            params = json.loads(params) if params.strip() not in ("", "None") else None
+        params = dict(params or {})
+        unknown = sorted(set(params) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ConfigError(f"unknown sweep setting(s) {', '.join(unknown)}; allowed: "
+                              f"{', '.join(f.name for f in dataclasses.fields(cls))}")
+        if smoke:
+            params = {**params, **SMOKE, "seeds": params.get("seeds", SMOKE["seeds"])}
+        return cls(**params)
+
+    def to_params(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @property
+    def dataset(self) -> str:
+        return self.datasets[0]
+
+    @property
+    def appendix(self) -> tuple[str, int, int]:
+        """(arch, d, seed) of the model trained on each further dataset."""
+        return ("conv" if "conv" in self.archs else self.archs[0]), self.dims[0], self.seeds[0]
+
+    def config(self, arch: str, latent_dim: int, seed: int | None = None, dataset: str | None = None,
+               **extra) -> RunConfig:
+        return RunConfig(arch=arch, latent_dim=latent_dim, seed=self.seeds[0] if seed is None else seed,
+                         dataset=dataset or self.dataset, epochs=self.epochs, train_limit=self.train_limit,
+                         test_limit=self.test_limit, **extra)
+
+    def configs(self) -> list[RunConfig]:
+        """Every run of the report: the grid on the first dataset, then one appendix model per other dataset."""
+        grid = [self.config(a, d, s) for a in self.archs for d in self.dims for s in self.seeds]
+        arch, d, seed = self.appendix
+        return grid + [self.config(arch, d, seed, dataset=ds) for ds in self.datasets[1:]]
+
+    def has_2d(self) -> bool:
+        return 2 in self.dims
+
+    def corners(self) -> list[tuple[str, int]]:
+        """(arch, d) at the smallest and largest d, for side-by-side figures."""
+        return [(a, d) for d in sorted({self.dims[0], self.dims[-1]}) for a in self.archs]
