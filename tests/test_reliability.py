@@ -13,7 +13,8 @@ import pytest
 
 from vaelib import runs
 from vaelib.config import ConfigError, RunConfig
-from vaelib.train import DivergenceError, load_model, train
+from vaelib.models import load_model
+from vaelib.train import DivergenceError, train
 
 LOSS_COLUMNS = ["train_loss", "train_recon", "train_kl", "test_loss", "test_recon", "test_kl"]
 NOTEBOOKS = os.path.join(os.path.dirname(__file__), "..", "notebooks")
@@ -114,7 +115,7 @@ def test_a_folder_with_another_config_is_never_overwritten(tmp_path):
     assert json.loads((first.folder / "config.json").read_text())["epochs"] == 1
 
     train(small(arch="linear", epochs=2, train_limit=500, test_limit=100), tmp_path, force=True, progress=False)
-    aside = list(tmp_path.glob("linear_2.replaced-*"))
+    aside = list(tmp_path.glob("linear_2_s0.replaced-*"))
     assert len(aside) == 1 and (aside[0] / "weights.pt").read_bytes() == weights
 
 

@@ -4,8 +4,8 @@ import torch
 
 from vaelib.config import RunConfig
 from vaelib.losses import vae_loss
-from vaelib.models import build_model
-from vaelib.train import evaluate, load_model, train
+from vaelib.models import build_model, load_model
+from vaelib.train import evaluate, train
 
 LOSS_COLUMNS = ["train_loss", "train_recon", "train_kl", "test_loss", "test_recon", "test_kl"]
 
@@ -35,7 +35,7 @@ def small(arch="linear", **kw):
 
 def test_train_writes_a_complete_run_folder(tmp_path):
     run = train(small(), tmp_path, progress=False)
-    folder = tmp_path / "linear_2"
+    folder = tmp_path / "linear_2_s0"
     assert run.folder == folder
     for name in ["config.json", "history.csv", "weights.pt", "checkpoint.pt",
                  "test_1.png", "train_1.png", "test_2.png", "train_2.png"]:

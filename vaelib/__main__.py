@@ -7,19 +7,16 @@ import sys
 
 import pandas as pd
 
-from . import runs
+from . import runs, tables
 from .config import ConfigError, RunConfig
 from .data import DATASETS, DataError
-from .models import ARCHS, build_model, count_params
+from .models import ARCHS
+from .sweep import Sweep
 from .train import DivergenceError, train
 
-SWEEP_DIMS = (2, 3, 5, 10, 50)
 
-
-def param_table(dims=SWEEP_DIMS) -> pd.DataFrame:
-    rows = [{"arch": arch, "latent_dim": d, "params": count_params(build_model(arch, d))}
-            for arch in ARCHS for d in dims]
-    return pd.DataFrame(rows)
+def param_table(sweep: Sweep = Sweep()) -> pd.DataFrame:
+    return tables.params(sweep.archs, sweep.dims)
 
 
 def main(argv=None) -> int:

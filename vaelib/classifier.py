@@ -39,6 +39,12 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 2500) -> torch.
     return torch.cat([model(xb.to(device)).argmax(1).cpu() for xb in x.split(batch_size)])
 
 
+@torch.inference_mode()
+def predict_proba(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    model.eval()
+    return torch.softmax(model(x), dim=1)
+
+
 def fit(x, y, epochs: int = 5, batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
         progress: bool = True) -> DigitCNN:
     """Adam, the learning rate x0.7 after each epoch; 5 epochs on the full training set."""

@@ -7,6 +7,7 @@ held with an OS lock, so a killed job counts no more) and uses cores // jobs thr
 every second, so a job alone keeps every core and yields them when another starts.
 
 A thread count the user set (num_threads, or OMP_NUM_THREADS) is obeyed as it is.
+VAELIB_CPUSHARE=off turns sharing off (torch's default: every core), for comparison.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 import torch
 
 REGISTRY_ENV = "VAELIB_JOBS_DIR"
+SWITCH_ENV = "VAELIB_CPUSHARE"
 
 
 def available_cores() -> int:
@@ -64,6 +66,8 @@ class CpuShare:
         env = os.environ.get("OMP_NUM_THREADS", "").strip()
         if num_threads:
             self.fixed, self.reason = int(num_threads), f"num_threads={num_threads} asked"
+        elif os.environ.get(SWITCH_ENV, "").lower() == "off":
+            self.fixed, self.reason = torch.get_num_threads(), f"sharing off ({SWITCH_ENV}=off): torch's default"
         elif env.isdigit() and int(env) > 0:
             self.fixed, self.reason = int(env), f"OMP_NUM_THREADS={env} set"
         else:

@@ -75,11 +75,25 @@ def digit_geometry(z: torch.Tensor, labels: torch.Tensor):
     return table
 
 
-def top_confusions(matrix: torch.Tensor, n: int = 6):
-    """The n largest off-diagonal cells: true digit, predicted digit, count, % of the true digit."""
-    off = matrix.clone()
-    off.fill_diagonal_(0)
-    values, flat = off.flatten().topk(n)
-    k = matrix.shape[0]
-    return pd.DataFrame({"true": (flat // k).tolist(), "predicted": (flat % k).tolist(), "count": values.tolist(),
-                         "percent_of_true": (100 * values / matrix.sum(1)[flat // k]).tolist()}).round(1)
+GRID_POINTS = {"top left": (0, -1), "top right": (-1, -1), "centre": None, "bottom left": (0, 0),
+               "bottom right": (-1, 0)}
+
+
+@torch.inference_mode()
+def read_grid_points(models: dict, clf, values) -> pd.DataFrame:
+    """The digit a classifier reads at the corners and the centre of each model's decoded grid.
+
+    Corners are (z1, z2) = (min or max of `values`); "top" is the largest z2, as decode_grid draws it.
+    """
+    from .classifier import predict_proba
+    values = [float(v) for v in values]
+    rows = []
+    for name, model in models.items():
+        for position, corner in GRID_POINTS.items():
+            z1, z2 = (values[len(values) // 2],) * 2 if corner is None else (values[corner[0]], values[corner[1]])
+            z = torch.zeros(1, model.latent_dim)
+            z[0, 0], z[0, 1] = z1, z2
+            probs = predict_proba(clf, torch.sigmoid(model.decode(z)))[0]
+            rows.append({"arch": name, "position": position, "z1": z1, "z2": z2,
+                         "digit": int(probs.argmax()), "probability": float(probs.max())})
+    return pd.DataFrame(rows)

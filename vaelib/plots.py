@@ -41,26 +41,33 @@ def plot_history(history: pd.DataFrame, title: str = ""):
     return grid.figure
 
 
+def epochs_to_show(epochs: int) -> list[int]:
+    """The seed's snapshots (epochs 1, 5, 10 and the last) that exist in a run of `epochs`."""
+    return sorted({e for e in (1, 5, 10, epochs) if e <= epochs})
+
+
 def plot_sweep_curves(histories: pd.DataFrame):
-    """Every run: the three metrics per epoch (columns), train and test (rows), d by colour."""
+    """Every model: the three metrics per epoch (columns), train and test (rows), d by colour; the band
+    is one standard deviation over seeds."""
     long = history_long(histories)
     long["d"] = long["latent_dim"].astype(str)
     grid = sns.relplot(data=long, x="epoch", y="nats per image", hue="d", style="arch", row="split",
-                       col="metric", kind="line", palette="viridis",
+                       col="metric", kind="line", palette="viridis", errorbar="sd",
                        hue_order=sorted(long["d"].unique(), key=int),
                        facet_kws={"sharey": False}, height=3, aspect=1.15)
     grid.set_titles("{row_name}: {col_name}")
     return grid.figure
 
 
-def plot_final_by_dim(summary: pd.DataFrame):
-    """Final test metrics against d, one line per architecture."""
-    long = summary.melt(id_vars=["arch", "latent_dim"], value_vars=["test_loss", "test_recon", "test_kl"],
-                        var_name="metric", value_name="nats per image")
+def plot_final_by_dim(final: pd.DataFrame):
+    """Final test metrics against d, one line per architecture: mean over seeds, bars of one std."""
+    long = final.melt(id_vars=["arch", "latent_dim", "seed"], value_vars=["test_loss", "test_recon", "test_kl"],
+                      var_name="metric", value_name="nats per image")
     long["metric"] = long["metric"].str.removeprefix("test_").map(METRICS)
-    grid = sns.relplot(data=long, x="latent_dim", y="nats per image", hue="arch", hue_order=ARCH_ORDER,
-                       col="metric", kind="line", marker="o", facet_kws={"sharey": False}, height=3, aspect=1.1)
-    _dims_axis(grid, summary["latent_dim"])
+    grid = sns.relplot(data=long, x="latent_dim", y="nats per image", hue="arch", hue_order=_archs(final),
+                       col="metric", kind="line", marker="o", errorbar="sd", err_style="bars",
+                       facet_kws={"sharey": False}, height=3, aspect=1.1)
+    _dims_axis(grid, final["latent_dim"])
     grid.set_titles("final test {col_name}")
     return grid.figure
 
@@ -71,9 +78,35 @@ def plot_bounds_by_dim(table: pd.DataFrame):
                       var_name="bound", value_name="log p(x) lower bound (nats per image)")
     long["bound"] = long["bound"].map({"test_elbo": "ELBO", "iwae_bound": f"IWAE, K={table['iwae_k'].iloc[0]}"})
     grid = sns.relplot(data=long, x="latent_dim", y="log p(x) lower bound (nats per image)", hue="arch",
-                       hue_order=ARCH_ORDER, style="bound", kind="line", marker="o", height=3.5, aspect=1.4)
+                       hue_order=_archs(table), style="bound", kind="line", marker="o", height=3.5, aspect=1.4)
     _dims_axis(grid, table["latent_dim"])
     return grid.figure
+
+
+def plot_active_units(scores: pd.DataFrame, kl_dims: pd.DataFrame):
+    """Left: active units against d (the diagonal: every unit used); right: KL per sorted coordinate, first seed."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    sns.lineplot(data=scores, x="latent_dim", y="active_units", hue="arch", hue_order=_archs(scores), marker="o",
+                 errorbar="sd", err_style="bars", ax=left)
+    dims = sorted(scores["latent_dim"].unique())
+    left.plot(dims, dims, color="grey", lw=0.8, ls=":", label="d (all used)")
+    left.set(xscale="log", yscale="log", xlabel="latent dimension d", ylabel="active units (Var of mean > 0.01)")
+    left.set_xticks(dims, [str(d) for d in dims])
+    left.set_yticks(dims, [str(d) for d in dims])
+    left.xaxis.set_minor_locator(NullLocator())
+    left.yaxis.set_minor_locator(NullLocator())
+    left.legend(frameon=False)
+    largest = kl_dims[(kl_dims["latent_dim"] == kl_dims["latent_dim"].max())
+                      & (kl_dims["seed"] == kl_dims["seed"].min())]
+    sns.lineplot(data=largest, x="rank", y="kl", hue="arch", hue_order=_archs(largest), marker=".", ax=right)
+    right.set(xlabel=f"latent coordinate, sorted by KL (d={int(largest['latent_dim'].max())})",
+              ylabel="KL to the prior (nats)", yscale="symlog")
+    fig.tight_layout()
+    return fig
+
+
+def _archs(table: pd.DataFrame) -> list[str]:
+    return [a for a in ARCH_ORDER if a in set(table["arch"])]
 
 
 def _dims_axis(grid, dims):

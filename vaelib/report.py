@@ -1,13 +1,17 @@
-"""Run the whole report: notebook 01 for every (arch, d) of the sweep, then notebooks 02-04.
+"""Run the whole report: train every model of the sweep, evaluate them, run the analysis notebooks,
+render REPORT.md.
 
-    python -m vaelib.report                      # the full report: 10 models x 15 epochs
-    python -m vaelib.report --epochs 2 --dims 2 50 --runs-dir /tmp/r --figures-dir /tmp/f   # quick look
-    python -m vaelib.report --smoke --out /tmp/x # CI-sized pipeline, everything under /tmp/x
+    python -m vaelib.report                              # the full report: 10 models x 3 seeds x 15 epochs
+    python -m vaelib.report --epochs 2 --dims 2 50 --seeds 0 --out /tmp/quick   # a quick look elsewhere
+    python -m vaelib.report --smoke --out /tmp/x         # CI-sized, everything under /tmp/x
 
-Executed notebooks go to executed/ (not in git). Figures go to figures/ with stable names, tables to
-results/. Finished runs of the same config are reused; --force retrains them (the old run folders are
-kept aside). Independent models train in parallel processes, one torch thread each, which beats
-threads for models this small on a CPU.
+Steps (each a task; `--jobs` at once, costliest first, a step starts as soon as what it needs is done):
+the digit classifier; notebook 01 for every run (training); the evaluation of every run
+(`python -m vaelib.metrics`: ELBO, IWAE bound on the first seed, reconstruction and k-NN accuracy,
+latent diagnostics); results/metrics.csv; notebooks 02-05 (figures/, results/); REPORT.md.
+
+Finished runs of the same config and code are reused. Runs made by other training code are listed
+and retrained (the old folders are kept aside) unless --keep-stale; --force retrains everything.
 """
 
 from __future__ import annotations
@@ -15,30 +19,28 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-import pandas as pd
-from tqdm import tqdm
-
-from . import data
-from .config import ConfigError, RunConfig
+from . import data, paths, provenance, runs, tables, writeup
+from .config import ConfigError
+from .cpushare import available_cores
 from .memwatch import PeakMemory
-from .models import ARCHS
-from .notebook import PROJECT, SMOKE
+from .schedule import Task, TaskFailed, run_all
+from .sweep import Sweep
 
-NOTEBOOKS = PROJECT / "notebooks"
-SWEEP_DIMS = (2, 3, 5, 10, 50)
+NOTEBOOKS = paths.PROJECT / "notebooks"
+ANALYSIS = ("02_compare_losses", "03_explore_latent_space", "04_embed_test_set", "05_beyond")
 
 # Every figure of the report: file name -> (notebook that makes it, what it shows).
 FIGURES = {
-    "loss_curves.png": ("02_compare_losses", "total, reconstruction and KL per epoch, train and test, all runs"),
-    "final_by_dim.png": ("02_compare_losses", "final test metrics against d, per architecture"),
-    "recon_evolution_conv_2.png": ("02_compare_losses", "test reconstructions of conv d=2 at epochs 1, 5, 10, 15"),
-    "recon_final.png": ("02_compare_losses", "final test reconstructions, linear/conv x d=2/50"),
+    "loss_curves.png": ("02_compare_losses", "total, reconstruction and KL per epoch, train and test; mean and spread over seeds"),
+    "final_by_dim.png": ("02_compare_losses", "final test metrics against d, per architecture, mean +- std over seeds"),
+    "recon_evolution_conv_2.png": ("02_compare_losses", "test and train reconstructions of conv d=2 (first seed) at epochs 1, 5, 10, 15"),
+    "recon_final.png": ("02_compare_losses", "final test reconstructions at the smallest and largest d"),
     "latent_grid_linear.png": ("03_explore_latent_space", "5x5 grid z1, z2 in {-2..2} decoded by linear d=2"),
     "latent_grid_conv.png": ("03_explore_latent_space", "5x5 grid z1, z2 in {-2..2} decoded by conv d=2"),
     "latent_grid_fine_linear.png": ("03_explore_latent_space", "15x15 grid at N(0,1) quantiles, linear d=2"),
@@ -47,125 +49,224 @@ FIGURES = {
     "latent_embedding_conv.png": ("04_embed_test_set", "test-set latent means of conv d=2 by digit"),
     "latent_knn_confusion.png": ("04_embed_test_set", "5-NN confusion matrices in the 2-D latent spaces"),
     "latent_pca.png": ("04_embed_test_set", "test-set means of the d>2 models on their two principal axes"),
-    "iwae_vs_elbo.png": ("05_beyond", "IWAE bound (K=1000) and ELBO on the test set against d"),
+    "active_units.png": ("04_embed_test_set", "active latent units and KL per dimension against d"),
+    "iwae_vs_elbo.png": ("05_beyond", "IWAE bound and ELBO on the test set against d (first seed)"),
     "recon_confusion_d2.png": ("05_beyond", "classifier confusion on the test reconstructions of the 2-D models"),
-    "prior_samples.png": ("05_beyond", "samples decoded from z ~ N(0, I), linear/conv x d=2/50"),
+    "prior_samples.png": ("05_beyond", "samples decoded from z ~ N(0, I) at the smallest and largest d"),
     "interpolations.png": ("05_beyond", "straight-line latent interpolations between test digits"),
-    "fashion_latent_grid.png": ("05_beyond", "Fashion-MNIST conv d=2: latent grid at N(0,1) quantiles"),
-    "fashion_latent_embedding.png": ("05_beyond", "Fashion-MNIST conv d=2: test-set means by class"),
+    "fashion_latent_grid.png": ("05_beyond", "Fashion-MNIST appendix model: latent grid at N(0,1) quantiles"),
+    "fashion_latent_embedding.png": ("05_beyond", "Fashion-MNIST appendix model: test-set means by class"),
 }
-TABLES = {"summary.csv": "02_compare_losses", "knn_accuracy.csv": "04_embed_test_set", "beyond.csv": "05_beyond"}
-BEYOND = {"05_beyond"}
+TWO_D_ONLY = {"recon_evolution_conv_2.png", "latent_grid_linear.png", "latent_grid_conv.png",
+              "latent_grid_fine_linear.png", "latent_grid_fine_conv.png", "latent_embedding_linear.png",
+              "latent_embedding_conv.png", "latent_knn_confusion.png", "recon_confusion_d2.png",
+              "fashion_latent_grid.png", "fashion_latent_embedding.png"}
 
 
-def papermill(notebook: str, out: Path, params: dict, cwd: Path = NOTEBOOKS) -> float:
-    """Execute one notebook in its own kernel process; returns its wall time in seconds."""
+def expected_figures(sweep: Sweep) -> list[str]:
+    """The figures a report over `sweep` makes: 2-D figures need d=2, per-arch ones their arch."""
+    out = []
+    for name in FIGURES:
+        if name in TWO_D_ONLY and not sweep.has_2d():
+            continue
+        if name.startswith("fashion") and "fashion" not in sweep.datasets:
+            continue
+        arch = next((a for a in ("linear", "conv") if f"_{a}" in name), None)
+        if arch and arch not in sweep.archs:
+            continue
+        if name == "latent_pca.png" and not any(d > 2 for d in sweep.dims):
+            continue
+        if name == "iwae_vs_elbo.png" and not sweep.iwae_k:
+            continue
+        out.append(name)
+    return out
+
+
+def papermill(notebook: str, out: Path, params: dict) -> None:
+    """Execute one notebook in its own kernel process (in notebooks/, as Jupyter would)."""
     cmd = [sys.executable, "-m", "papermill", str(NOTEBOOKS / f"{notebook}.ipynb"), str(out),
-           "--cwd", str(cwd), "--no-progress-bar", "--log-level", "WARNING", "-k", "python3",
+           "--cwd", str(NOTEBOOKS), "--no-progress-bar", "--log-level", "WARNING", "-k", "python3",
            "-y", json.dumps(params)]  # JSON is YAML: types (bool, None, lists) arrive intact
-    start = time.perf_counter()
-    result = subprocess.run(cmd, capture_output=True, text=True)
+    _check(cmd, f"{notebook} (executed copy: {out})")
+
+
+def _check(cmd: list[str], what: str, env: dict | None = None) -> None:
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if result.returncode != 0:
         tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-25:])
-        raise RuntimeError(f"{notebook} failed (executed copy: {out}):\n{tail}")
-    return time.perf_counter() - start
+        raise RuntimeError(f"{what} failed:\n{tail}")
 
 
 def default_jobs() -> int:
     import torch
-    return 1 if torch.cuda.is_available() else max(1, min(2, os.cpu_count() or 1))
+    return 1 if torch.cuda.is_available() else max(1, min(2, available_cores()))
 
 
-def write_figure_index(figures_dir: Path, results_dir: Path, command: str, skip=()) -> None:
+def classifier_path(where: paths.Paths, sweep: Sweep) -> Path:
+    suffix = "" if sweep.train_limit is None else f"_{sweep.train_limit}"
+    return where.runs / f"classifier_mnist{suffix}.pt"
+
+
+def stale_runs(sweep: Sweep, runs_dir: Path) -> list[str]:
+    return [c.name for c in sweep.configs() if runs.is_stale(runs_dir / c.name)]
+
+
+def prepare_smoke(sweep: Sweep, where: paths.Paths) -> None:
+    """For a notebook run alone under CI: train and evaluate the tiny runs it reads (seconds; reused after).
+
+    The same steps as the runner's (training, classifier, evaluation, metrics table), in this process.
+    """
+    from . import classifier, metrics
+    from .train import train
+    quiet = lambda *_: None  # noqa: E731
+    for config in sweep.configs():
+        train(config, where.runs, progress=False, log=quiet)
+    clf = classifier_path(where, sweep)
+    classifier.ensure(clf, train_limit=sweep.train_limit, progress=False, log=quiet)
+    for config in sweep.configs():
+        if config.dataset == sweep.dataset:
+            metrics.evaluate_run(where.runs / config.name, clf, log=quiet,
+                                 iwae_k=sweep.iwae_k if config.seed == sweep.seeds[0] else None)
+    tables.save(tables.metrics_table(where.runs, sweep), where.results / "metrics.csv")
+
+
+def write_figure_index(where: paths.Paths, sweep: Sweep, command: str) -> None:
     lines = ["# Figures", "", f"Made by `{command}` (see README.md); do not edit by hand.", "",
              "| figure | notebook | shows |", "|---|---|---|"]
-    lines += [f"| [{name}]({name}) | notebooks/{nb}.ipynb | {what} |" for name, (nb, what) in FIGURES.items()
-              if nb not in skip]
-    lines += ["", "Tables, in `results/`: " + ", ".join(f"`{t}` ({nb})" for t, nb in TABLES.items() if nb not in skip) + "."]
-    (figures_dir / "README.md").write_text("\n".join(lines) + "\n")
+    lines += [f"| [{name}]({name}) | notebooks/{FIGURES[name][0]}.ipynb | {FIGURES[name][1]} |"
+              for name in expected_figures(sweep)]
+    (where.figures / "README.md").write_text("\n".join(lines) + "\n")
 
 
-def train_all(configs, jobs, threads, runs_dir, executed, force, smoke) -> dict:
-    """Notebook 01 for every config, `jobs` at once; returns each one's wall seconds."""
-    times = {}
-    with ThreadPoolExecutor(jobs) as pool:
-        futures = {pool.submit(papermill, "01_train", executed / f"01_train_{c.name}.ipynb",
-                               {"arch": c.arch, "latent_dim": c.latent_dim, "epochs": c.epochs, "seed": c.seed,
-                                "dataset": c.dataset, "runs_dir": str(runs_dir), "num_threads": threads,
-                                "force": force, "smoke_test": smoke}): c for c in configs}
-        for future in tqdm(as_completed(futures), total=len(futures), desc=f"training ({jobs} at once)"):
-            config = futures[future]
-            times[config.name] = future.result()
-            tqdm.write(f"  {config.name}: {times[config.name]:.0f}s")
-    return times
+def build_tasks(sweep: Sweep, where: paths.Paths, jobs: int, force: bool, keep_stale: bool,
+                stale: set) -> list[Task]:
+    threads = max(1, available_cores() // jobs)
+    scale = (sweep.epochs / 15) * ((sweep.train_limit or 60000) / 60000)
+    clf = classifier_path(where, sweep)
+    eval_env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}   # see metrics.iwae_bound
+    tasks = [Task("classifier", lambda: _check(
+        [sys.executable, "-m", "vaelib.classifier", str(clf)]
+        + ([] if sweep.train_limit is None else ["--train-limit", str(sweep.train_limit)]), "classifier"),
+        cost=1e9)]   # first: every evaluation needs it
+    for c in sweep.configs():
+        params = {"arch": c.arch, "latent_dim": c.latent_dim, "epochs": c.epochs, "seed": c.seed,
+                  "dataset": c.dataset, "train_limit": c.train_limit, "test_limit": c.test_limit,
+                  "runs_dir": str(where.runs), "num_threads": threads, "force": force or c.name in stale,
+                  "keep_stale": keep_stale, "smoke_test": False}
+        out = where.executed / f"01_train_{c.name}.ipynb"
+        tasks.append(Task(f"train {c.name}", lambda p=params, o=out: papermill("01_train", o, p),
+                          cost=(180 if c.arch == "conv" else 55) * scale + 5))
+        if c.dataset != sweep.dataset:
+            continue
+        iwae = sweep.iwae_k if c.seed == sweep.seeds[0] else 0
+        cmd = [sys.executable, "-m", "vaelib.metrics", str(where.runs / c.name), "--classifier", str(clf),
+               "--iwae-k", str(iwae), "--threads", str(threads)]
+        iwae_cost = (700 if c.arch == "conv" else 140) * (iwae / 1000) * ((sweep.test_limit or 10000) / 10000)
+        tasks.append(Task(f"evaluate {c.name}", lambda cmd=cmd, n=c.name: _check(cmd, f"evaluate {n}", eval_env),
+                          cost=iwae_cost + 15 * scale, deps=(f"train {c.name}", "classifier")))
+    everything = tuple(t.name for t in tasks)
+    tasks.append(Task("metrics table", lambda: tables.save(tables.metrics_table(where.runs, sweep),
+                                                          where.results / "metrics.csv"), deps=everything))
+    common = {**where.as_params(), "sweep": sweep.to_params(), "smoke_test": False}
+    for nb in ANALYSIS:
+        tasks.append(Task(nb, lambda nb=nb: papermill(nb, where.executed / f"{nb}.ipynb", common),
+                          cost=30, deps=everything + ("metrics table",)))
+    return tasks
+
+
+def write_run_info(where: paths.Paths, sweep: Sweep, seconds: dict, wall: float, peak_mb: float,
+                   jobs: int, command: str) -> dict:
+    """results/run.json: what made this report, and how long each kind of step took."""
+    run_prov = [runs.read_provenance(where.runs / c.name) or {} for c in sweep.configs()]
+    info = {"command": command, "sweep": sweep.to_params(), "jobs": jobs,
+            "threads_per_job": max(1, available_cores() // jobs), "cores": available_cores(),
+            "cpu": _cpu_name(), "wall_minutes": wall / 60, "peak_memory_mb": peak_mb,
+            "minutes": {kind: sum(s for name, s in seconds.items() if name.startswith(kind)) / 60
+                        for kind in ("classifier", "train", "evaluate", "0")},
+            "training_minutes_in_histories": sum(
+                float(runs.load_history(where.runs / c.name)["seconds"].sum()) for c in sweep.configs()) / 60,
+            "runs_code": sorted({p.get("code", "unknown") for p in run_prov}),
+            "runs_commits": sorted({p.get("commit", "no git") + ("+dirty" if p.get("dirty") else "")
+                                    for p in run_prov}),
+            "torch": sorted({p.get("torch", "unknown") for p in run_prov}),
+            "devices": sorted({p.get("device", "unknown") for p in run_prov}),
+            "report": provenance.record(provenance.EVALUATION_CODE)}
+    info["minutes"]["notebooks"] = info["minutes"].pop("0")
+    (where.results / "run.json").write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
+    return info
+
+
+def _cpu_name() -> str:
+    try:
+        return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown"
+
+
+def parse(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m vaelib.report", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    default = Sweep()
+    parser.add_argument("--archs", nargs="+", default=list(default.archs))
+    parser.add_argument("--dims", nargs="+", default=list(default.dims))
+    parser.add_argument("--seeds", nargs="+", default=None, help=f"default: {list(default.seeds)} (smoke: 0 1)")
+    parser.add_argument("--epochs", default=default.epochs)
+    parser.add_argument("--datasets", nargs="+", default=list(default.datasets),
+                        help="mnist first; each further one gets an appendix model")
+    parser.add_argument("--iwae-k", default=None, help=f"importance samples (first seed only; 0 skips; "
+                                                       f"default {default.iwae_k})")
+    parser.add_argument("--force", action="store_true", help="retrain every run (old folders are kept aside)")
+    parser.add_argument("--keep-stale", action="store_true", help="reuse runs made by other training code")
+    parser.add_argument("--smoke", action="store_true", help="CI-sized runs (2,000/500 images, 1 epoch)")
+    parser.add_argument("--jobs", type=int, default=None, help="tasks at once (default: 2 on a CPU)")
+    parser.add_argument("--out", default=None, help="put runs/, figures/, results/, executed/ and REPORT.md here")
+    for name in ("runs", "figures", "results", "executed"):
+        parser.add_argument(f"--{name}-dir", default=None)
+    return parser.parse_args(argv)
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vaelib.report", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--archs", nargs="+", default=list(ARCHS))
-    parser.add_argument("--dims", nargs="+", default=list(SWEEP_DIMS))
-    parser.add_argument("--epochs", default=15)
-    parser.add_argument("--seed", default=0)
-    parser.add_argument("--force", action="store_true", help="retrain finished runs of the same config")
-    parser.add_argument("--smoke", action="store_true", help="CI-sized: %s" % SMOKE)
-    parser.add_argument("--skip-beyond", action="store_true",
-                        help="skip notebook 05 (IWAE, classifier, samples) and the Fashion-MNIST model")
-    parser.add_argument("--jobs", type=int, default=None, help="models trained at once (default: 2 on a CPU)")
-    parser.add_argument("--out", default=None, help="put runs/, figures/, results/ and executed/ under this folder")
-    parser.add_argument("--runs-dir", default=None)
-    parser.add_argument("--figures-dir", default=None)
-    parser.add_argument("--results-dir", default=None)
-    parser.add_argument("--executed-dir", default=None)
-    args = parser.parse_args(argv)
-
-    base = Path(args.out).resolve() if args.out else PROJECT
-    runs_dir = Path(args.runs_dir or base / ("runs-smoke" if args.smoke and not args.out else "runs")).resolve()
-    figures_dir = Path(args.figures_dir or base / "figures").resolve()
-    results_dir = Path(args.results_dir or base / "results").resolve()
-    executed = Path(args.executed_dir or base / "executed").resolve()
-    if args.smoke and not (args.out or args.figures_dir):
-        figures_dir, results_dir = runs_dir / "figures", runs_dir / "results"
-    try:  # every config is checked before anything runs
-        sizes = {"epochs": args.epochs, "seed": args.seed, **(SMOKE if args.smoke else {})}
-        configs = [RunConfig(arch=a, latent_dim=d, **sizes) for a in args.archs for d in args.dims]
-        if not args.skip_beyond:   # the appendix model of notebook 05
-            configs.append(RunConfig(arch="conv", latent_dim=2, dataset="fashion", **sizes))
-        data.verify("mnist")
-        if not args.skip_beyond:
-            data.verify("fashion")
-    except (ConfigError, data.DataError) as e:
+    args = parse(argv)
+    try:   # every setting and the data are checked before anything runs
+        settings = {"archs": args.archs, "dims": args.dims, "epochs": args.epochs, "datasets": args.datasets}
+        if args.seeds is not None:
+            settings["seeds"] = args.seeds
+        sweep = Sweep.from_params(settings, smoke=args.smoke)
+        if args.iwae_k is not None:
+            sweep = Sweep.from_params({**sweep.to_params(), "iwae_k": args.iwae_k})
+        for dataset in sweep.datasets:
+            data.verify(dataset)
+    except (ConfigError, ValueError, data.DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    for folder in (runs_dir, figures_dir, results_dir, executed):
-        folder.mkdir(parents=True, exist_ok=True)
+    where = paths.resolve(args.smoke, args.out, args.runs_dir, args.figures_dir, args.results_dir,
+                          args.executed_dir).make()
+    stale = set(stale_runs(sweep, where.runs))
+    if stale:
+        verb = "reused as they are (--keep-stale)" if args.keep_stale else \
+            "retrained (old folders kept as NAME.replaced-<time>; --keep-stale reuses them)"
+        print(f"{len(stale)} run(s) were made by other training code than today's "
+              f"(code {provenance.fingerprint()}): {', '.join(sorted(stale))}; they will be {verb}")
     jobs = args.jobs or default_jobs()
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    # the costliest models first, so that the two workers finish together
-    configs.sort(key=lambda c: (c.arch != "conv", -c.latent_dim))
-
+    command = " ".join(["python -m vaelib.report", *(sys.argv[1:] if argv is None else argv)]).strip()
+    print(f"report over {len(sweep.configs())} runs ({sweep.to_params()}) into {where.runs.parent}, {jobs} at once")
     start = time.perf_counter()
     with PeakMemory(every=1.0) as peak:
-        times = train_all(configs, jobs, threads, runs_dir, executed, args.force, args.smoke)
-        train_seconds = time.perf_counter() - start
-        common = {"runs_dir": str(runs_dir), "figures_dir": str(figures_dir), "smoke_test": args.smoke}
-        for notebook, params in [("02_compare_losses", {**common, "results_dir": str(results_dir)}),
-                                 ("03_explore_latent_space", common),
-                                 ("04_embed_test_set", {**common, "results_dir": str(results_dir),
-                                                        "dims": [int(d) for d in args.dims]}),
-                                 ("05_beyond", {**common, "results_dir": str(results_dir), "jobs": jobs})]:
-            if notebook in BEYOND and args.skip_beyond:
-                continue
-            times[notebook] = papermill(notebook, executed / f"{notebook}.ipynb", params)
-            print(f"  {notebook}: {times[notebook]:.0f}s")
-    command = " ".join(["python -m vaelib.report", *(sys.argv[1:] if argv is None else argv)])
-    write_figure_index(figures_dir, results_dir, command.strip(), skip=BEYOND if args.skip_beyond else ())
-    total = time.perf_counter() - start
-    pd.DataFrame({"step": list(times), "seconds": list(times.values())}).to_csv(executed / "timings.csv", index=False)
-    print(f"training: {train_seconds / 60:.1f} min for {len(configs)} models ({jobs} at once, {threads} thread(s) each)")
-    print(f"peak memory (PSS, all processes of the report together): {peak.mb:.0f} MB")
-    print(f"total wall time: {total / 60:.1f} min; figures in {figures_dir}, tables in {results_dir}, "
-          f"executed notebooks in {executed}")
+        try:
+            seconds = run_all(build_tasks(sweep, where, jobs, args.force, args.keep_stale,
+                                          set() if args.keep_stale else stale), jobs)
+        except TaskFailed as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+    wall = time.perf_counter() - start
+    write_figure_index(where, sweep, command)
+    info = write_run_info(where, sweep, seconds, wall, peak.mb, jobs, command)
+    report = writeup.render_to(where.results, where.results.parent / "REPORT.md")
+    print(f"training {info['minutes']['train']:.1f} task-min, evaluation {info['minutes']['evaluate']:.1f} task-min, "
+          f"notebooks {info['minutes']['notebooks']:.1f} task-min; peak memory (PSS, all processes of the report "
+          f"together) {peak.mb:.0f} MB")
+    print(f"total wall time: {wall / 60:.1f} min; figures in {where.figures}, tables in {where.results}, "
+          f"executed notebooks in {where.executed}, write-up {report}")
     return 0
 
 

@@ -1,9 +1,9 @@
-"""The beyond-the-seed metrics on small real MNIST slices."""
+"""The evaluation step's metrics, and the sampling pictures, on small real MNIST slices."""
 
 import pytest
 import torch
 
-from vaelib import beyond, classifier, data, latent
+from vaelib import classifier, data, latent, metrics, sampling
 from vaelib.config import RunConfig
 from vaelib.losses import vae_loss
 from vaelib.train import train
@@ -25,7 +25,7 @@ def test_iwae_bound_is_above_the_elbo_and_rises_with_k(small_model, mnist_slice)
             logits = small_model.decode(small_model.reparameterize(mu, logvar, gen))
             elbos.append(-vae_loss(logits, x, mu, logvar)[0].item())
     elbo = sum(elbos) / len(elbos)
-    bounds = {k: beyond.iwae_bound(small_model, x, k=k).mean().item() for k in (1, 10, 100)}
+    bounds = {k: metrics.iwae_bound(small_model, x, k=k).mean().item() for k in (1, 10, 100)}
     assert abs(bounds[1] - elbo) < 2.0          # K = 1 is the ELBO, up to sampling noise
     assert bounds[100] > bounds[10] > bounds[1]
     assert bounds[100] > elbo + 1.0
@@ -33,8 +33,8 @@ def test_iwae_bound_is_above_the_elbo_and_rises_with_k(small_model, mnist_slice)
 
 def test_iwae_bound_does_not_depend_on_chunking(small_model, mnist_slice):
     x = mnist_slice[2][:30]
-    a = beyond.iwae_bound(small_model, x, k=50, samples_per_chunk=50, seed=3)
-    b = beyond.iwae_bound(small_model, x, k=50, samples_per_chunk=50 * 30, seed=3)
+    a = metrics.iwae_bound(small_model, x, k=50, samples_per_chunk=50, seed=3)
+    b = metrics.iwae_bound(small_model, x, k=50, samples_per_chunk=50 * 30, seed=3)
     assert a.shape == (30,) and torch.isfinite(a).all()
     assert abs(a.mean() - b.mean()) < 1.0        # other noise draws, same quantity
 
@@ -57,11 +57,11 @@ def test_knn_on_real_digits(mnist_slice):
 
 def test_interpolations_start_and_end_at_the_reconstructions(small_model, mnist_slice):
     x = mnist_slice[2]
-    grid = beyond.interpolations(small_model, x[:2], x[2:4], steps=6)
+    grid = sampling.interpolations(small_model, x[:2], x[2:4], steps=6)
     assert grid.shape[1:] == (2 * 29 + 1, 6 * 29 + 1)
     recon = small_model.reconstruct(x[:1])[0, 0]
     assert torch.allclose(grid[0, 1:29, 1:29], recon, atol=1e-5)
-    assert beyond.prior_samples(small_model, n=16).shape == (3, 2 * 29 + 1, 8 * 29 + 1)
+    assert sampling.prior_samples(small_model, n=16).shape == (3, 2 * 29 + 1, 8 * 29 + 1)
 
 
 def test_fashion_mnist_loads_verified():

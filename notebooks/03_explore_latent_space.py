@@ -1,0 +1,84 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 03 · Explore the 2-D latent space
+#
+# With d = 2 the whole latent space fits on a page. We decode a grid of points `z = (z1, z2)` and look at
+# the digits the decoder produces (first seed of each 2-D model). The seed decodes the 5 x 5 grid z1, z2 in
+# {-2, -1, 0, 1, 2}; we also decode a finer grid at quantiles of the standard normal, so that each cell
+# covers the same prior mass. The digit classifier of the evaluation step reads the corners and the
+# centre of the 5 x 5 grids, so that the write-up can say which digits live there
+# (`results/grid_digits.csv`). A sweep without d = 2 has nothing to show here: the cells say so and skip.
+
+# %% tags=["parameters"]
+import os
+
+sweep = None          # what the report covers (vaelib.sweep.Sweep settings); None: the default sweep
+runs_dir = None       # None: the project's folders (its smoke folders in smoke mode)
+figures_dir = None
+results_dir = None
+executed_dir = None
+grid_values = [-2, -1, 0, 1, 2]
+fine_n = 15           # the finer grid is fine_n x fine_n
+smoke_test = "CI" in os.environ
+
+# %%
+from vaelib import classifier, latent, paths, plots, report, runs, tables
+from vaelib.models import load_model
+from vaelib.sweep import Sweep
+
+sweep = Sweep.from_params(sweep, smoke=smoke_test)
+where = paths.resolve(smoke_test, None, runs_dir, figures_dir, results_dir, executed_dir).make()
+if smoke_test:
+    report.prepare_smoke(sweep, where)
+models = {arch: load_model(runs.find(where.runs, sweep.config(arch, 2))) for arch in sweep.archs} \
+    if sweep.has_2d() else {}
+if not models:
+    print(f"no 2-D model in this sweep (dims {list(sweep.dims)}): nothing to explore in two dimensions")
+
+# %% [markdown]
+# ## The seed's 5 x 5 grid
+#
+# Look for smooth morphing between neighbouring cells and for which digits own which region: the decoder
+# never saw these exact points, yet (almost) every one decodes to a plausible digit.
+
+# %%
+for arch, model in models.items():
+    fig = plots.plot_latent_grid(latent.decode_grid(model, grid_values), grid_values, title=f"{arch}, d=2")
+    plots.save(fig, where.figures / f"latent_grid_{arch}.png")
+
+# %% [markdown]
+# What the classifier reads in the four corners and the centre of each grid (with its confidence):
+
+# %%
+if models:
+    clf = classifier.load(report.classifier_path(where, sweep))
+    reads = latent.read_grid_points(models, clf, grid_values)
+    tables.save(reads, where.results / "grid_digits.csv")
+    display(reads.round(3))
+
+# %% [markdown]
+# ## A finer grid at standard-normal quantiles
+#
+# Here every digit class appears, and the borders between classes show the in-between shapes that make
+# 7/9 or 4/9 easy to confuse in two dimensions.
+
+# %%
+fine_values = latent.normal_quantiles(fine_n)
+for arch, model in models.items():
+    fig = plots.plot_latent_grid(latent.decode_grid(model, fine_values), fine_values,
+                                 title=f"{arch}, d=2, quantiles 5%-95%")
+    plots.save(fig, where.figures / f"latent_grid_fine_{arch}.png")

@@ -1,0 +1,39 @@
+"""The sweep definition: one place, validated before any work, read by the runner and notebooks."""
+
+import pytest
+
+from vaelib.config import ConfigError
+from vaelib.sweep import SMOKE, Sweep
+
+
+def test_the_default_sweep_is_the_seed_grid_with_three_seeds_and_an_appendix():
+    sweep = Sweep()
+    names = [c.name for c in sweep.configs()]
+    assert len(names) == 2 * 5 * 3 + 1 and len(set(names)) == len(names)
+    assert "conv_2_s0" in names and "linear_50_s2" in names and names[-1] == "fashion_conv_2_s0"
+
+
+def test_subsets_and_papermill_strings():
+    sweep = Sweep.from_params({"archs": ["conv"], "dims": ["10", "5"], "seeds": "0", "datasets": ["mnist"]})
+    assert [c.name for c in sweep.configs()] == ["conv_5_s0", "conv_10_s0"] and not sweep.has_2d()
+    assert Sweep.from_params(sweep.to_params()) == sweep          # round trip through a notebook parameter
+
+
+def test_smoke_sizes_apply_on_top():
+    sweep = Sweep.from_params({"dims": [2]}, smoke=True)
+    assert sweep.epochs == SMOKE["epochs"] and sweep.train_limit == SMOKE["train_limit"]
+    assert sweep.configs()[0].test_limit == SMOKE["test_limit"]
+
+
+@pytest.mark.parametrize("params,message", [
+    ({"archs": ["mlp"]}, "archs='mlp' is not allowed; expected one of: linear, conv"),
+    ({"dims": [0]}, "dims=0 is not allowed; expected an integer >= 1"),
+    ({"dims": [2, 2]}, "dims=[2, 2] repeats a value"),
+    ({"seeds": []}, "seeds is empty"),
+    ({"datasets": ["fashion"]}, "the first dataset must be 'mnist'"),
+    ({"epoch": 3}, "unknown sweep setting(s) epoch"),
+])
+def test_bad_sweeps_are_refused_by_name(params, message):
+    with pytest.raises(ConfigError) as err:
+        Sweep.from_params(params)
+    assert message in str(err.value)

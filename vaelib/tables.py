@@ -1,0 +1,119 @@
+"""results/*.csv from finished runs and their metrics: per-seed rows, and mean and spread over seeds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from . import metrics, runs
+from .models import ARCHS, build_model, count_params
+from .sweep import Sweep
+
+KEYS = ["arch", "latent_dim"]
+
+
+def in_order(table: pd.DataFrame, by=KEYS + ["seed"]) -> pd.DataFrame:
+    """Rows in the report's order: architectures as in models.ARCHS (linear, then conv), then d, then seed."""
+    keys = [k for k in by if k in table.columns]
+    rank = table["arch"].map({a: i for i, a in enumerate(ARCHS)})
+    return table.assign(_arch=rank).sort_values(["_arch"] + keys[1:], ignore_index=True).drop(columns="_arch")
+
+
+def run_folders(runs_dir: Path | str, sweep: Sweep) -> dict:
+    """{(arch, d, seed): folder} of the sweep's grid, all finished, or an error naming what is missing."""
+    found, missing = {}, []
+    for config in sweep.configs():
+        if config.dataset != sweep.dataset:
+            continue
+        folder = Path(runs_dir) / config.name
+        if runs.is_finished(folder):
+            found[(config.arch, config.latent_dim, config.seed)] = folder
+        else:
+            missing.append(config.name)
+    if missing:
+        raise FileNotFoundError(f"no finished run for {', '.join(missing)} in {runs_dir}; run `make report` "
+                                f"(or notebook 01) for them first")
+    return found
+
+
+def histories(runs_dir: Path | str, sweep: Sweep) -> pd.DataFrame:
+    """Every history of the sweep's grid, with arch, latent_dim and seed columns."""
+    frames = [runs.load_history(folder).assign(arch=a, latent_dim=d, seed=s)
+              for (a, d, s), folder in run_folders(runs_dir, sweep).items()]
+    return in_order(pd.concat(frames, ignore_index=True), KEYS + ["seed", "epoch"])
+
+
+def params(archs, dims) -> pd.DataFrame:
+    return pd.DataFrame([{"arch": a, "latent_dim": d, "params": count_params(build_model(a, d))}
+                         for a in archs for d in dims])
+
+
+def final_by_seed(history: pd.DataFrame) -> pd.DataFrame:
+    """Last-epoch test metrics and mean seconds per training epoch, one row per run."""
+    keys = KEYS + ["seed"]
+    last = history.sort_values("epoch").groupby(keys, as_index=False).last()
+    seconds = history.groupby(keys, as_index=False)["seconds"].mean().rename(columns={"seconds": "s_per_epoch"})
+    out = last[keys + ["epoch", "test_loss", "test_recon", "test_kl", "train_loss"]].rename(columns={"epoch": "epochs"})
+    return in_order(out.merge(seconds, on=keys))
+
+
+def mean_std(table: pd.DataFrame, columns, by=KEYS) -> pd.DataFrame:
+    """Per group: number of seeds, then `{col}_mean` and `{col}_std` (sample std; NaN with one seed)."""
+    grouped = table.groupby(by)
+    out = grouped.size().rename("seeds").to_frame()
+    for col in columns:
+        out[f"{col}_mean"] = grouped[col].mean()
+        out[f"{col}_std"] = grouped[col].std(ddof=1)
+    return in_order(out.reset_index(), by)
+
+
+def summary(final: pd.DataFrame) -> pd.DataFrame:
+    """Mean and seed-to-seed std of the final test metrics per (arch, d), with parameter counts."""
+    out = mean_std(final, ["test_loss", "test_recon", "test_kl", "s_per_epoch"])
+    return in_order(out.merge(params(out["arch"].unique(), out["latent_dim"].unique()), on=KEYS))
+
+
+def metrics_table(runs_dir: Path | str, sweep: Sweep) -> pd.DataFrame:
+    """One row per run of the grid from its metrics.json (the evaluation step)."""
+    rows = []
+    for (a, d, s), folder in run_folders(runs_dir, sweep).items():
+        m = metrics.read(folder)
+        rows.append({"arch": a, "latent_dim": d, "seed": s, "test_elbo": m["test_elbo"],
+                     "iwae_bound": m.get("iwae_bound"), "iwae_k": m["settings"]["iwae_k"],
+                     "recon_accuracy": m["recon_accuracy"], "knn_accuracy": m["knn_accuracy"],
+                     "active_units": m["active_units"], "max_kl_dim": max(m["kl_per_dim"]),
+                     "code": m["provenance"]["code"], "run_code": m["run_code"],
+                     **{f"{k}_s": v for k, v in m["seconds"].items()}})
+    out = in_order(pd.DataFrame(rows))
+    out["iwae_gain"] = out["iwae_bound"] - out["test_elbo"]
+    return out
+
+
+def kl_per_dim(runs_dir: Path | str, sweep: Sweep) -> pd.DataFrame:
+    """Long table: KL (nats) of each latent dimension, sorted high to low, per run."""
+    rows = [{"arch": a, "latent_dim": d, "seed": s, "rank": i + 1, "kl": kl}
+            for (a, d, s), folder in run_folders(runs_dir, sweep).items()
+            for i, kl in enumerate(metrics.read(folder)["kl_per_dim"])]
+    return pd.DataFrame(rows)
+
+
+def confusion_rates(matrix, top: int | None = None) -> pd.DataFrame:
+    """Off-diagonal cells of a confusion matrix as % of the true digit, largest first."""
+    import torch
+    m = torch.as_tensor(matrix, dtype=torch.float64)
+    percent = 100 * m / m.sum(1, keepdim=True)
+    rows = [{"true": i, "predicted": j, "count": int(m[i, j]), "percent_of_true": float(percent[i, j])}
+            for i in range(len(m)) for j in range(len(m)) if i != j]
+    out = pd.DataFrame(rows).sort_values(["percent_of_true", "true", "predicted"], ascending=[False, True, True],
+                                         ignore_index=True)
+    out.insert(0, "rank", range(1, len(out) + 1))
+    return out.head(top) if top else out
+
+
+def save(table: pd.DataFrame, path: Path | str, digits: int = 4) -> Path:
+    """A results table, with floats rounded so that the file is what the write-up quotes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table.round(digits).to_csv(path, index=False)
+    return path
