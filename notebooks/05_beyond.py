@@ -79,6 +79,7 @@ print(f"classifier test accuracy: {clf_info['test_accuracy']:.4f} on {clf_info['
 summary = tables.mean_std(scores, ["test_elbo", "recon_accuracy", "knn_accuracy"])
 iwae = scores[scores["seed"] == first][["arch", "latent_dim", "test_elbo", "iwae_bound", "iwae_gain", "iwae_k"]]
 summary = summary.merge(iwae.rename(columns={"test_elbo": "first_seed_elbo"}), on=["arch", "latent_dim"])
+summary["recon_minus_knn"] = summary["recon_accuracy_mean"] - summary["knn_accuracy_mean"]
 tables.save(summary, where.results / "metrics_summary.csv")
 summary.round(3)
 

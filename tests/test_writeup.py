@@ -37,3 +37,40 @@ def test_a_changed_result_changes_the_numbers_and_the_verdict(tmp_path):
     assert f"{new['test_loss_mean']:,.2f} ±" in line
     changed = [a for a, b in zip(before.splitlines(), after.splitlines()) if a != b]
     assert 0 < len(changed) < 20, changed       # only the lines that cite these numbers moved
+
+
+# Numbers of the hand-written prose that describe the method, not a result: layer sizes, kernel and
+# stride, image sizes, the grid values of the seed, the quantile range, the citation year.
+METHOD_NUMBERS = {"784", "256", "4", "1", "16", "32", "28", "14", "7", "64", "2", "0", "2015", "9", "8",
+                  "5", "15", "-2", "-1", "5%", "95%", "0.01", "50", "10", "3"}
+NUMBER = re.compile(r"(?<![\w.])-?\d+(?:,\d{3})*(?:\.\d+)?%?")
+
+
+def result_values(results):
+    """Every number in results/, as written, as rounded floats, and as percentages of fractions."""
+    values = set()
+    for path in results.iterdir():
+        for token in re.findall(r"-?\d+(?:\.\d+)?(?:e-?\d+)?", path.read_text()):
+            values.add(float(token))
+    return values
+
+
+def appears(token, values):
+    text = token.rstrip("%").replace(",", "")
+    shown = float(text)
+    digits = len(text.split(".")[1]) if "." in text else 0
+    tolerance = 0.5 * 10 ** -digits + 1e-9
+    candidates = values | {100 * v for v in values}
+    return any(abs(v - shown) <= tolerance or abs(-v - shown) <= tolerance for v in candidates)
+
+
+def numbers_not_in_results(report_text, results):
+    values = result_values(results)
+    prose = re.sub(r"```.*?```|<!--.*?-->|\(figures/[^)]*\)|`[^`]*`|\[[^\]]*\]\([^)]*\)", " ", report_text,
+                   flags=re.S)
+    return sorted({t for t in NUMBER.findall(prose) if t not in METHOD_NUMBERS and not appears(t, values)})
+
+
+def test_every_number_in_the_write_up_is_in_results():
+    missing = numbers_not_in_results((paths.PROJECT / "REPORT.md").read_text(), RESULTS)
+    assert not missing, f"numbers in REPORT.md found nowhere in results/: {missing}"

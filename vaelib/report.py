@@ -178,7 +178,9 @@ def write_run_info(where: paths.Paths, sweep: Sweep, seconds: dict, wall: float,
                    jobs: int, command: str) -> dict:
     """results/run.json: what made this report, and how long each kind of step took."""
     run_prov = [runs.read_provenance(where.runs / c.name) or {} for c in sweep.configs()]
+    first = runs.read_config(where.runs / sweep.configs()[0].name)
     info = {"command": command, "sweep": sweep.to_params(), "jobs": jobs,
+            "training": {k: first[k] for k in ("batch_size", "lr", "beta")},
             "threads_per_job": max(1, available_cores() // jobs), "cores": available_cores(),
             "cpu": _cpu_name(), "wall_minutes": wall / 60, "peak_memory_mb": peak_mb,
             "minutes": {kind: sum(s for name, s in seconds.items() if name.startswith(kind)) / 60

@@ -45,8 +45,11 @@ def histories(runs_dir: Path | str, sweep: Sweep) -> pd.DataFrame:
 
 
 def params(archs, dims) -> pd.DataFrame:
-    return pd.DataFrame([{"arch": a, "latent_dim": d, "params": count_params(build_model(a, d))}
-                         for a in archs for d in dims])
+    """Parameter count of each (arch, d), and its ratio to the linear model's at the same d."""
+    counts = {(a, d): count_params(build_model(a, d)) for a in archs for d in dims}
+    return pd.DataFrame([{"arch": a, "latent_dim": d, "params": n,
+                          "ratio_to_linear": n / count_params(build_model("linear", d))}
+                         for (a, d), n in counts.items()])
 
 
 def final_by_seed(history: pd.DataFrame) -> pd.DataFrame:
