@@ -37,7 +37,8 @@ def main(argv=None) -> int:
     t.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda[:N]")
     t.add_argument("--threads", default=0, help="torch threads (0: torch's default)")
     t.add_argument("--runs-dir", default=str(runs.RUNS_DIR))
-    t.add_argument("--force", action="store_true", help="retrain even if a finished run exists")
+    t.add_argument("--force", action="store_true", help="retrain even if a finished run exists (old folder kept aside)")
+    t.add_argument("--keep-stale", action="store_true", help="reuse a run made by other training code")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
 
     sub.add_parser("params", help="parameter counts of the ten sweep models")
@@ -51,7 +52,7 @@ def main(argv=None) -> int:
                            batch_size=args.batch_size, lr=args.lr, beta=args.beta, seed=args.seed,
                            dataset=args.dataset, train_limit=args.train_limit, test_limit=args.test_limit,
                            device=args.device, num_threads=args.threads)
-        run = train(config, args.runs_dir, force=args.force, progress=not args.quiet)
+        run = train(config, args.runs_dir, force=args.force, progress=not args.quiet, keep_stale=args.keep_stale)
     except (ConfigError, DataError, runs.RunConflictError, DivergenceError, PermissionError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
