@@ -56,7 +56,7 @@ first = sweep.seeds[0]
 # overlap in the middle (first seed).
 
 # %%
-means_2d = {(a, s): latent.encode_means(load_model(folders[(a, 2, s)]), x_test)
+means_2d = {(a, s): metrics.encode_means(load_model(folders[(a, 2, s)]), x_test)
             for a in sweep.archs for s in sweep.seeds} if sweep.has_2d() else {}
 for arch in sweep.archs if sweep.has_2d() else []:
     fig = plots.plot_embedding(means_2d[(arch, first)], y_test, title=f"{arch}, d=2: test-set means")
@@ -117,7 +117,7 @@ if high:
                              squeeze=False)
     for row, arch in enumerate(sweep.archs):
         for ax, d in zip(axes[row], high):
-            coords, explained = latent.pca_2d(latent.encode_means(load_model(folders[(arch, d, first)]), x_test))
+            coords, explained = latent.pca_2d(metrics.encode_means(load_model(folders[(arch, d, first)]), x_test))
             plots.plot_embedding(coords, y_test, title=f"{arch}, d={d} (PCA {100 * explained.sum():.0f}%)", ax=ax,
                                  xlabel="PC 1", ylabel="PC 2")
             ax.get_legend().remove()

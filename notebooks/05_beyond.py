@@ -172,7 +172,7 @@ for ds, folder in appendix.items():
         fig = plots.plot_latent_grid(latent.decode_grid(model, values), values, title=f"{ds}, {arch}, d=2")
         plots.save(fig, where.figures / f"{ds}_latent_grid.png")
         xf, yf = data.load(ds, train=False, limit=sweep.test_limit)
-        fig = plots.plot_embedding(latent.encode_means(model, xf), yf, title=f"{ds}, {arch}, d=2: test-set means",
+        fig = plots.plot_embedding(metrics.encode_means(model, xf), yf, title=f"{ds}, {arch}, d=2: test-set means",
                                    class_names=data.FASHION_CLASSES if ds == "fashion" else None, legend_title="class")
         plots.save(fig, where.figures / f"{ds}_latent_embedding.png")
     display(history.tail(1).round(2))

@@ -49,9 +49,9 @@ def test_classifier_scores_above_97_percent_on_held_out_digits():
 
 def test_knn_on_real_digits(mnist_slice):
     x_train, y_train, x_test, y_test = mnist_slice
-    pred = latent.knn_predict(x_train.flatten(1), y_train, x_test.flatten(1), k=5)
+    pred = metrics.knn_predict(x_train.flatten(1), y_train, x_test.flatten(1), k=5)
     assert (pred == y_test).float().mean() > 0.85   # k-NN on raw pixels: a well-known ~90% at 2,000 images
-    matrix = latent.confusion_matrix(y_test, pred)
+    matrix = metrics.confusion_matrix(y_test, pred)
     assert matrix.sum() == len(y_test) and torch.equal(matrix.diag().sum(), (pred == y_test).sum())
 
 

@@ -32,34 +32,12 @@ def normal_quantiles(n: int, tail: float = 0.05) -> torch.Tensor:
     return Normal(0.0, 1.0).icdf(torch.linspace(tail, 1 - tail, n))
 
 
-@torch.inference_mode()
-def encode_means(model: VAE, x: torch.Tensor, batch_size: int = 2500) -> torch.Tensor:
-    device = next(model.parameters()).device
-    return torch.cat([model.encode(xb.to(device))[0].cpu() for xb in x.split(batch_size)])
-
-
 def pca_2d(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Project onto the two principal axes; returns (coordinates [N, 2], explained variance ratios)."""
     centered = z - z.mean(0)
     _, s, v = torch.linalg.svd(centered, full_matrices=False)
     explained = s.pow(2) / s.pow(2).sum()
     return centered @ v[:2].T, explained[:2]
-
-
-def knn_predict(train_z, train_y, test_z, k: int = 5, batch_size: int = 1000) -> torch.Tensor:
-    """Majority label among the k nearest training means (Euclidean), ties to the nearest."""
-    preds = []
-    for zb in test_z.split(batch_size):
-        idx = torch.cdist(zb, train_z).topk(k, largest=False).indices
-        labels = train_y[idx]                                   # [B, k], nearest first
-        votes = torch.zeros(len(zb), int(train_y.max()) + 1).scatter_add_(
-            1, labels, torch.linspace(1.0, 0.99, k).expand(len(zb), k))  # tiny weights break ties
-        preds.append(votes.argmax(1))
-    return torch.cat(preds)
-
-
-def confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor, n_classes: int = 10) -> torch.Tensor:
-    return torch.bincount(y_true * n_classes + y_pred, minlength=n_classes ** 2).reshape(n_classes, n_classes)
 
 
 def digit_geometry(z: torch.Tensor, labels: torch.Tensor):

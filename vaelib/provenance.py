@@ -18,7 +18,7 @@ import torch
 PACKAGE = Path(__file__).resolve().parent
 # The modules whose code decides a trained model's numbers, and those that decide a metric's.
 TRAINING_CODE = ("models.py", "losses.py", "train.py", "data.py", "config.py")
-EVALUATION_CODE = TRAINING_CODE + ("metrics.py", "classifier.py", "latent.py")
+EVALUATION_CODE = TRAINING_CODE + ("metrics.py", "classifier.py")
 
 
 def fingerprint(modules=TRAINING_CODE) -> str:
