@@ -34,13 +34,9 @@ executed_dir = None
 smoke_test = "CI" in os.environ
 
 # %%
-from vaelib import claims, paths, plots, report, tables
-from vaelib.sweep import Sweep
+from vaelib import claims, plots, report, tables
 
-sweep = Sweep.from_params(sweep, smoke=smoke_test)
-where = paths.resolve(smoke_test, None, runs_dir, figures_dir, results_dir, executed_dir).make()
-if smoke_test:
-    report.prepare_smoke(sweep, where)      # CI: train and evaluate the tiny runs this notebook reads
+sweep, where = report.notebook_setup(sweep, smoke_test, runs_dir, figures_dir, results_dir, executed_dir)
 history = tables.histories(where.runs, sweep)
 final = tables.final_by_seed(history)
 summary = tables.summary(final)

@@ -36,14 +36,10 @@ fine_n = 15           # the finer grid is fine_n x fine_n
 smoke_test = "CI" in os.environ
 
 # %%
-from vaelib import classifier, latent, paths, plots, report, runs, tables
+from vaelib import classifier, latent, plots, report, runs, tables
 from vaelib.models import load_model
-from vaelib.sweep import Sweep
 
-sweep = Sweep.from_params(sweep, smoke=smoke_test)
-where = paths.resolve(smoke_test, None, runs_dir, figures_dir, results_dir, executed_dir).make()
-if smoke_test:
-    report.prepare_smoke(sweep, where)
+sweep, where = report.notebook_setup(sweep, smoke_test, runs_dir, figures_dir, results_dir, executed_dir)
 models = {arch: load_model(runs.find(where.runs, sweep.config(arch, 2))) for arch in sweep.archs} \
     if sweep.has_2d() else {}
 if not models:

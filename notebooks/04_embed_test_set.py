@@ -37,14 +37,10 @@ smoke_test = "CI" in os.environ
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch
-from vaelib import claims, data, latent, metrics, paths, plots, report, tables
+from vaelib import claims, data, latent, metrics, plots, report, tables
 from vaelib.models import load_model
-from vaelib.sweep import Sweep
 
-sweep = Sweep.from_params(sweep, smoke=smoke_test)
-where = paths.resolve(smoke_test, None, runs_dir, figures_dir, results_dir, executed_dir).make()
-if smoke_test:
-    report.prepare_smoke(sweep, where)
+sweep, where = report.notebook_setup(sweep, smoke_test, runs_dir, figures_dir, results_dir, executed_dir)
 folders = tables.run_folders(where.runs, sweep)
 x_test, y_test = data.load("mnist", train=False, limit=sweep.test_limit)
 first = sweep.seeds[0]

@@ -45,14 +45,10 @@ import json
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch
-from vaelib import claims, classifier, data, latent, metrics, paths, plots, report, runs, sampling, tables
+from vaelib import claims, classifier, data, latent, metrics, plots, report, runs, sampling, tables
 from vaelib.models import load_model
-from vaelib.sweep import Sweep
 
-sweep = Sweep.from_params(sweep, smoke=smoke_test)
-where = paths.resolve(smoke_test, None, runs_dir, figures_dir, results_dir, executed_dir).make()
-if smoke_test:
-    report.prepare_smoke(sweep, where)
+sweep, where = report.notebook_setup(sweep, smoke_test, runs_dir, figures_dir, results_dir, executed_dir)
 folders = tables.run_folders(where.runs, sweep)
 scores = tables.metrics_table(where.runs, sweep)
 first = sweep.seeds[0]

@@ -111,6 +111,17 @@ def stale_runs(sweep: Sweep, runs_dir: Path) -> list[str]:
     return [c.name for c in sweep.configs() if runs.is_stale(runs_dir / c.name)]
 
 
+def notebook_setup(sweep, smoke_test: bool, runs_dir=None, figures_dir=None, results_dir=None,
+                   executed_dir=None) -> tuple[Sweep, paths.Paths]:
+    """What an analysis notebook does first: its sweep and folders from its parameters (and, under CI,
+    the tiny runs it reads)."""
+    sweep = Sweep.from_params(sweep, smoke=smoke_test)
+    where = paths.resolve(smoke_test, None, runs_dir, figures_dir, results_dir, executed_dir).make()
+    if smoke_test:
+        prepare_smoke(sweep, where)
+    return sweep, where
+
+
 def prepare_smoke(sweep: Sweep, where: paths.Paths) -> None:
     """For a notebook run alone under CI: train and evaluate the tiny runs it reads (seconds; reused after).
 
