@@ -100,7 +100,11 @@ def plot_active_units(scores: pd.DataFrame, kl_dims: pd.DataFrame):
                       & (kl_dims["seed"] == kl_dims["seed"].min())]
     sns.lineplot(data=largest, x="rank", y="kl", hue="arch", hue_order=_archs(largest), marker=".", ax=right)
     right.set(xlabel=f"latent coordinate, sorted by KL (d={int(largest['latent_dim'].max())})",
-              ylabel="KL to the prior (nats)", yscale="symlog")
+              ylabel="KL to the prior (nats)")
+    right.set_yscale("symlog", linthresh=0.01)
+    right.set_yticks([0, 0.01, 0.1, 1, 10], ["0", "0.01", "0.1", "1", "10"])
+    right.yaxis.set_minor_locator(NullLocator())
+    right.set_ylim(bottom=0)
     fig.tight_layout()
     return fig
 
