@@ -192,6 +192,9 @@ def write_run_info(where: paths.Paths, sweep: Sweep, seconds: dict, wall: float,
     first = runs.read_config(where.runs / sweep.configs()[0].name)
     info = {"command": command, "sweep": sweep.to_params(), "jobs": jobs,
             "training": {k: first[k] for k in ("batch_size", "lr", "beta")},
+            "images": {split: len(data.load(sweep.dataset, train=split == "train",
+                                            limit=sweep.train_limit if split == "train" else sweep.test_limit)[1])
+                       for split in ("train", "test")},
             "threads_per_job": max(1, available_cores() // jobs), "cores": available_cores(),
             "cpu": _cpu_name(), "wall_minutes": wall / 60, "peak_memory_mb": peak_mb,
             "minutes": {kind: sum(s for name, s in seconds.items() if name.startswith(kind)) / 60
