@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import data, paths, provenance, runs, tables, writeup
+from . import data, metrics, paths, provenance, runs, tables, writeup
 from .config import ConfigError
 from .cpushare import available_cores
 from .memwatch import PeakMemory
@@ -201,6 +201,9 @@ def write_run_info(where: paths.Paths, sweep: Sweep, seconds: dict, wall: float,
                         for kind in ("classifier", "train", "evaluate", "0")},
             "training_minutes_in_histories": sum(
                 float(runs.load_history(where.runs / c.name)["seconds"].sum()) for c in sweep.configs()) / 60,
+            "evaluation_minutes_in_metrics": sum(
+                sum(metrics.read(where.runs / c.name)["seconds"].values()) for c in sweep.configs()
+                if (where.runs / c.name / "metrics.json").is_file()) / 60,
             "runs_code": sorted({p.get("code", "unknown") for p in run_prov}),
             "runs_commits": sorted({p.get("commit", "no git") + ("+dirty" if p.get("dirty") else "")
                                     for p in run_prov}),
