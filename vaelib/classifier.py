@@ -46,7 +46,7 @@ def predict_proba(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def fit(x, y, epochs: int = 5, batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
-        progress: bool = True) -> DigitCNN:
+        progress: bool = True, each_batch=lambda: None) -> DigitCNN:
     """Adam, the learning rate x0.7 after each epoch; 5 epochs on the full training set.
 
     Seeded through its own generators (and a forked global RNG for the weight init), so that fitting
@@ -64,6 +64,7 @@ def fit(x, y, epochs: int = 5, batch_size: int = 128, lr: float = 1e-3, seed: in
             model.train()
             batches = torch.randperm(len(x), generator=gen).split(batch_size)
             for idx in tqdm(batches, desc=f"classifier epoch {epoch}/{epochs}", disable=not progress, leave=False):
+                each_batch()     # the trainer re-balances CPU threads with other running jobs here
                 loss = F.cross_entropy(model(x[idx]), y[idx])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -97,7 +98,7 @@ def is_fresh(path: Path, dataset: str, train_limit: int | None) -> bool:
 
 
 def ensure(path: Path | str, dataset: str = "mnist", train_limit: int | None = None, epochs: int = 5,
-           progress: bool = True, log=print) -> dict:
+           progress: bool = True, log=print, num_threads: int = 0) -> dict:
     """Train the classifier into `path` unless a fresh one (same data, same code) is there; its info."""
     path = Path(path)
     if is_fresh(path, dataset, train_limit):
@@ -106,8 +107,8 @@ def ensure(path: Path | str, dataset: str = "mnist", train_limit: int | None = N
         log(f"{path} was made by other code or data: retraining it")
     x_train, y_train = data.load(dataset, train=True, limit=train_limit)
     x_test, y_test = data.load(dataset, train=False)
-    with CpuShare() as share:
-        model = fit(x_train, y_train, epochs=epochs, progress=progress)
+    with CpuShare(num_threads) as share:
+        model = fit(x_train, y_train, epochs=epochs, progress=progress, each_batch=share.adjust)
         accuracy = (predict(model, x_test) == y_test).float().mean().item()
         info = {"dataset": dataset, "train_limit": train_limit, "train_images": len(x_train),
                 "test_images": len(x_test), "test_accuracy": accuracy,
@@ -122,8 +123,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vaelib.classifier", description=__doc__)
     parser.add_argument("path", help="where the classifier is kept (reused when fresh)")
     parser.add_argument("--train-limit", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: share with other jobs)")
     args = parser.parse_args(argv)
-    ensure(args.path, train_limit=args.train_limit, progress=sys.stderr.isatty())
+    ensure(args.path, train_limit=args.train_limit, progress=sys.stderr.isatty(), num_threads=args.threads)
     return 0
 
 

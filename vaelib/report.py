@@ -156,7 +156,7 @@ def build_tasks(sweep: Sweep, where: paths.Paths, jobs: int, force: bool, keep_s
     clf = classifier_path(where, sweep)
     eval_env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}   # see metrics.iwae_bound
     tasks = [Task("classifier", lambda: _check(
-        [sys.executable, "-m", "vaelib.classifier", str(clf)]
+        [sys.executable, "-m", "vaelib.classifier", str(clf), "--threads", str(threads)]
         + ([] if sweep.train_limit is None else ["--train-limit", str(sweep.train_limit)]), "classifier"),
         cost=1e9)]   # first: every evaluation needs it
     for c in sweep.configs():
