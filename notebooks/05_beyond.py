@@ -123,7 +123,8 @@ else:
 
 # %%
 models = {(a, d): load_model(folders[(a, d, first)]) for a, d in sweep.corners()}
-fig, axes = plt.subplots(2, len(models) // 2, figsize=(4.5 * len(models) // 2, 5.2), squeeze=False)
+shape = (len({d for _, d in models}), len(sweep.archs))      # rows: smallest and largest d; columns: archs
+fig, axes = plt.subplots(*shape, figsize=(4.5 * shape[1], 2.6 * shape[0]), squeeze=False)
 for ax, ((arch, d), model) in zip(axes.flat, models.items()):
     ax.imshow(sampling.prior_samples(model).permute(1, 2, 0))
     ax.set_title(f"{arch}, d={d}: z ~ N(0, I)")
@@ -141,7 +142,7 @@ plots.save(fig, where.figures / "prior_samples.png");
 x_test, y_test = data.load("mnist", train=False, limit=sweep.test_limit)
 starts, ends = x_test[[0, 1, 2, 3, 4]], x_test[[11, 7, 18, 9, 13]]
 print("pairs:", list(zip(y_test[[0, 1, 2, 3, 4]].tolist(), y_test[[11, 7, 18, 9, 13]].tolist())))
-fig, axes = plt.subplots(2, len(models) // 2, figsize=(5.5 * len(models) // 2, 6), squeeze=False)
+fig, axes = plt.subplots(*shape, figsize=(5.5 * shape[1], 3 * shape[0]), squeeze=False)
 for ax, ((arch, d), model) in zip(axes.flat, models.items()):
     ax.imshow(sampling.interpolations(model, starts, ends).permute(1, 2, 0))
     ax.set_title(f"{arch}, d={d}")
