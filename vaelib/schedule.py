@@ -2,8 +2,10 @@
 
 Each task is a callable (usually one that starts a subprocess, so that a task gets its own
 interpreter, memory and thread settings). A task starts when all its dependencies are done; among
-the ready ones the costliest (by its estimate) starts first, so that long tasks do not end up alone
-at the end. One progress bar for the whole report.
+the ready ones the one heading the costliest chain of work (its own estimate plus the costliest chain
+of tasks waiting on it: the "upward rank") starts first, so that a cheap training that unlocks a long
+evaluation goes before other trainings, and long tasks do not end up alone at the end. One progress
+bar for the whole report.
 """
 
 from __future__ import annotations
@@ -28,6 +30,24 @@ class TaskFailed(RuntimeError):
     pass
 
 
+def upward_ranks(tasks: list[Task]) -> dict[str, float]:
+    """Each task's cost plus the largest rank among the tasks that depend on it."""
+    dependents: dict[str, list[str]] = {t.name: [] for t in tasks}
+    for t in tasks:
+        for d in t.deps:
+            dependents[d].append(t.name)
+    cost, ranks = {t.name: t.cost for t in tasks}, {}
+
+    def rank(name: str) -> float:
+        if name not in ranks:
+            ranks[name] = cost[name] + max((rank(n) for n in dependents[name]), default=0.0)
+        return ranks[name]
+
+    for t in tasks:
+        rank(t.name)
+    return ranks
+
+
 def run_all(tasks: list[Task], jobs: int = 2, log=tqdm.write) -> dict[str, float]:
     """Run every task respecting dependencies; returns each task's wall seconds. Stops at the first failure."""
     by_name = {t.name: t for t in tasks}
@@ -35,6 +55,7 @@ def run_all(tasks: list[Task], jobs: int = 2, log=tqdm.write) -> dict[str, float
         missing = [d for d in t.deps if d not in by_name]
         if missing:
             raise ValueError(f"task {t.name} depends on unknown task(s) {missing}")
+    ranks = upward_ranks(tasks)
     done, running, failed = set(), set(), []
     wake = threading.Condition()
     bar = tqdm(total=len(tasks), desc="report", unit="task", smoothing=0)
@@ -47,7 +68,7 @@ def run_all(tasks: list[Task], jobs: int = 2, log=tqdm.write) -> dict[str, float
                         return
                     ready = _ready()
                     if ready:
-                        task = max(ready, key=lambda t: t.cost)
+                        task = max(ready, key=lambda t: ranks[t.name])
                         running.add(task.name)
                         bar.set_postfix_str(", ".join(sorted(running)), refresh=True)
                         break
