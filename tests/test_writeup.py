@@ -35,8 +35,8 @@ def test_a_changed_result_changes_the_numbers_and_the_verdict(tmp_path):
     new = summary[conv].iloc[0]
     line = next(l for l in after.splitlines() if l.startswith(f"| conv | {new['latent_dim']} |"))
     assert f"{new['test_loss_mean']:,.2f} ±" in line
-    changed = [a for a, b in zip(before.splitlines(), after.splitlines()) if a != b]
-    assert 0 < len(changed) < 20, changed       # only the lines that cite these numbers moved
+    untouched = lambda text: [l for l in text.splitlines() if l.startswith("| linear |")]  # noqa: E731
+    assert untouched(before) == untouched(after)   # the linear rows, not edited, did not move
 
 
 # Numbers of the hand-written prose that describe the method, not a result: layer sizes, kernel and
