@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import data, provenance
+from . import data, locks, provenance
 from .atomic import atomic_torch_save
 from .cpushare import CpuShare
 
@@ -101,6 +101,11 @@ def ensure(path: Path | str, dataset: str = "mnist", train_limit: int | None = N
            progress: bool = True, log=print, num_threads: int = 0) -> dict:
     """Train the classifier into `path` unless a fresh one (same data, same code) is there; its info."""
     path = Path(path)
+    with locks.exclusive(path, log=log):   # two runners never train it twice
+        return _ensure(path, dataset, train_limit, epochs, progress, log, num_threads)
+
+
+def _ensure(path: Path, dataset, train_limit, epochs, progress, log, num_threads) -> dict:
     if is_fresh(path, dataset, train_limit):
         return read_info(path)
     if path.is_file():

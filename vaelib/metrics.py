@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import classifier, data, provenance, runs
+from . import classifier, data, locks, provenance, runs
 from .atomic import atomic_write_text
 from .cpushare import CpuShare
 from .models import VAE, load_model
@@ -176,12 +176,18 @@ def evaluate_run(folder: Path | str, clf_path: Path | str, iwae_k: int | None = 
                  num_threads: int = 0, progress: bool = False, log=print) -> dict:
     """All metrics of one finished run, cached in its metrics.json (recomputed when stale)."""
     folder = Path(folder)
-    config = runs.read_config(folder)
-    if not runs.is_finished(folder):
-        raise FileNotFoundError(f"{folder} holds no finished run to evaluate")
-    settings = settings_of(config, iwae_k, knn_k)
-    if (hit := cached(folder, settings)) is not None:
-        return hit
+    with locks.exclusive(folder, log=log):   # one writer per run folder (another runner may be here)
+        config = runs.read_config(folder)
+        if not runs.is_finished(folder):
+            raise FileNotFoundError(f"{folder} holds no finished run to evaluate")
+        settings = settings_of(config, iwae_k, knn_k)
+        if (hit := cached(folder, settings)) is not None:
+            return hit
+        return _evaluate(folder, config, settings, clf_path, iwae_k, knn_k, num_threads, progress, log)
+
+
+def _evaluate(folder: Path, config: dict, settings: dict, clf_path, iwae_k, knn_k, num_threads, progress,
+              log) -> dict:
     clf = classifier.load(clf_path)
     model = load_model(folder)
     x_test, y_test = data.load(config["dataset"], train=False, limit=config.get("test_limit"))

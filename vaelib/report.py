@@ -5,7 +5,8 @@ render REPORT.md.
     python -m vaelib.report --epochs 2 --dims 2 50 --seeds 0 --out /tmp/quick   # a quick look elsewhere
     python -m vaelib.report --smoke --out /tmp/x         # CI-sized, everything under /tmp/x
 
-Steps (each a task; `--jobs` at once, costliest first, a step starts as soon as what it needs is done):
+Steps (each a task on a Dask cluster: by default a local one of `--jobs` single-thread workers, or the
+scheduler at `--scheduler` / $VAELIB_SCHEDULER; costliest first, a step starts when what it needs is done):
 the digit classifier; notebook 01 for every run (training); the evaluation of every run
 (`python -m vaelib.metrics`: ELBO, IWAE bound on the first seed, reconstruction and k-NN accuracy,
 latent diagnostics); results/metrics.csv; notebooks 02-05 (figures/, results/); REPORT.md.
@@ -23,13 +24,14 @@ import platform
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
-from . import data, metrics, paths, provenance, runs, tables, writeup
+from . import data, launch, metrics, paths, provenance, runs, tables, writeup
 from .config import ConfigError
 from .cpushare import available_cores
 from .memwatch import PeakMemory
-from .schedule import Task, TaskFailed, run_all
+from .schedule import SCHEDULER_ENV, Task, TaskFailed, cluster, describe, run_all, worker_threads
 from .sweep import Sweep
 
 NOTEBOOKS = paths.PROJECT / "notebooks"
@@ -82,21 +84,6 @@ def expected_figures(sweep: Sweep) -> list[str]:
     return out
 
 
-def papermill(notebook: str, out: Path, params: dict) -> None:
-    """Execute one notebook in its own kernel process (in notebooks/, as Jupyter would)."""
-    cmd = [sys.executable, "-m", "papermill", str(NOTEBOOKS / f"{notebook}.ipynb"), str(out),
-           "--cwd", str(NOTEBOOKS), "--no-progress-bar", "--log-level", "WARNING", "-k", "python3",
-           "-y", json.dumps(params)]  # JSON is YAML: types (bool, None, lists) arrive intact
-    _check(cmd, f"{notebook} (executed copy: {out})")
-
-
-def _check(cmd: list[str], what: str, env: dict | None = None) -> None:
-    result = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if result.returncode != 0:
-        tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-25:])
-        raise RuntimeError(f"{what} failed:\n{tail}")
-
-
 def default_jobs() -> int:
     import torch
     return 1 if torch.cuda.is_available() else max(1, min(2, available_cores()))
@@ -138,7 +125,7 @@ def prepare_smoke(sweep: Sweep, where: paths.Paths) -> None:
         if config.dataset == sweep.dataset:
             metrics.evaluate_run(where.runs / config.name, clf, log=quiet,
                                  iwae_k=sweep.iwae_k if config.seed == sweep.seeds[0] else None)
-    tables.save(tables.metrics_table(where.runs, sweep), where.results / "metrics.csv")
+    write_metrics_table(sweep, where)
 
 
 def write_figure_index(where: paths.Paths, sweep: Sweep, command: str) -> None:
@@ -149,54 +136,59 @@ def write_figure_index(where: paths.Paths, sweep: Sweep, command: str) -> None:
     (where.figures / "README.md").write_text("\n".join(lines) + "\n")
 
 
-def build_tasks(sweep: Sweep, where: paths.Paths, jobs: int, force: bool, keep_stale: bool,
+def build_tasks(sweep: Sweep, where: paths.Paths, threads: int | None, force: bool, keep_stale: bool,
                 stale: set) -> list[Task]:
-    threads = max(1, available_cores() // jobs)
+    """The report's task graph. `threads` per task (None: each task shares its machine's cores itself)."""
     scale = (sweep.epochs / 15) * ((sweep.train_limit or 60000) / 60000)
     clf = classifier_path(where, sweep)
-    eval_env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}   # see metrics.iwae_bound
-    tasks = [Task("classifier", lambda: _check(
-        [sys.executable, "-m", "vaelib.classifier", str(clf), "--threads", str(threads)]
-        + ([] if sweep.train_limit is None else ["--train-limit", str(sweep.train_limit)]), "classifier"),
-        cost=1e9)]   # first: every evaluation needs it
+    threads_arg = [] if threads is None else ["--threads", str(threads)]
+    tasks = [Task("classifier", partial(launch.python, ["-m", "vaelib.classifier", str(clf), *threads_arg]
+                                        + ([] if sweep.train_limit is None else ["--train-limit", str(sweep.train_limit)]),
+                                        "classifier"),
+                  cost=1e9)]   # first: every evaluation needs it
     for c in sweep.configs():
         params = {"arch": c.arch, "latent_dim": c.latent_dim, "epochs": c.epochs, "seed": c.seed,
                   "dataset": c.dataset, "train_limit": c.train_limit, "test_limit": c.test_limit,
                   "runs_dir": str(where.runs), "num_threads": threads, "force": force or c.name in stale,
                   "keep_stale": keep_stale, "smoke_test": False}
         out = where.executed / f"01_train_{c.name}.ipynb"
-        tasks.append(Task(f"train {c.name}", lambda p=params, o=out: papermill("01_train", o, p),
+        tasks.append(Task(f"train {c.name}", partial(launch.notebook, "01_train", out, params),
                           cost=(180 if c.arch == "conv" else 55) * scale + 5))
         if c.dataset != sweep.dataset:
             continue
         iwae = sweep.iwae_k if c.seed == sweep.seeds[0] else 0
-        cmd = [sys.executable, "-m", "vaelib.metrics", str(where.runs / c.name), "--classifier", str(clf),
-               "--iwae-k", str(iwae), "--threads", str(threads)]
+        cmd = ["-m", "vaelib.metrics", str(where.runs / c.name), "--classifier", str(clf),
+               "--iwae-k", str(iwae), *threads_arg]
         iwae_cost = (700 if c.arch == "conv" else 140) * (iwae / 1000) * ((sweep.test_limit or 10000) / 10000)
-        tasks.append(Task(f"evaluate {c.name}", lambda cmd=cmd, n=c.name: _check(cmd, f"evaluate {n}", eval_env),
+        tasks.append(Task(f"evaluate {c.name}", partial(launch.python, cmd, f"evaluate {c.name}",
+                                                        {"MALLOC_MMAP_THRESHOLD_": "65536"}),  # see metrics.iwae_bound
                           cost=iwae_cost + 15 * scale, deps=(f"train {c.name}", "classifier")))
     everything = tuple(t.name for t in tasks)
-    tasks.append(Task("metrics table", lambda: tables.save(tables.metrics_table(where.runs, sweep),
-                                                          where.results / "metrics.csv"), deps=everything))
+    tasks.append(Task("metrics table", partial(write_metrics_table, sweep, where), deps=everything))
     common = {**where.as_params(), "sweep": sweep.to_params(), "smoke_test": False}
     for nb in ANALYSIS:
-        tasks.append(Task(nb, lambda nb=nb: papermill(nb, where.executed / f"{nb}.ipynb", common),
+        tasks.append(Task(nb, partial(launch.notebook, nb, where.executed / f"{nb}.ipynb", common),
                           cost=30, deps=everything + ("metrics table",)))
     return tasks
 
 
-def write_run_info(where: paths.Paths, sweep: Sweep, seconds: dict, wall: float, peak_mb: float,
-                   jobs: int, command: str) -> dict:
+def write_metrics_table(sweep: Sweep, where: paths.Paths) -> None:
+    tables.save(tables.metrics_table(where.runs, sweep), where.results / "metrics.csv")
+
+
+def write_run_info(where: paths.Paths, sweep: Sweep, seconds: dict, wall: float, watch: PeakMemory,
+                   jobs: int, threads: int | None, engine: str, command: str) -> dict:
     """results/run.json: what made this report, and how long each kind of step took."""
     run_prov = [runs.read_provenance(where.runs / c.name) or {} for c in sweep.configs()]
     first = runs.read_config(where.runs / sweep.configs()[0].name)
-    info = {"command": command, "sweep": sweep.to_params(), "jobs": jobs,
+    info = {"command": command, "sweep": sweep.to_params(), "jobs": jobs, "engine": engine,
             "training": {k: first[k] for k in ("batch_size", "lr", "beta")},
             "images": {split: len(data.load(sweep.dataset, train=split == "train",
                                             limit=sweep.train_limit if split == "train" else sweep.test_limit)[1])
                        for split in ("train", "test")},
-            "threads_per_job": max(1, available_cores() // jobs), "cores": available_cores(),
-            "cpu": _cpu_name(), "wall_minutes": wall / 60, "peak_memory_mb": peak_mb,
+            "threads_per_job": threads or "shared by the jobs of each machine", "cores": available_cores(),
+            "cpu": _cpu_name(), "wall_minutes": wall / 60, "peak_memory_mb": watch.mb,
+            "all_cores_busy_share": watch.all_busy_share, "machine_cpu_use": watch.cpu_use,
             "minutes": {kind: sum(s for name, s in seconds.items() if name.startswith(kind)) / 60
                         for kind in ("classifier", "train", "evaluate", "0")},
             "training_minutes_in_histories": sum(
@@ -237,7 +229,11 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--force", action="store_true", help="retrain every run (old folders are kept aside)")
     parser.add_argument("--keep-stale", action="store_true", help="reuse runs made by other training code")
     parser.add_argument("--smoke", action="store_true", help="CI-sized runs (2,000/500 images, 1 epoch)")
-    parser.add_argument("--jobs", type=int, default=None, help="tasks at once (default: 2 on a CPU)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="local workers, one task each (default: 2 on a CPU, 1 with a GPU)")
+    parser.add_argument("--scheduler", default=os.environ.get(SCHEDULER_ENV),
+                        help=f"address of a running Dask scheduler whose workers share these folders "
+                             f"(default: ${SCHEDULER_ENV}; unset: a local cluster of --jobs workers)")
     parser.add_argument("--out", default=None, help="put runs/, figures/, results/, executed/ and REPORT.md here")
     for name in ("runs", "figures", "results", "executed"):
         parser.add_argument(f"--{name}-dir", default=None)
@@ -267,23 +263,28 @@ def main(argv=None) -> int:
         print(f"{len(stale)} run(s) were made by other training code than today's "
               f"(code {provenance.fingerprint()}): {', '.join(sorted(stale))}; they will be {verb}")
     jobs = args.jobs or default_jobs()
+    threads = None if args.scheduler else max(1, available_cores() // jobs)
     command = " ".join(["python -m vaelib.report", *(sys.argv[1:] if argv is None else argv)]).strip()
-    print(f"report over {len(sweep.configs())} runs ({sweep.to_params()}) into {where.runs.parent}, {jobs} at once")
     start = time.perf_counter()
-    with PeakMemory(every=1.0) as peak:
+    with PeakMemory(every=1.0) as watch:
         try:
-            seconds = run_all(build_tasks(sweep, where, jobs, args.force, args.keep_stale,
-                                          set() if args.keep_stale else stale), jobs)
+            with cluster(jobs, args.scheduler) as client:
+                engine = f"Dask {'scheduler ' + args.scheduler if args.scheduler else 'LocalCluster'}: {describe(client)}"
+                jobs = worker_threads(client)
+                print(f"report over {len(sweep.configs())} runs ({sweep.to_params()}) into {where.runs.parent}; {engine}")
+                seconds = run_all(build_tasks(sweep, where, threads, args.force, args.keep_stale,
+                                              set() if args.keep_stale else stale), client)
         except TaskFailed as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
     wall = time.perf_counter() - start
     write_figure_index(where, sweep, command)
-    info = write_run_info(where, sweep, seconds, wall, peak.mb, jobs, command)
+    info = write_run_info(where, sweep, seconds, wall, watch, jobs, threads, engine, command)
     report = writeup.render_to(where.results, where.results.parent / "REPORT.md")
     print(f"training {info['minutes']['train']:.1f} task-min, evaluation {info['minutes']['evaluate']:.1f} task-min, "
           f"notebooks {info['minutes']['notebooks']:.1f} task-min; peak memory (PSS, all processes of the report "
-          f"together) {peak.mb:.0f} MB")
+          f"together) {watch.mb:.0f} MB; every core busy {100 * watch.all_busy_share:.0f}% of the time "
+          f"(machine CPU use {100 * watch.cpu_use:.0f}%)")
     print(f"total wall time: {wall / 60:.1f} min; figures in {where.figures}, tables in {where.results}, "
           f"executed notebooks in {where.executed}, write-up {report}")
     return 0

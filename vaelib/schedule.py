@@ -1,20 +1,31 @@
-"""A small scheduler for the report: tasks with dependencies, run `jobs` at a time, costliest first.
+"""The report's engine: tasks with dependencies on a Dask distributed cluster, costliest chain first.
 
-Each task is a callable (usually one that starts a subprocess, so that a task gets its own
-interpreter, memory and thread settings). A task starts when all its dependencies are done; among
-the ready ones the one heading the costliest chain of work (its own estimate plus the costliest chain
-of tasks waiting on it: the "upward rank") starts first, so that a cheap training that unlocks a long
-evaluation goes before other trainings, and long tasks do not end up alone at the end. One progress
-bar for the whole report.
+Each task is a callable (usually one that starts a subprocess through `vaelib.launch`, so that a task
+gets its own interpreter, memory and thread settings). The runner submits every task at once with
+its dependencies; Dask starts a task when what it needs is done, on whichever worker is free, and
+hands the tasks of a worker that died to another one (a training resumes from its checkpoint). Among
+ready tasks the one heading the costliest chain of work (its own estimate plus the costliest chain of
+tasks waiting on it: the "upward rank") goes first, as Dask's task priority, so that a cheap training
+that unlocks a long evaluation goes before other trainings, and long tasks do not end up alone at
+the end. One progress bar for the whole report.
+
+    with cluster(jobs=2) as client:          # a LocalCluster sized to this machine
+    with cluster(address="tcp://host:8786"):  # an existing scheduler whose workers share the folders
+        seconds = run_all(tasks, client)
 """
 
 from __future__ import annotations
 
-import threading
+import importlib.util
+import logging
 import time
-from dataclasses import dataclass, field
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 from tqdm.auto import tqdm
+
+SCHEDULER_ENV = "VAELIB_SCHEDULER"
 
 
 @dataclass
@@ -23,7 +34,6 @@ class Task:
     run: callable
     cost: float = 1.0                      # estimated seconds, for ordering
     deps: tuple = ()
-    seconds: float = field(default=0.0, init=False)
 
 
 class TaskFailed(RuntimeError):
@@ -48,64 +58,108 @@ def upward_ranks(tasks: list[Task]) -> dict[str, float]:
     return ranks
 
 
-def run_all(tasks: list[Task], jobs: int = 2, log=tqdm.write) -> dict[str, float]:
-    """Run every task respecting dependencies; returns each task's wall seconds. Stops at the first failure."""
+def in_dependency_order(tasks: list[Task]) -> list[Task]:
+    """The tasks with every dependency before its dependents; unknown names and cycles are errors."""
     by_name = {t.name: t for t in tasks}
     for t in tasks:
         missing = [d for d in t.deps if d not in by_name]
         if missing:
             raise ValueError(f"task {t.name} depends on unknown task(s) {missing}")
-    ranks = upward_ranks(tasks)
-    done, running, failed = set(), set(), []
-    wake = threading.Condition()
+    ordered, placed = [], set()
+    while len(ordered) < len(tasks):
+        ready = [t for t in tasks if t.name not in placed and all(d in placed for d in t.deps)]
+        if not ready:
+            raise ValueError("dependency cycle among the tasks "
+                             f"{sorted(t.name for t in tasks if t.name not in placed)}")
+        ordered += ready
+        placed.update(t.name for t in ready)
+    return ordered
+
+
+def _executing(dask_worker) -> list:
+    """The keys a worker is executing now (the scheduler's "processing" also counts queued ones)."""
+    return [ts.key for ts in dask_worker.state.executing]
+
+
+def _timed(run, *_deps) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+def has_dashboard() -> bool:
+    return importlib.util.find_spec("bokeh") is not None
+
+
+@contextmanager
+def cluster(jobs: int = 2, address: str | None = None):
+    """A Dask client: on the scheduler at `address`, or on a LocalCluster of `jobs` single-thread workers.
+
+    Local workers are processes without a memory limit (the work happens in their subprocesses);
+    the dashboard is served only when bokeh is installed.
+    """
+    from distributed import Client, LocalCluster
+    if address:
+        with Client(address, timeout="30s") as client:
+            yield client
+        return
+    with LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, memory_limit=0,
+                      dashboard_address=":0", scheduler_kwargs={"dashboard": has_dashboard()},
+                      silence_logs=logging.ERROR) as local, Client(local) as client:
+        yield client
+
+
+def _workers(client) -> list[dict]:
+    return list(client.scheduler_info(n_workers=-1)["workers"].values())
+
+
+def worker_threads(client) -> int:
+    """Tasks the cluster runs at once."""
+    return sum(w["nthreads"] for w in _workers(client))
+
+
+def describe(client) -> str:
+    """The workers a client reaches, in words (for logs and results/run.json)."""
+    workers = _workers(client)
+    return (f"{len(workers)} worker(s), {worker_threads(client)} thread(s) in all, "
+            f"on {len({w['host'] for w in workers})} host(s)")
+
+
+def run_all(tasks: list[Task], client, log=tqdm.write) -> dict[str, float]:
+    """Run every task on `client`'s cluster, dependencies first; each task's wall seconds.
+
+    Stops at the first failure (cancelling what has not run) and names the task that failed.
+    """
+    from distributed import wait
+    ordered, ranks = in_dependency_order(tasks), upward_ranks(tasks)
+    token = uuid.uuid4().hex[:8]        # two reports on one scheduler never share a task
+    futures = {}
+    for t in ordered:
+        futures[t.name] = client.submit(_timed, t.run, *(futures[d] for d in t.deps), key=f"{t.name} #{token}",
+                                        priority=ranks[t.name], pure=False)
+    name_of = {f.key: name for name, f in futures.items()}
+    seconds, pending = {}, set(futures.values())
     bar = tqdm(total=len(tasks), desc="report", unit="task", smoothing=0)
-
-    def worker():
-        while True:
-            with wake:
-                while True:
-                    if failed or len(done) == len(tasks):
-                        return
-                    ready = _ready()
-                    if ready:
-                        task = max(ready, key=lambda t: ranks[t.name])
-                        running.add(task.name)
-                        bar.set_postfix_str(", ".join(sorted(running)), refresh=True)
-                        break
-                    if not running:   # nothing ready and nothing that could make something ready
-                        failed.append(("scheduler", RuntimeError("dependency cycle among the remaining tasks")))
-                        wake.notify_all()
-                        return
-                    wake.wait()
-            start = time.perf_counter()
+    if has_dashboard() and "dashboard" in client.scheduler_info().get("services", {}):
+        log(f"Dask dashboard: {client.dashboard_link}")
+    try:
+        while pending:
             try:
-                task.run()
-            except BaseException as e:  # noqa: BLE001 (reported, then re-raised by run_all)
-                with wake:
-                    failed.append((task.name, e))
-                    running.discard(task.name)
-                    wake.notify_all()
-                return
-            task.seconds = time.perf_counter() - start
-            with wake:
-                running.discard(task.name)
-                done.add(task.name)
+                done, pending = wait(pending, timeout=5, return_when="FIRST_COMPLETED")
+            except TimeoutError:     # nothing finished in 5 s: refresh the display
+                done = set()
+            for future in done:
+                name = name_of[future.key]
+                if future.status != "finished":
+                    raise TaskFailed(f"{name} failed: {future.exception()}") from future.exception()
+                seconds[name] = future.result()
+                log(f"  {name}: {seconds[name]:.0f}s")
                 bar.update(1)
-                bar.set_postfix_str(", ".join(sorted(running)), refresh=True)
-                log(f"  {task.name}: {task.seconds:.0f}s")
-                wake.notify_all()
-
-    def _ready():
-        return [t for t in tasks if t.name not in done and t.name not in running
-                and all(d in done for d in t.deps)]
-
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(max(1, jobs))]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    bar.close()
-    if failed:
-        name, error = failed[0]
-        raise TaskFailed(f"{name} failed: {error}") from error
-    return {t.name: t.seconds for t in tasks}
+            running = sorted(name_of[k] for keys in client.run(_executing).values() for k in keys if k in name_of)
+            bar.set_postfix_str(f"{len(running)} running: {', '.join(running)}"[:120], refresh=True)
+    except BaseException:
+        client.cancel(list(pending))
+        raise
+    finally:
+        bar.close()
+    return seconds

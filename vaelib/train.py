@@ -15,7 +15,7 @@ import torch
 from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
-from . import data, runs
+from . import data, locks, runs
 from .cpushare import CpuShare
 from .config import RunConfig
 from .losses import vae_loss
@@ -107,12 +107,15 @@ def train(config: RunConfig, runs_dir: Path | str = runs.RUNS_DIR, force: bool =
     if not isinstance(config, RunConfig):
         config = RunConfig.from_params(**config)
     data.verify(config.dataset)  # fail on bad data before any folder is created
-    folder, state = runs.prepare(config, runs_dir, force, keep_stale)
-    if state == "finished":
-        log(f"{folder}: finished run of the same config and code found, reused (force=True retrains)")
-        return Run(folder, config, runs.load_history(folder), load_model(folder))
-    with CpuShare(config.num_threads, log=log if progress else None) as share:
-        return _train(config, folder, state, share, progress, log)
+    with locks.exclusive(Path(runs_dir) / config.name, log=log):   # one writer per run folder
+        folder, state = runs.prepare(config, runs_dir, force, keep_stale)
+        if state == "finished":
+            same = "made by other training code (kept: keep_stale=True)" if runs.is_stale(folder) \
+                else "of the same config and code"
+            log(f"{folder}: finished run {same} found, reused (force=True retrains)")
+            return Run(folder, config, runs.load_history(folder), load_model(folder))
+        with CpuShare(config.num_threads, log=log if progress else None) as share:
+            return _train(config, folder, state, share, progress, log)
 
 
 def _train(config: RunConfig, folder: Path, state: str, share: CpuShare, progress: bool, log) -> Run:
@@ -122,8 +125,9 @@ def _train(config: RunConfig, folder: Path, state: str, share: CpuShare, progres
     x_test, _ = data.load(config.dataset, train=False, limit=config.test_limit)
     x_train, x_test = x_train.to(device), x_test.to(device)
 
-    torch.manual_seed(config.seed)
-    model = build_model(config.arch, config.latent_dim).to(device)
+    with torch.random.fork_rng(devices=[]):   # seeded initial weights, the caller's random state untouched
+        torch.manual_seed(config.seed)
+        model = build_model(config.arch, config.latent_dim).to(device)
     optimizer = make_optimizer(model, config.lr)
     perm_gen = torch.Generator().manual_seed(config.seed)
     noise_gen = torch.Generator(device=device).manual_seed(config.seed + 1)

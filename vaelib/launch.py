@@ -1,0 +1,57 @@
+"""Start the report's steps as subprocesses that die with whoever started them.
+
+Each step (a notebook through papermill, an evaluation, the classifier) gets its own interpreter, so
+its memory and thread settings are its own. A Dask worker that is killed must not leave its step
+running on (it would hold the run's lock and keep training a run that the scheduler has handed to
+another worker): on Linux the child asks the kernel to kill it when its parent dies
+(`prctl(PR_SET_PDEATHSIG)`, kept across exec), and Jupyter kernels shut down when their papermill
+process is gone. Elsewhere the step simply runs.
+
+Only the standard library here: a Dask worker unpickles these functions without importing torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+PR_SET_PDEATHSIG = 1
+
+
+def python(args: list[str], what: str, extra_env: dict | None = None) -> None:
+    """Run `python ARGS` (this interpreter) to completion; raise with the output's tail when it fails."""
+    cmd = [sys.executable, "-m", "vaelib.launch", str(os.getpid()),
+           sys.executable, *args]
+    env = {**os.environ, **(extra_env or {})}
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-25:])
+        raise RuntimeError(f"{what} failed (exit {result.returncode}):\n{tail}")
+
+
+def notebook(name: str, out: Path | str, params: dict) -> None:
+    """Execute one notebook in its own kernel process (in notebooks/, as Jupyter would)."""
+    python(["-m", "papermill", str(NOTEBOOKS / f"{name}.ipynb"), str(out), "--cwd", str(NOTEBOOKS),
+            "--no-progress-bar", "--log-level", "WARNING", "-k", "python3",
+            "-y", json.dumps(params)],   # JSON is YAML: types (bool, None, lists) arrive intact
+           f"{name} (executed copy: {out})")
+
+
+def _die_with_parent(parent: int) -> None:
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return                                  # not Linux: no guard
+    if os.getppid() != parent:                  # the parent died before the guard was set
+        os._exit(1)
+
+
+if __name__ == "__main__":   # python -m vaelib.launch PARENT_PID PROGRAM ARGS...: guard, then become PROGRAM
+    _die_with_parent(int(sys.argv[1]))
+    os.execv(sys.argv[2], sys.argv[2:])

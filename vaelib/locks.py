@@ -1,0 +1,61 @@
+"""One writer per run: an OS file lock around training or evaluating a run folder (or making a file).
+
+The lock is `fcntl.flock` on a small file in `.locks/` beside the target, so the kernel releases it
+when its holder dies: a killed training leaves no stale lock. A second process that reaches a locked
+target says who holds it and waits; when it gets the lock, it finds the work done (and reuses it) or
+resumes it. flock works across processes on one machine and, on Linux, over NFS (emulated with
+POSIX locks), the usual shared folder of a lab cluster.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def lock_path(target: Path | str) -> Path:
+    target = Path(target)
+    return target.parent / ".locks" / f"{target.name}.lock"
+
+
+def holder(target: Path | str) -> str:
+    """Who holds the lock of `target` ('' when free or never taken): for messages and tests."""
+    path = lock_path(target)
+    if not path.is_file():
+        return ""
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            return f.read().strip() or "another process"
+        fcntl.flock(f, fcntl.LOCK_UN)
+    return ""
+
+
+@contextmanager
+def exclusive(target: Path | str, log=print):
+    """Hold the lock of `target` for the block; wait (and say so) while another process holds it."""
+    path = lock_path(target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            log(f"{Path(target).name} is being written by {f.read().strip() or 'another process'}; "
+                f"waiting for it to finish")
+            fcntl.flock(f, fcntl.LOCK_EX)
+            log(f"{Path(target).name} is free again: going on (reusing or resuming what was done)")
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()} on {socket.gethostname()}")
+        f.flush()
+        try:
+            yield
+        finally:
+            f.truncate(0)
+            fcntl.flock(f, fcntl.LOCK_UN)
