@@ -58,22 +58,21 @@ def upward_ranks(tasks: list[Task]) -> dict[str, float]:
     return ranks
 
 
-def in_dependency_order(tasks: list[Task]) -> list[Task]:
-    """The tasks with every dependency before its dependents; unknown names and cycles are errors."""
+def check_graph(tasks: list[Task]) -> None:
+    """Unknown dependencies, cycles and non-positive costs are errors, before anything runs."""
     by_name = {t.name: t for t in tasks}
     for t in tasks:
         missing = [d for d in t.deps if d not in by_name]
         if missing:
             raise ValueError(f"task {t.name} depends on unknown task(s) {missing}")
-    ordered, placed = [], set()
-    while len(ordered) < len(tasks):
-        ready = [t for t in tasks if t.name not in placed and all(d in placed for d in t.deps)]
+        if not t.cost > 0:
+            raise ValueError(f"task {t.name} has cost {t.cost!r}; expected a positive estimate of its seconds")
+    placed: set = set()
+    while len(placed) < len(tasks):
+        ready = {t.name for t in tasks if t.name not in placed and all(d in placed for d in t.deps)}
         if not ready:
-            raise ValueError("dependency cycle among the tasks "
-                             f"{sorted(t.name for t in tasks if t.name not in placed)}")
-        ordered += ready
-        placed.update(t.name for t in ready)
-    return ordered
+            raise ValueError(f"dependency cycle among the tasks {sorted(set(by_name) - placed)}")
+        placed |= ready
 
 
 def _executing(dask_worker) -> list:
@@ -131,10 +130,13 @@ def run_all(tasks: list[Task], client, log=tqdm.write) -> dict[str, float]:
     Stops at the first failure (cancelling what has not run) and names the task that failed.
     """
     from distributed import wait
-    ordered, ranks = in_dependency_order(tasks), upward_ranks(tasks)
+    check_graph(tasks)
+    ranks = upward_ranks(tasks)
     token = uuid.uuid4().hex[:8]        # two reports on one scheduler never share a task
     futures = {}
-    for t in ordered:
+    # Costliest chain first, also in the order of submission (the first tasks submitted start at once):
+    # with positive costs, a task always ranks above the tasks that depend on it.
+    for t in sorted(tasks, key=lambda t: -ranks[t.name]):
         futures[t.name] = client.submit(_timed, t.run, *(futures[d] for d in t.deps), key=f"{t.name} #{token}",
                                         priority=ranks[t.name], pure=False)
     name_of = {f.key: name for name, f in futures.items()}
