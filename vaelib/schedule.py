@@ -1,13 +1,13 @@
 """The report's engine: tasks with dependencies on a Dask distributed cluster, costliest chain first.
 
 Each task is a callable (usually one that starts a subprocess through `vaelib.launch`, so that a task
-gets its own interpreter, memory and thread settings). The runner submits every task at once with
-its dependencies; Dask starts a task when what it needs is done, on whichever worker is free, and
-hands the tasks of a worker that died to another one (a training resumes from its checkpoint). Among
-ready tasks the one heading the costliest chain of work (its own estimate plus the costliest chain of
-tasks waiting on it: the "upward rank") goes first, as Dask's task priority, so that a cheap training
-that unlocks a long evaluation goes before other trainings, and long tasks do not end up alone at
-the end. One progress bar for the whole report.
+gets its own interpreter, memory and thread settings). The runner hands a task to Dask when what it
+needs is done and a worker thread is free; Dask runs it on a free worker, wherever that is, and runs
+it again elsewhere when its worker dies (a training resumes from its checkpoint; a run's lock keeps
+two workers off one folder). Among ready tasks the one heading the costliest chain of work (its own
+estimate plus the costliest chain of tasks waiting on it: the "upward rank") goes first, so that a
+cheap training that unlocks a long evaluation goes before other trainings, and long tasks do not end
+up alone at the end. One progress bar for the whole report.
 
     with cluster(jobs=2) as client:          # a LocalCluster sized to this machine
     with cluster(address="tcp://host:8786"):  # an existing scheduler whose workers share the folders
@@ -75,11 +75,6 @@ def check_graph(tasks: list[Task]) -> None:
         placed |= ready
 
 
-def _executing(dask_worker) -> list:
-    """The keys a worker is executing now (the scheduler's "processing" also counts queued ones)."""
-    return [ts.key for ts in dask_worker.state.executing]
-
-
 def _timed(run, *_deps) -> float:
     start = time.perf_counter()
     run()
@@ -127,40 +122,46 @@ def describe(client) -> str:
 def run_all(tasks: list[Task], client, log=tqdm.write) -> dict[str, float]:
     """Run every task on `client`'s cluster, dependencies first; each task's wall seconds.
 
-    Stops at the first failure (cancelling what has not run) and names the task that failed.
+    The runner hands Dask a task when its dependencies are done and a worker thread is free, the
+    highest-ranked first. (Given everything at once, Dask sends tasks to workers eagerly, and a worker
+    starts the next task in its own queue before a task just made ready, of higher priority, reaches
+    it: an evaluation waited behind a whole training.) Dask places each task on a free worker and
+    runs it again elsewhere if its worker dies. Stops at the first failure, naming the task.
     """
     from distributed import wait
     check_graph(tasks)
     ranks = upward_ranks(tasks)
     token = uuid.uuid4().hex[:8]        # two reports on one scheduler never share a task
-    futures = {}
-    # Costliest chain first, also in the order of submission (the first tasks submitted start at once):
-    # with positive costs, a task always ranks above the tasks that depend on it.
-    for t in sorted(tasks, key=lambda t: -ranks[t.name]):
-        futures[t.name] = client.submit(_timed, t.run, *(futures[d] for d in t.deps), key=f"{t.name} #{token}",
-                                        priority=ranks[t.name], pure=False)
-    name_of = {f.key: name for name, f in futures.items()}
-    seconds, pending = {}, set(futures.values())
+    waiting = sorted(tasks, key=lambda t: -ranks[t.name])
+    futures, name_of, seconds, running = {}, {}, {}, set()
     bar = tqdm(total=len(tasks), desc="report", unit="task", smoothing=0)
     if has_dashboard() and "dashboard" in client.scheduler_info().get("services", {}):
         log(f"Dask dashboard: {client.dashboard_link}")
     try:
-        while pending:
+        while waiting or running:
+            free = max(1, worker_threads(client)) - len(running)
+            for t in [t for t in waiting if all(d in seconds for d in t.deps)][:max(free, 0)]:
+                future = client.submit(_timed, t.run, *(futures[d] for d in t.deps), key=f"{t.name} #{token}",
+                                       priority=ranks[t.name], pure=False)
+                futures[t.name], name_of[future.key] = future, t.name
+                running.add(future)
+                waiting.remove(t)
             try:
-                done, pending = wait(pending, timeout=5, return_when="FIRST_COMPLETED")
+                done, _ = wait(list(running), timeout=5, return_when="FIRST_COMPLETED")
             except TimeoutError:     # nothing finished in 5 s: refresh the display
                 done = set()
             for future in done:
+                running.discard(future)
                 name = name_of[future.key]
                 if future.status != "finished":
                     raise TaskFailed(f"{name} failed: {future.exception()}") from future.exception()
                 seconds[name] = future.result()
                 log(f"  {name}: {seconds[name]:.0f}s")
                 bar.update(1)
-            running = sorted(name_of[k] for keys in client.run(_executing).values() for k in keys if k in name_of)
-            bar.set_postfix_str(f"{len(running)} running: {', '.join(running)}"[:120], refresh=True)
+            names = sorted(name_of[f.key] for f in running)
+            bar.set_postfix_str(f"{len(names)} running: {', '.join(names)}"[:120], refresh=True)
     except BaseException:
-        client.cancel(list(pending))
+        client.cancel(list(running))
         raise
     finally:
         bar.close()
