@@ -21,17 +21,34 @@ from pathlib import Path
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 PR_SET_PDEATHSIG = 1
+# What a Dask nanny sets in its worker's environment (distributed.nanny.pre-spawn-environ). Our steps
+# must not inherit it: MALLOC_TRIM_THRESHOLD_=65536 makes glibc hand memory back to the kernel after
+# every large free, and a conv training then spent as much time in the kernel (page faults) as in
+# user space, 2x slower; the thread counts are vaelib.cpushare's business.
+DASK_WORKER_ENV = ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 def python(args: list[str], what: str, extra_env: dict | None = None) -> None:
     """Run `python ARGS` (this interpreter) to completion; raise with the output's tail when it fails."""
     cmd = [sys.executable, "-m", "vaelib.launch", str(os.getpid()),
            sys.executable, *args]
-    env = {**os.environ, **(extra_env or {})}
+    env = {k: v for k, v in os.environ.items() if not (in_dask_worker() and k in DASK_WORKER_ENV)}
+    env.update(extra_env or {})
     result = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if result.returncode != 0:
         tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-25:])
         raise RuntimeError(f"{what} failed (exit {result.returncode}):\n{tail}")
+
+
+def in_dask_worker() -> bool:
+    """True inside a task on a Dask worker (whose nanny may have set DASK_WORKER_ENV)."""
+    if "distributed" not in sys.modules:
+        return False
+    try:
+        sys.modules["distributed"].get_worker()
+        return True
+    except ValueError:
+        return False
 
 
 def notebook(name: str, out: Path | str, params: dict) -> None:

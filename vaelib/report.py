@@ -149,7 +149,7 @@ def build_tasks(sweep: Sweep, where: paths.Paths, threads: int | None, force: bo
     for c in sweep.configs():
         params = {"arch": c.arch, "latent_dim": c.latent_dim, "epochs": c.epochs, "seed": c.seed,
                   "dataset": c.dataset, "train_limit": c.train_limit, "test_limit": c.test_limit,
-                  "runs_dir": str(where.runs), "num_threads": threads, "force": force or c.name in stale,
+                  "runs_dir": str(where.runs), "num_threads": threads or 0, "force": force or c.name in stale,
                   "keep_stale": keep_stale, "smoke_test": False}
         out = where.executed / f"01_train_{c.name}.ipynb"
         tasks.append(Task(f"train {c.name}", partial(launch.notebook, "01_train", out, params),

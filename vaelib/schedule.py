@@ -89,15 +89,16 @@ def has_dashboard() -> bool:
 def cluster(jobs: int = 2, address: str | None = None):
     """A Dask client: on the scheduler at `address`, or on a LocalCluster of `jobs` single-thread workers.
 
-    Local workers are processes without a memory limit (the work happens in their subprocesses);
-    the dashboard is served only when bokeh is installed.
+    Local workers are threads of this process: each task is a subprocess (vaelib.launch) that the
+    worker only waits on, so worker processes would add memory and start-up time and nothing else.
+    The dashboard is served only when bokeh is installed.
     """
     from distributed import Client, LocalCluster
     if address:
         with Client(address, timeout="30s") as client:
             yield client
         return
-    with LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, memory_limit=0,
+    with LocalCluster(n_workers=jobs, threads_per_worker=1, processes=False, memory_limit=0,
                       dashboard_address=":0", scheduler_kwargs={"dashboard": has_dashboard()},
                       silence_logs=logging.ERROR) as local, Client(local) as client:
         yield client
