@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 REPORT_ARGS ?=
 
-.PHONY: report test data venv
+.PHONY: report test data venv browser lab test-browser
 
 venv: $(STAMP)
 
@@ -23,9 +23,22 @@ data: $(STAMP)
 report: data
 	$(PY) -m vaelib.report $(REPORT_ARGS)
 
+# Debian's chromium and its driver, for the browser test (no browser is downloaded at run time).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -q chromium chromium-driver
+
+# Explore the notebooks (widgets included) in JupyterLab.
+lab: data
+	$(PY) -m jupyter lab notebooks/
+
+# Notebook 03 in a real JupyterLab and headless Chromium; screenshots in screenshots/.
+test-browser: data browser
+	CI=true $(PY) -m pytest -q tests/test_browser.py
+
 # Is REPORT.md what results/ gives? Then the unit tests, then every notebook through nbval
 # (smoke configuration, in a fresh folder each time, see README).
-test: data
+test: data browser
 	$(PY) -m vaelib.writeup --check
 	CI=true $(PY) -m pytest -q tests
 	smoke=$$(mktemp -d) && CI=true VAELIB_SMOKE_ROOT=$$smoke $(PY) -m pytest -q --nbval-lax notebooks; \

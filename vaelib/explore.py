@@ -50,13 +50,17 @@ def decode_point(model, z: torch.Tensor) -> torch.Tensor:
 class EmbeddingPicture:
     """The scatter of test-set means (vaelib.plots.plot_embedding) as pixels, with a marker drawn on demand."""
 
-    def __init__(self, z2: torch.Tensor, labels: torch.Tensor, title: str, xlabel: str, ylabel: str):
+    def __init__(self, z2: torch.Tensor, labels: torch.Tensor, title: str, xlabel: str, ylabel: str,
+                 reach: float = 3.0):
         fig = plots.plot_embedding(z2, labels, title, xlabel=xlabel, ylabel=ylabel)
+        ax = fig.axes[0]
+        for lim, get in ((ax.set_xlim, ax.get_xlim), (ax.set_ylim, ax.get_ylim)):
+            low, high = get()
+            lim(min(low, -reach - 0.2), max(high, reach + 0.2))    # the sliders' whole range is on the picture
         fig.set_size_inches(4.6, 3.6)
         fig.tight_layout()
         fig.canvas.draw()
         self.pixels = Image.fromarray(np.asarray(fig.canvas.buffer_rgba())).convert("RGB")
-        ax = fig.axes[0]
         self._to_pixels, self._height = ax.transData.transform, self.pixels.height
         plt.close(fig)
 
@@ -95,14 +99,14 @@ class LatentExplorer:
     """
 
     def __init__(self, runs_dir, configs, x_test: torch.Tensor, y_test: torch.Tensor):
-        configs = sorted(configs, key=lambda c: (c.latent_dim != 2, c.latent_dim, c.arch))   # 2-D first
+        configs = sorted(configs, key=lambda c: (c.latent_dim != 2, c.latent_dim))   # 2-D first, arch order kept
         self.models = _Models(runs_dir, configs, x_test)
         self.y_test, self.latencies_ms, self._pictures = y_test, [], {}
         self.model = widgets.Dropdown(options=[c.name for c in configs], description="model")
         self.z1 = widgets.FloatSlider(0.0, min=-3, max=3, step=0.1, description="z1", continuous_update=True)
         self.z2 = widgets.FloatSlider(0.0, min=-3, max=3, step=0.1, description="z2", continuous_update=True)
-        self.dim1 = widgets.Dropdown(description="moves z[i]", layout={"width": "180px"})
-        self.dim2 = widgets.Dropdown(description="and z[j]", layout={"width": "180px"})
+        self.dim1 = widgets.Dropdown(description="z1 moves", layout={"width": "180px"})
+        self.dim2 = widgets.Dropdown(description="z2 moves", layout={"width": "180px"})
         self.anchor = widgets.BoundedIntText(0, min=0, max=len(x_test) - 1, description="others from image",
                                              style={"description_width": "initial"}, layout={"width": "230px"})
         self.digit = widgets.Image(format="png", layout={"width": "140px", "height": "140px"})
@@ -121,7 +125,7 @@ class LatentExplorer:
 
     def _on_model(self):
         model, _ = self.models.get(self.model.value)
-        dims = list(range(model.latent_dim))
+        dims = [(f"z{k + 1}", k) for k in range(model.latent_dim)]
         self._loading = True
         self.dim1.options, self.dim2.options = dims, dims
         self.dim1.value, self.dim2.value = 0, 1
@@ -143,7 +147,8 @@ class LatentExplorer:
             _, means = self.models.get(self.model.value)
             i, j = self.dim1.value, self.dim2.value
             self._pictures[key] = EmbeddingPicture(means[:EMBEDDED][:, [i, j]], self.y_test[:EMBEDDED],
-                                                   self.model.value, f"$z_{{{i}}}$ (mean)", f"$z_{{{j}}}$ (mean)")
+                                                   self.model.value, f"$z_{{{i + 1}}}$ (mean)",
+                                                   f"$z_{{{j + 1}}}$ (mean)")
         return self._pictures[key]
 
     def _redraw(self, new_picture: bool = False):
@@ -156,7 +161,7 @@ class LatentExplorer:
         self.embedding.value = self._picture().marked(self.z1.value, self.z2.value)
         if not new_picture:          # slider moves only: the latency a user feels while dragging
             self.latencies_ms.append(1000 * (time.perf_counter() - start))
-        self.status.value = f"z = {np.round(self.point().numpy(), 2).tolist()}" + (
+        self.status.value = f"z = ({', '.join(f'{v:.2f}' for v in self.point().tolist())})" + (
             f"; last update {self.latencies_ms[-1]:.0f} ms" if self.latencies_ms else "")
 
     def _ipython_display_(self):
