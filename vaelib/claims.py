@@ -73,7 +73,8 @@ def loss_claims(summary: pd.DataFrame) -> pd.DataFrame:
         for small, large in zip(dims, dims[1:]):
             rows.append({"claim": "loss_falls_with_d", "arch": arch, "setting": f"d={small} -> d={large}",
                          **compare(by.loc[(arch, large)], by.loc[(arch, small)], "test_loss")})
-    return pd.DataFrame(rows)
+    # one architecture at one d compares nothing: an empty table, with its columns
+    return pd.DataFrame(rows, columns=["claim", "arch", "setting", "difference", "noise", "verdict"])
 
 
 def overall_verdicts(claims: pd.DataFrame) -> pd.DataFrame:
