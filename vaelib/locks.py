@@ -40,8 +40,13 @@ def holder(target: Path | str) -> str:
 def exclusive(target: Path | str, log=print):
     """Hold the lock of `target` for the block; wait (and say so) while another process holds it."""
     path = lock_path(target)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as f:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(path, "a+")
+    except OSError as e:      # the target lives in a runs folder (a run, its metrics, the classifier)
+        raise PermissionError(f"cannot create the runs folder {Path(target).parent} or its lock "
+                              f"{path}: {e}; choose another runs_dir") from e
+    with f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
