@@ -1,0 +1,75 @@
+"""Where the IWAE bound's time goes, per model: the whole bound and its stages on one thread.
+
+    MALLOC_MMAP_THRESHOLD_=65536 python -m benchmarks.iwae runs/conv_50_s0 runs/linear_50_s0 [--images 40]
+
+Prints the bound's time (and its projection to the 10,000 test images), then, for one chunk of
+1,000 samples of 2 images, the time of each stage and of each decoder layer (vaelib.metrics.fastest_decoder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import math
+import time
+
+import torch
+import torch.nn.functional as F
+
+from vaelib import data, metrics
+from vaelib.models import load_model
+
+
+def stages(model, x: torch.Tensor, k: int, repeats: int = 10) -> dict:
+    model = copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
+    decoder = metrics.fastest_decoder(model, torch.randn(k * len(x), model.latent_dim))
+    gen, spent = torch.Generator().manual_seed(0), dict.fromkeys(("encode", "sample", "decode", "log p(x|z)", "rest"), 0.0)
+    with torch.inference_mode():
+        for _ in range(repeats):
+            marks = [time.perf_counter()]
+            mu, logvar = model.encode(x)
+            marks.append(time.perf_counter())
+            eps = torch.randn((k, *mu.shape), generator=gen)
+            z = mu + eps * torch.exp(0.5 * logvar)
+            marks.append(time.perf_counter())
+            logits = decoder(z.flatten(0, 1)).view(k, len(x), -1)
+            marks.append(time.perf_counter())
+            log_px_z = -F.binary_cross_entropy_with_logits(logits, x.flatten(1).expand(k, -1, -1), reduction="none").sum(-1)
+            marks.append(time.perf_counter())
+            log_w = log_px_z - 0.5 * z.pow(2).sum(-1) + 0.5 * (eps.pow(2) + logvar).sum(-1)
+            torch.logsumexp(log_w, 0) - math.log(k)
+            marks.append(time.perf_counter())
+            for name, a, b in zip(spent, marks, marks[1:]):
+                spent[name] += (b - a) / repeats * 1000
+        layers, h = [], z.flatten(0, 1)
+        for layer in decoder:
+            start = time.perf_counter()
+            out = layer(h)
+            layers.append((type(layer).__name__, tuple(out.shape[1:]), 1000 * (time.perf_counter() - start)))
+            h = out
+    return {"stages_ms": spent, "layers": layers}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.iwae", description=__doc__)
+    parser.add_argument("runs", nargs="+")
+    parser.add_argument("--images", type=int, default=40)
+    parser.add_argument("-k", type=int, default=1000)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    x, _ = data.load("mnist", train=False, limit=args.images)
+    for run in args.runs:
+        model = load_model(run).eval()
+        start = time.perf_counter()
+        bound = metrics.iwae_bound(model, x, k=args.k).mean().item()
+        seconds = time.perf_counter() - start
+        print(f"{run}: IWAE K={args.k} {bound:.4f} on {args.images} images in {seconds:.2f} s "
+              f"-> {seconds / args.images * 10000 / 60:.1f} min per 10,000 images (1 thread)")
+        found = stages(model, x[:2], args.k)
+        print("  per chunk of 2 x", args.k, "samples:", ", ".join(f"{k} {v:.1f} ms" for k, v in found["stages_ms"].items()))
+        for name, shape, ms in found["layers"]:
+            print(f"    {name:18s} -> {str(shape):16s} {ms:6.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
