@@ -21,21 +21,6 @@ def lock_path(target: Path | str) -> Path:
     return target.parent / ".locks" / f"{target.name}.lock"
 
 
-def holder(target: Path | str) -> str:
-    """Who holds the lock of `target` ('' when free or never taken): for messages and tests."""
-    path = lock_path(target)
-    if not path.is_file():
-        return ""
-    with open(path, "a+") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            return f.read().strip() or "another process"
-        fcntl.flock(f, fcntl.LOCK_UN)
-    return ""
-
-
 @contextmanager
 def exclusive(target: Path | str, log=print):
     """Hold the lock of `target` for the block; wait (and say so) while another process holds it."""
