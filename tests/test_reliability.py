@@ -66,10 +66,14 @@ def small(**kw):
     return RunConfig(**{**base, **kw})
 
 
-def test_killed_run_resumes_to_the_same_history(tmp_path):
+@pytest.mark.parametrize("arch,d,dataset,batch_size", [("conv", 2, "mnist", 128),
+                                                    # dynamic binarization: its draws resume exactly too
+                                                    ("burda", 50, "mnist-binarized", 20)])
+def test_killed_run_resumes_to_the_same_history(tmp_path, arch, d, dataset, batch_size):
     """Kill a real training process after its first finished epoch, rerun, compare with a clean run."""
-    config = small()
-    cmd = [sys.executable, "-m", "vaelib", "train", "--arch", "conv", "--latent-dim", "2", "--epochs", "4",
+    config = small(arch=arch, latent_dim=d, dataset=dataset, batch_size=batch_size)
+    cmd = [sys.executable, "-m", "vaelib", "train", "--arch", arch, "--latent-dim", str(d), "--epochs", "4",
+           "--dataset", dataset, "--batch-size", str(batch_size),
            "--train-limit", "6000", "--test-limit", "500", "--threads", "1", "--quiet",
            "--runs-dir", str(tmp_path / "killed")]
     folder = tmp_path / "killed" / config.name

@@ -65,6 +65,7 @@ def test_a_failing_task_stops_the_run_and_is_named(tmp_path, two_workers):
     ([Task("a", print, deps=("b",))], "unknown task"),
     ([Task("a", print, deps=("b",)), Task("b", print, deps=("a",))], "cycle"),
     ([Task("a", print, cost=0)], "positive"),
+    ([Task("a", print), Task("a", print)], "used twice"),
 ])
 def test_a_bad_graph_is_refused_before_anything_runs(tasks, message):
     with pytest.raises(ValueError, match=message):

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -36,6 +36,7 @@ class DatasetSpec:
     name: str             # torchvision class name and folder under data/
     sha256: dict          # uncompressed IDX file name -> SHA-256
     registry_hint: str    # what a user without internet can do by hand
+    binarized: bool = False   # pixels are Bernoulli draws of the grey levels (see `load`)
 
 
 DATASETS = {
@@ -62,6 +63,12 @@ DATASETS = {
                       "then gunzip x/usr/share/datasets/fashion-mnist/*-ubyte.gz into {raw}",
     ),
 }
+
+
+# The binarized protocol of Burda et al. (2015), IWAE Table 1: training draws a fresh binarization of
+# each image every time it is drawn; evaluation uses one fixed, seeded binarization of each split.
+DATASETS["mnist-binarized"] = replace(DATASETS["mnist"], binarized=True)
+FIXED_BINARIZATION_SEED = {"train": 1, "test": 0}
 
 
 class DataError(RuntimeError):
@@ -155,6 +162,7 @@ ROUTES = {
     "fashion": [("torchvision download", _via_torchvision),
                 ("Debian package dataset-fashion-mnist", _via_debian)],
 }
+ROUTES["mnist-binarized"] = ROUTES["mnist"]   # the same files
 
 
 def ensure(dataset: str = "mnist", root: Path | str = DATA_DIR, log=print) -> Path:
@@ -203,19 +211,31 @@ def ensure(dataset: str = "mnist", root: Path | str = DATA_DIR, log=print) -> Pa
 
 
 def load(dataset: str = "mnist", train: bool = True, limit: int | None = None,
-         root: Path | str = DATA_DIR) -> tuple[torch.Tensor, torch.Tensor]:
+         root: Path | str = DATA_DIR, grey: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """A whole split as (images float32 [N, 1, 28, 28] in [0, 1], labels int64 [N]).
 
-    Pixels are not normalized: they are the Bernoulli targets of the decoder.
+    Pixels are not normalized: they are the Bernoulli targets of the decoder. For a binarized
+    dataset they are 0/1: the split's fixed binarization (seed FIXED_BINARIZATION_SEED, drawn over the
+    whole split before `limit`, so a slice sees the same pixels as the full set), unless `grey`, which
+    gives the grey levels that training binarizes afresh at every draw (`binarize`).
     """
     import torchvision.datasets as tvd
     spec = check_dataset(dataset)
     verify(dataset, root)
     ds = getattr(tvd, spec.name)(root=Path(root), train=train, download=False)
-    images, labels = ds.data, ds.targets
+    images = ds.data.unsqueeze(1).float().div_(255)
+    if spec.binarized and not grey:
+        seed = FIXED_BINARIZATION_SEED["train" if train else "test"]
+        images = binarize(images, torch.Generator().manual_seed(seed))
+    labels = ds.targets.long()
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
-    return images.unsqueeze(1).float().div_(255), labels.long()
+    return images, labels
+
+
+def binarize(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Each pixel 1 with probability its grey level, else 0 (a draw from the generator)."""
+    return torch.bernoulli(images, generator=generator)
 
 
 def main(argv=None) -> int:

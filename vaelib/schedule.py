@@ -59,8 +59,11 @@ def upward_ranks(tasks: list[Task]) -> dict[str, float]:
 
 
 def check_graph(tasks: list[Task]) -> None:
-    """Unknown dependencies, cycles and non-positive costs are errors, before anything runs."""
+    """Duplicate names, unknown dependencies, cycles and non-positive costs are errors, before anything runs."""
     by_name = {t.name: t for t in tasks}
+    if len(by_name) < len(tasks):
+        twice = sorted({t.name for t in tasks if sum(u.name == t.name for u in tasks) > 1})
+        raise ValueError(f"task name(s) used twice: {twice}")
     for t in tasks:
         missing = [d for d in t.deps if d not in by_name]
         if missing:
@@ -68,7 +71,7 @@ def check_graph(tasks: list[Task]) -> None:
         if not t.cost > 0:
             raise ValueError(f"task {t.name} has cost {t.cost!r}; expected a positive estimate of its seconds")
     placed: set = set()
-    while len(placed) < len(tasks):
+    while len(placed) < len(by_name):
         ready = {t.name for t in tasks if t.name not in placed and all(d in placed for d in t.deps)}
         if not ready:
             raise ValueError(f"dependency cycle among the tasks {sorted(set(by_name) - placed)}")

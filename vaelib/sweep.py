@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from .config import ConfigError, RunConfig, _as_choice, _as_int
 from .data import DATASETS
-from .models import ARCHS
+from .models import ARCHS, SWEEP_ARCHS
 
 DIMS = (2, 3, 5, 10, 50)
 SEEDS = (0, 1, 2)
@@ -37,7 +37,7 @@ def _as_tuple(name, values, item):
 
 @dataclass(frozen=True)
 class Sweep:
-    archs: tuple = ARCHS
+    archs: tuple = SWEEP_ARCHS
     dims: tuple = DIMS
     seeds: tuple = SEEDS
     epochs: int = 15

@@ -58,10 +58,11 @@ def evaluate(model: VAE, x: torch.Tensor, beta: float = 1.0, seed: int = 0,
 
 
 def train_epoch(model, optimizer, x, config: RunConfig, perm_gen, noise_gen, epoch: int, progress=True,
-                each_batch=lambda: None) -> dict:
+                each_batch=lambda: None, binarize_gen=None) -> dict:
     """One pass over `x` in shuffled in-memory batches; returns the running mean losses.
 
-    `each_batch` runs before every batch (the trainer re-balances CPU threads there).
+    `each_batch` runs before every batch (the trainer re-balances CPU threads there); with
+    `binarize_gen` each batch is a fresh Bernoulli draw of its grey levels (dynamic binarization).
     """
     model.train()
     perm = torch.randperm(len(x), generator=perm_gen).to(x.device)
@@ -71,7 +72,7 @@ def train_epoch(model, optimizer, x, config: RunConfig, perm_gen, noise_gen, epo
                leave=False, mininterval=0.5)
     for batch, idx in enumerate(bar, start=1):
         each_batch()
-        xb = x[idx]
+        xb = x[idx] if binarize_gen is None else data.binarize(x[idx], binarize_gen)
         logits, mu, logvar = model(xb, generator=noise_gen)
         loss, recon, kl = vae_loss(logits, xb, mu, logvar, config.beta)
         if not torch.isfinite(loss):
@@ -97,13 +98,19 @@ def make_optimizer(model: VAE, lr: float) -> torch.optim.Adam:
     return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
 
 
-def _rng_state(perm_gen, noise_gen) -> dict:
-    return {"perm": perm_gen.get_state(), "noise": noise_gen.get_state()}
+def _rng_state(perm_gen, noise_gen, binarize_gen=None) -> dict:
+    state = {"perm": perm_gen.get_state(), "noise": noise_gen.get_state()}
+    if binarize_gen is not None:
+        state["binarize"] = binarize_gen.get_state()
+    return state
 
 
 def train(config: RunConfig, runs_dir: Path | str = runs.RUNS_DIR, force: bool = False,
-          progress: bool = True, log=print, keep_stale: bool = False) -> Run:
-    """Train `config` in its run folder, resuming or reusing what is already there."""
+          progress: bool = True, log=print, keep_stale: bool = False, snapshot_epochs=()) -> Run:
+    """Train `config` in its run folder, resuming or reusing what is already there.
+
+    The weights after each of `snapshot_epochs` are kept as weights_epoch<N>.pt (for curves by epoch).
+    """
     if not isinstance(config, RunConfig):
         config = RunConfig.from_params(**config)
     data.verify(config.dataset)  # fail on bad data before any folder is created
@@ -115,22 +122,27 @@ def train(config: RunConfig, runs_dir: Path | str = runs.RUNS_DIR, force: bool =
             log(f"{folder}: finished run {same} found, reused (force=True retrains)")
             return Run(folder, config, runs.load_history(folder), load_model(folder))
         with CpuShare(config.num_threads, log=log if progress else None) as share:
-            return _train(config, folder, state, share, progress, log)
+            return _train(config, folder, state, share, progress, log, set(snapshot_epochs))
 
 
-def _train(config: RunConfig, folder: Path, state: str, share: CpuShare, progress: bool, log) -> Run:
+def _train(config: RunConfig, folder: Path, state: str, share: CpuShare, progress: bool, log,
+           snapshot_epochs: set) -> Run:
     device = resolve_device(config.device)
     log(f"{config.name}: {device}, {share.threads} thread(s) ({share.reason})")
-    x_train, _ = data.load(config.dataset, train=True, limit=config.train_limit)
+    # A binarized dataset trains on grey levels binarized afresh at each draw (binarize_gen).
+    x_train, _ = data.load(config.dataset, train=True, limit=config.train_limit, grey=True)
     x_test, _ = data.load(config.dataset, train=False, limit=config.test_limit)
     x_train, x_test = x_train.to(device), x_test.to(device)
 
     with torch.random.fork_rng(devices=[]):   # seeded initial weights, the caller's random state untouched
         torch.manual_seed(config.seed)
         model = build_model(config.arch, config.latent_dim).to(device)
+    model.init_from_data(x_train)
     optimizer = make_optimizer(model, config.lr)
     perm_gen = torch.Generator().manual_seed(config.seed)
     noise_gen = torch.Generator(device=device).manual_seed(config.seed + 1)
+    binarize_gen = torch.Generator(device=device).manual_seed(config.seed + 2) \
+        if data.DATASETS[config.dataset].binarized else None
     history: list[dict] = []
 
     checkpoint_path = folder / "checkpoint.pt"
@@ -140,6 +152,8 @@ def _train(config: RunConfig, folder: Path, state: str, share: CpuShare, progres
         optimizer.load_state_dict(ckpt["optimizer"])
         perm_gen.set_state(ckpt["rng"]["perm"])
         noise_gen.set_state(ckpt["rng"]["noise"])
+        if binarize_gen is not None:
+            binarize_gen.set_state(ckpt["rng"]["binarize"])
         history = ckpt["history"]
         log(f"{folder}: resuming after epoch {ckpt['epoch']} of {config.epochs}")
     runs.write_status(folder, "running")
@@ -148,7 +162,7 @@ def _train(config: RunConfig, folder: Path, state: str, share: CpuShare, progres
         start = time.perf_counter()
         try:
             train_metrics = train_epoch(model, optimizer, x_train, config, perm_gen, noise_gen, epoch, progress,
-                                        share.adjust)
+                                        share.adjust, binarize_gen)
         except DivergenceError as e:
             runs.write_status(folder, "failed", error=str(e), last_good_epoch=len(history))
             raise DivergenceError(f"{folder}: training diverged: {e}. The checkpoint of the last good "
@@ -162,8 +176,10 @@ def _train(config: RunConfig, folder: Path, state: str, share: CpuShare, progres
                         **{f"train_{k}": v for k, v in train_metrics.items()},
                         **{f"test_{k}": v for k, v in test_metrics.items()},
                         "seconds": seconds, "eval_seconds": time.perf_counter() - start})
+        if epoch in snapshot_epochs:     # before the checkpoint: a resumed run never lacks a snapshot
+            save_weights(model, config.arch, folder / f"weights_epoch{epoch}.pt")
         runs.atomic_torch_save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                "rng": _rng_state(perm_gen, noise_gen), "history": history}, checkpoint_path)
+                                "rng": _rng_state(perm_gen, noise_gen, binarize_gen), "history": history}, checkpoint_path)
         runs.atomic_write_text(folder / "history.csv", pd.DataFrame(history).to_csv(index=False))
         if progress:
             row = history[-1]

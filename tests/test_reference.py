@@ -1,0 +1,97 @@
+"""The binarized protocol and the literature reference run (Burda et al. 2015), on real MNIST slices."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import torch
+
+from vaelib import data, reference, runs, writeup
+from vaelib.config import RunConfig
+from vaelib.models import build_model, count_params
+from vaelib.paths import PROJECT
+from vaelib.train import train
+
+
+def test_binarized_splits_are_fixed_seeded_draws_of_the_grey_levels():
+    grey, labels = data.load("mnist", train=False)
+    binary, same_labels = data.load("mnist-binarized", train=False)
+    assert torch.equal(labels, same_labels)
+    assert set(binary.unique().tolist()) == {0.0, 1.0}
+    assert torch.equal(binary, data.load("mnist-binarized", train=False)[0])          # fixed
+    assert torch.equal(binary[:300], data.load("mnist-binarized", train=False, limit=300)[0])  # a slice: same pixels
+    assert binary[grey == 0].sum() == 0 and binary[grey == 1].min() == 1               # certain pixels stay
+    assert abs(binary.mean().item() - grey.mean().item()) < 2e-3                       # a draw of the grey levels
+    assert torch.equal(data.load("mnist-binarized", train=False, grey=True)[0], grey)
+
+
+def test_the_output_bias_starts_at_the_log_odds_of_the_mean_training_pixel(mnist_slice):
+    x = mnist_slice[0]
+    model = build_model("burda", 50)
+    assert count_params(model) == 425_284        # 784-200-200-(2x50) and 50-200-200-784
+    model.init_from_data(x)
+    expected = torch.logit(x.flatten(1).mean(0).clamp(1e-3, 1 - 1e-3))
+    assert torch.allclose(model.decoder[-2].bias, expected)
+    assert all(isinstance(m, torch.nn.Tanh) for m in model.modules() if isinstance(m, (torch.nn.Tanh, torch.nn.ReLU)))
+
+
+def test_training_binarizes_each_draw_afresh(tmp_path):
+    """Same seed and data, grey vs binarized: the fixed test set is binary, and the training draws differ
+    from epoch to epoch (two epochs over the same images do not see the same pixels)."""
+    config = RunConfig(arch="burda", latent_dim=5, epochs=2, train_limit=500, test_limit=100, num_threads=1,
+                       dataset="mnist-binarized", batch_size=100)
+    x, _ = data.load("mnist-binarized", train=True, limit=500, grey=True)
+    gen = torch.Generator().manual_seed(config.seed + 2)
+    first, second = data.binarize(x, gen), data.binarize(x, gen)
+    assert not torch.equal(first, second)
+    run = train(config, tmp_path, progress=False, snapshot_epochs=[1])
+    ckpt = torch.load(run.folder / "checkpoint.pt", weights_only=False)
+    assert "binarize" in ckpt["rng"]
+    assert (run.folder / "weights_epoch1.pt").is_file()
+    assert run.history["test_loss"].iloc[-1] < run.history["test_loss"].iloc[0]
+
+
+def test_reference_command_end_to_end_and_its_rendered_section(tmp_path):
+    """The whole command on tiny slices (the engine, snapshots, NLL in pieces), its files, a second run
+    that reuses everything, and the write-up section rendered beside the committed report's results."""
+    cmd = [sys.executable, "-m", "vaelib.reference", "--epochs", "2", "--train-limit", "500", "--test-limit", "40",
+           "--k", "20", "--curve-images", "10", "--out", str(tmp_path)]
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    info = json.loads((tmp_path / "results" / "reference.json").read_text())
+    curve = pd.read_csv(tmp_path / "results" / "reference_by_epoch.csv")
+    assert list(curve["epoch"]) == [1, 2] and set(curve["test_images"]) == {10}
+    assert info["paper"]["vae_nll"] == 86.76 and info["ours"]["epochs"] == 2 and info["ours"]["test_images"] == 40
+    assert info["gap_nats"] == pytest.approx(info["ours"]["nll"] - 86.76)
+    folder = tmp_path / "runs" / "mnist-binarized_burda_50_s0"
+    history = runs.load_history(folder)
+    # the whole-test-set estimate: 40 per-image bounds from its pieces, each at most log p(x) <= 0
+    parts = [json.loads((folder / f"nll_epoch2_k20_images{a}-{b}.json").read_text()) for a, b in reference.pieces(40)]
+    bounds = torch.tensor([b for p in parts for b in p["bounds"]])
+    assert len(bounds) == 40 and (bounds < 0).all()
+    assert info["ours"]["nll"] == pytest.approx(-bounds.double().mean().item())
+    # the IWAE bound (K=20) is tighter than the ELBO: NLL below -ELBO, on the same fixed test images
+    assert info["ours"]["nll"] < history["test_loss"].iloc[-1] + 1.0
+    assert (tmp_path / "figures" / "reference_nll.png").stat().st_size > 10_000
+
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and "reused" in again.stdout + again.stderr
+    assert json.loads((tmp_path / "results" / "reference.json").read_text())["ours"]["nll"] == info["ours"]["nll"]
+
+    results = tmp_path / "report_results"
+    shutil.copytree(PROJECT / "results", results)
+    for name in ("reference.json", "reference_by_epoch.csv"):
+        shutil.copy(tmp_path / "results" / name, results / name)
+    text = writeup.render(results)
+    section = text[text.index("## Against the literature"):text.index("## Reproduce")]
+    assert f"{info['ours']['nll']:.2f}" in section and "86.76" in section and "| 2 |" in section
+
+
+def test_bad_reference_input_is_refused_before_any_work(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "vaelib.reference", "--epochs", "0", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "epochs=" in out.stderr
+    assert not any(tmp_path.iterdir())
