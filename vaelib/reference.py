@@ -216,7 +216,7 @@ def run(cfg: RunConfig, where: paths.Paths, k: int, curve_images: int, jobs: int
         tasks = build_tasks(cfg, where.runs, k, curve_images, threads)
         if not tasks:
             print(f"{where.runs / cfg.name}: trained and evaluated by today's code, reused")
-        run_all(tasks, client)
+        run_all(tasks, client, desc="reference")
     folder = where.runs / cfg.name
     table = by_epoch_table(folder, k, curve_images)
     info = summary(folder, table, k, (time.perf_counter() - start) / 60, engine, command)

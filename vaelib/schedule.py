@@ -123,7 +123,7 @@ def describe(client) -> str:
             f"on {len({w['host'] for w in workers})} host(s)")
 
 
-def run_all(tasks: list[Task], client, log=tqdm.write) -> dict[str, float]:
+def run_all(tasks: list[Task], client, log=tqdm.write, desc: str = "report") -> dict[str, float]:
     """Run every task on `client`'s cluster, dependencies first; each task's wall seconds.
 
     The runner hands Dask a task when its dependencies are done and a worker thread is free, the
@@ -138,12 +138,12 @@ def run_all(tasks: list[Task], client, log=tqdm.write) -> dict[str, float]:
     token = uuid.uuid4().hex[:8]        # two reports on one scheduler never share a task
     waiting = sorted(tasks, key=lambda t: -ranks[t.name])
     futures, name_of, seconds, running = {}, {}, {}, set()
-    bar = tqdm(total=len(tasks), desc="report", unit="task", smoothing=0)
+    bar = tqdm(total=len(tasks), desc=desc, unit="task", smoothing=0)
     if has_dashboard() and "dashboard" in client.scheduler_info().get("services", {}):
         log(f"Dask dashboard: {client.dashboard_link}")
     try:
         while waiting or running:
-            free = max(1, worker_threads(client)) - len(running)
+            free = max(1, worker_threads(client)) - len(running)   # asked each time: workers come and go
             for t in [t for t in waiting if all(d in seconds for d in t.deps)][:max(free, 0)]:
                 future = client.submit(_timed, t.run, *(futures[d] for d in t.deps), key=f"{t.name} #{token}",
                                        priority=ranks[t.name], pure=False)
