@@ -84,7 +84,8 @@ for arch, model in models.items():
 #
 # Open this notebook in JupyterLab (`make lab`) and drag the sliders: the digit decoded at `z = (z1, z2)`
 # follows (on the left), and the cross on the embedding of 2,000 test digits (right) shows where that point
-# sits among the data. Look for the borders: a small move there turns a 4 into a 9. Pick a model with
+# sits among the data. Look for the borders: a small move there turns a 4 into a 9. Every run of the sweep
+# is in the model picker (each seed too: compare how two seeds of one model lay out the same digits). Pick a model with
 # d > 2 to choose which two of its coordinates the sliders move, while the others stay at the posterior mean of the
 # test image whose index you choose. Outside a live Jupyter (papermill, nbval, a static export) this cell
 # shows no widgets and changes nothing; the figures above are the record.
@@ -93,6 +94,5 @@ for arch, model in models.items():
 from vaelib import data, explore
 
 x_test, y_test = data.load(sweep.dataset, train=False, limit=sweep.test_limit)
-latent_explorer = explore.LatentExplorer(where.runs, [sweep.config(a, d) for a in sweep.archs for d in sweep.dims],
-                                         x_test, y_test)
+latent_explorer = explore.LatentExplorer(where.runs, sweep.grid(), x_test, y_test)
 latent_explorer

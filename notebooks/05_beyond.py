@@ -153,7 +153,7 @@ plots.save(fig, where.figures / "interpolations.png");
 # %% [markdown]
 # ### Walk the line yourself
 #
-# In JupyterLab, pick a model and two test images (by index); the slider moves `t` from the first image's
+# In JupyterLab, pick a model (any run of the sweep, every seed) and two test images (by index); the slider moves `t` from the first image's
 # latent mean (`t = 0`) to the second's (`t = 1`), and the middle picture is the decoded point. Watch where
 # the digit changes class: in 2-D it often passes through a third digit on the way. (No widgets outside a
 # live Jupyter; the figure above is the record.)
@@ -162,7 +162,7 @@ plots.save(fig, where.figures / "interpolations.png");
 from vaelib import explore
 
 interpolation_explorer = explore.InterpolationExplorer(
-    where.runs, [sweep.config(a, d) for a in sweep.archs for d in sweep.dims], x_test, start=0, end=11)
+    where.runs, sweep.grid(), x_test, start=0, end=11)
 interpolation_explorer
 
 # %% [markdown]

@@ -95,11 +95,14 @@ class Sweep:
                          dataset=dataset or self.dataset, epochs=self.epochs, train_limit=self.train_limit,
                          test_limit=self.test_limit, **extra)
 
+    def grid(self) -> list[RunConfig]:
+        """The runs on the first dataset: every arch, d and seed."""
+        return [self.config(a, d, s) for a in self.archs for d in self.dims for s in self.seeds]
+
     def configs(self) -> list[RunConfig]:
         """Every run of the report: the grid on the first dataset, then one appendix model per other dataset."""
-        grid = [self.config(a, d, s) for a in self.archs for d in self.dims for s in self.seeds]
         arch, d, seed = self.appendix
-        return grid + [self.config(arch, d, seed, dataset=ds) for ds in self.datasets[1:]]
+        return self.grid() + [self.config(arch, d, seed, dataset=ds) for ds in self.datasets[1:]]
 
     def has_2d(self) -> bool:
         return 2 in self.dims
