@@ -55,8 +55,12 @@ def lab(tmp_path):
         {"sweep": SMALL_SWEEP, "smoke_test": True})
     papermill.iorw.write_ipynb(nb, str(root / "03.ipynb"))
     port, token = free_port(), secrets.token_hex(16)
+    settings = tmp_path / "lab-settings"      # a user's settings: no "get notified about news?" pop-up
+    (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
+    (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
+        '{"fetchNews": "false"}')
     env = {**os.environ, "CI": "true", "VAELIB_SMOKE_ROOT": str(tmp_path / "smoke"),
-           "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config")}
+           "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"), "JUPYTERLAB_SETTINGS_DIR": str(settings)}
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
          f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
