@@ -157,11 +157,12 @@ class LatentExplorer:
             return
         start = time.perf_counter()
         model, _ = self.models.get(self.model.value)
-        self.digit.value = digit_png(decode_point(model, self.point()))
+        z = self.point()
+        self.digit.value = digit_png(decode_point(model, z))
         self.embedding.value = self._picture().marked(self.z1.value, self.z2.value)
         if not new_picture:          # slider moves only: the latency a user feels while dragging
             self.latencies_ms.append(1000 * (time.perf_counter() - start))
-        self.status.value = f"z = ({', '.join(f'{v:.2f}' for v in self.point().tolist())})" + (
+        self.status.value = f"z = ({', '.join(f'{v:.2f}' for v in z.tolist())})" + (
             f"; last update {self.latencies_ms[-1]:.0f} ms" if self.latencies_ms else "")
 
     def _ipython_display_(self):

@@ -119,7 +119,7 @@ def worker_threads(client) -> int:
 def describe(client) -> str:
     """The workers a client reaches, in words (for logs and results/run.json)."""
     workers = _workers(client)
-    return (f"{len(workers)} worker(s), {worker_threads(client)} thread(s) in all, "
+    return (f"{len(workers)} worker(s), {sum(w['nthreads'] for w in workers)} thread(s) in all, "
             f"on {len({w['host'] for w in workers})} host(s)")
 
 
