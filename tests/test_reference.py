@@ -95,3 +95,19 @@ def test_bad_reference_input_is_refused_before_any_work(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "epochs=" in out.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_a_whole_sweep_can_be_about_binarized_mnist(tmp_path):
+    """The sweep's first dataset may be the binarized protocol: runs are named by it, and the write-up says
+    that its likelihoods are those of binary images (and the grey-level caveat otherwise)."""
+    from vaelib.sweep import Sweep
+    sweep = Sweep(archs=["linear"], dims=[2], seeds=[0], datasets=["mnist-binarized"])
+    assert [c.name for c in sweep.configs()] == ["mnist-binarized_linear_2_s0"]
+    results = tmp_path / "results"
+    shutil.copytree(PROJECT / "results", results)
+    assert "The pixels are grey levels" in writeup.render(results)
+    run = json.loads((results / "run.json").read_text())
+    run["sweep"]["datasets"] = ["mnist-binarized"]
+    (results / "run.json").write_text(json.dumps(run))
+    text = writeup.render(results)
+    assert "The pixels are binary" in text and "The pixels are grey levels" not in text

@@ -30,7 +30,7 @@ def test_smoke_sizes_apply_on_top():
     ({"dims": [0]}, "dims=0 is not allowed; expected an integer >= 1"),
     ({"dims": [2, 2]}, "dims=[2, 2] repeats a value"),
     ({"seeds": []}, "seeds is empty"),
-    ({"datasets": ["fashion"]}, "the first dataset must be 'mnist'"),
+    ({"datasets": ["fashion"]}, "the first dataset must be one of mnist, mnist-binarized"),
     ({"epoch": 3}, "unknown sweep setting(s) epoch"),
 ])
 def test_bad_sweeps_are_refused_by_name(params, message):

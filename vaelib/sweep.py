@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from .config import ConfigError, RunConfig, _as_choice, _as_int
 from .data import DATASETS
+
+DIGITS = ("mnist", "mnist-binarized")   # datasets a report can be about (its claims read digits)
 from .models import ARCHS, SWEEP_ARCHS
 
 DIMS = (2, 3, 5, 10, 50)
@@ -57,9 +59,9 @@ class Sweep:
             "test_limit": _as_int("test_limit", self.test_limit, 1, optional=True),
             "iwae_k": _as_int("iwae_k", self.iwae_k, 0),
         }
-        if fix["datasets"][0] != "mnist":
+        if fix["datasets"][0] not in DIGITS:
             raise ConfigError(f"datasets={list(fix['datasets'])} is not allowed; the first dataset must be "
-                              f"'mnist' (the report reads digits), others are appendices")
+                              f"one of {', '.join(DIGITS)} (the report reads digits), others are appendices")
         for name, value in fix.items():
             object.__setattr__(self, name, value)
 
