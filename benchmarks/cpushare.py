@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from vaelib.cpushare import REGISTRY_ENV, SWITCH_ENV, available_cores
+from vaelib.infra.cpushare import REGISTRY_ENV, SWITCH_ENV, available_cores
 
 
 def run_jobs(arch: str, n: int, sharing: bool, epochs: int, train_limit, workdir: Path, timeout: float) -> dict:

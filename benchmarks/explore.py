@@ -14,8 +14,10 @@ import time
 import numpy as np
 import torch
 
-from vaelib import data, explore, paths
-from vaelib.sweep import Sweep
+from vaelib.data import datasets as data
+from vaelib.infra import paths
+from vaelib.notebook import explore
+from vaelib.config.sweep import Sweep
 
 
 def main(argv=None) -> None:

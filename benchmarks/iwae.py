@@ -3,7 +3,7 @@
     MALLOC_MMAP_THRESHOLD_=65536 python -m benchmarks.iwae runs/conv_50_s0 runs/linear_50_s0 [--images 40]
 
 Prints the bound's time (and its projection to the 10,000 test images), then, for one chunk of
-1,000 samples of 2 images, the time of each stage and of each decoder layer (vaelib.metrics.fastest_decoder).
+1,000 samples of 2 images, the time of each stage and of each decoder layer (vaelib.bounds.fastest_decoder).
 """
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ import time
 import torch
 import torch.nn.functional as F
 
-from vaelib import data, metrics
-from vaelib.models import load_model
+from vaelib.data import datasets as data
+from vaelib.core import bounds
+from vaelib.core.models import load_model
 
 
 def stages(model, x: torch.Tensor, k: int, repeats: int = 10) -> dict:
     model = copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
-    decoder = metrics.fastest_decoder(model, torch.randn(k * len(x), model.latent_dim))
+    decoder = bounds.fastest_decoder(model, torch.randn(k * len(x), model.latent_dim))
     gen, spent = torch.Generator().manual_seed(0), dict.fromkeys(("encode", "sample", "decode", "log p(x|z)", "rest"), 0.0)
     with torch.inference_mode():
         for _ in range(repeats):
@@ -61,7 +62,7 @@ def main(argv=None) -> None:
     for run in args.runs:
         model = load_model(run).eval()
         start = time.perf_counter()
-        bound = metrics.iwae_bound(model, x, k=args.k).mean().item()
+        bound = bounds.iwae_bound(model, x, k=args.k).mean().item()
         seconds = time.perf_counter() - start
         print(f"{run}: IWAE K={args.k} {bound:.4f} on {args.images} images in {seconds:.2f} s "
               f"-> {seconds / args.images * 10000 / 60:.1f} min per 10,000 images (1 thread)")

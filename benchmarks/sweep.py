@@ -32,13 +32,14 @@ import pandas as pd
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from vaelib import data
+from vaelib.data import datasets as data
 from vaelib.config import RunConfig
-from vaelib.losses import vae_loss
-from vaelib.memwatch import PeakMemory
-from vaelib.models import build_model, count_params
-from vaelib.sweep import Sweep
-from vaelib.train import evaluate, make_optimizer, train_epoch
+from vaelib.core.losses import vae_loss
+from vaelib.infra.memwatch import PeakMemory
+from vaelib.core.models import build_model, count_params
+from vaelib.config.sweep import Sweep
+from vaelib.core.bounds import evaluate
+from vaelib.training.engine import make_optimizer, train_epoch
 
 LANES = {"AVX512": 16, "AVX2": 8}
 

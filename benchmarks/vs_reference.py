@@ -25,10 +25,11 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
-from vaelib import data
+from vaelib.data import datasets as data
 from vaelib.config import RunConfig
-from vaelib.models import LinearVAE
-from vaelib.train import evaluate, make_optimizer, train_epoch
+from vaelib.core.models import LinearVAE
+from vaelib.core.bounds import evaluate
+from vaelib.training.engine import make_optimizer, train_epoch
 
 
 class ReferenceVAE(nn.Module):

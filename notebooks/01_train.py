@@ -49,10 +49,11 @@ smoke_test = "CI" in os.environ  # a quick configuration for CI: 2,000 images, 1
 # The parameters are checked first, so a typo fails here with a message naming it, not twenty cells later.
 
 # %%
-from vaelib import paths, plots
+from vaelib.analysis import plots
+from vaelib.infra import paths
 from vaelib.config import RunConfig
-from vaelib.sweep import SMOKE
-from vaelib.train import train
+from vaelib.config.sweep import SMOKE
+from vaelib.training.engine import train
 
 config = RunConfig.from_params(
     arch=arch, latent_dim=latent_dim, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, dataset=dataset,

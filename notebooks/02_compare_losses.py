@@ -34,9 +34,10 @@ executed_dir = None
 smoke_test = "CI" in os.environ
 
 # %%
-from vaelib import claims, plots, report, tables
+from vaelib.analysis import claims, plots, tables
+from vaelib.notebook import setup
 
-sweep, where = report.notebook_setup(sweep, smoke_test, runs_dir, figures_dir, results_dir, executed_dir)
+sweep, where = setup.notebook_setup(sweep, smoke_test, runs_dir, figures_dir, results_dir, executed_dir)
 history = tables.histories(where.runs, sweep)
 final = tables.final_by_seed(history)
 summary = tables.summary(final)

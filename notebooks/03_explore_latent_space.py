@@ -36,10 +36,13 @@ fine_n = 15           # the finer grid is fine_n x fine_n
 smoke_test = "CI" in os.environ
 
 # %%
-from vaelib import classifier, latent, plots, report, runs, tables
-from vaelib.models import load_model
+from vaelib.analysis import plots, tables
+from vaelib.evaluation import classifier, latent
+from vaelib.notebook import setup
+from vaelib.training import runs
+from vaelib.core.models import load_model
 
-sweep, where = report.notebook_setup(sweep, smoke_test, runs_dir, figures_dir, results_dir, executed_dir)
+sweep, where = setup.notebook_setup(sweep, smoke_test, runs_dir, figures_dir, results_dir, executed_dir)
 models = {arch: load_model(runs.find(where.runs, sweep.config(arch, 2))) for arch in sweep.archs} \
     if sweep.has_2d() else {}
 if not models:
@@ -61,7 +64,7 @@ for arch, model in models.items():
 
 # %%
 if models:
-    clf = classifier.load(report.classifier_path(where, sweep))
+    clf = classifier.load(classifier.classifier_path(where.runs, sweep.train_limit))
     reads = latent.read_grid_points(models, clf, grid_values)
     tables.save(reads, where.results / "grid_digits.csv")
     display(reads.round(3))
@@ -91,7 +94,8 @@ for arch, model in models.items():
 # shows no widgets and changes nothing; the figures above are the record.
 
 # %%
-from vaelib import data, explore
+from vaelib.data import datasets as data
+from vaelib.notebook import explore
 
 x_test, y_test = data.load(sweep.dataset, train=False, limit=sweep.test_limit)
 latent_explorer = explore.LatentExplorer(where.runs, sweep.grid(), x_test, y_test)

@@ -37,10 +37,13 @@ smoke_test = "CI" in os.environ
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch
-from vaelib import claims, data, latent, metrics, plots, report, tables
-from vaelib.models import load_model
+from vaelib.analysis import claims, plots, tables
+from vaelib.data import datasets as data
+from vaelib.evaluation import evaluate as metrics, latent
+from vaelib.notebook import setup
+from vaelib.core.models import load_model
 
-sweep, where = report.notebook_setup(sweep, smoke_test, runs_dir, figures_dir, results_dir, executed_dir)
+sweep, where = setup.notebook_setup(sweep, smoke_test, runs_dir, figures_dir, results_dir, executed_dir)
 folders = tables.run_folders(where.runs, sweep)
 x_test, y_test = data.load("mnist", train=False, limit=sweep.test_limit)
 first = sweep.seeds[0]
@@ -52,7 +55,7 @@ first = sweep.seeds[0]
 # overlap in the middle (first seed).
 
 # %%
-means_2d = {(a, s): metrics.encode_means(load_model(folders[(a, 2, s)]), x_test)
+means_2d = {(a, s): latent.encode_means(load_model(folders[(a, 2, s)]), x_test)
             for a in sweep.archs for s in sweep.seeds} if sweep.has_2d() else {}
 for arch in sweep.archs if sweep.has_2d() else []:
     fig = plots.plot_embedding(means_2d[(arch, first)], y_test, title=f"{arch}, d=2: test-set means")
@@ -113,7 +116,7 @@ if high:
                              squeeze=False)
     for row, arch in enumerate(sweep.archs):
         for ax, d in zip(axes[row], high):
-            coords, explained = latent.pca_2d(metrics.encode_means(load_model(folders[(arch, d, first)]), x_test))
+            coords, explained = latent.pca_2d(latent.encode_means(load_model(folders[(arch, d, first)]), x_test))
             plots.plot_embedding(coords, y_test, title=f"{arch}, d={d} (PCA {100 * explained.sum():.0f}%)", ax=ax,
                                  xlabel="PC 1", ylabel="PC 2")
             ax.get_legend().remove()

@@ -45,10 +45,14 @@ import json
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch
-from vaelib import claims, classifier, data, latent, metrics, plots, report, runs, sampling, tables
-from vaelib.models import load_model
+from vaelib.analysis import claims, plots, tables
+from vaelib.data import datasets as data
+from vaelib.evaluation import classifier, evaluate as metrics, latent, sampling
+from vaelib.notebook import setup
+from vaelib.training import runs
+from vaelib.core.models import load_model
 
-sweep, where = report.notebook_setup(sweep, smoke_test, runs_dir, figures_dir, results_dir, executed_dir)
+sweep, where = setup.notebook_setup(sweep, smoke_test, runs_dir, figures_dir, results_dir, executed_dir)
 folders = tables.run_folders(where.runs, sweep)
 scores = tables.metrics_table(where.runs, sweep)
 first = sweep.seeds[0]
@@ -60,7 +64,7 @@ first = sweep.seeds[0]
 # reconstruction accuracy can mean (`results/classifier.json`).
 
 # %%
-clf_info = classifier.read_info(report.classifier_path(where, sweep))
+clf_info = classifier.read_info(classifier.classifier_path(where.runs, sweep.train_limit))
 (where.results / "classifier.json").write_text(json.dumps(
     {k: clf_info[k] for k in ("train_images", "test_images", "test_accuracy")}, indent=1) + "\n")
 print(f"classifier test accuracy: {clf_info['test_accuracy']:.4f} on {clf_info['test_images']} images")
@@ -159,7 +163,7 @@ plots.save(fig, where.figures / "interpolations.png");
 # live Jupyter; the figure above is the record.)
 
 # %%
-from vaelib import explore
+from vaelib.notebook import explore
 
 interpolation_explorer = explore.InterpolationExplorer(
     where.runs, sweep.grid(), x_test, start=0, end=11)
@@ -184,7 +188,7 @@ for ds, folder in appendix.items():
         fig = plots.plot_latent_grid(latent.decode_grid(model, values), values, title=f"{ds}, {arch}, d=2")
         plots.save(fig, where.figures / f"{ds}_latent_grid.png")
         xf, yf = data.load(ds, train=False, limit=sweep.test_limit)
-        fig = plots.plot_embedding(metrics.encode_means(model, xf), yf, title=f"{ds}, {arch}, d=2: test-set means",
+        fig = plots.plot_embedding(latent.encode_means(model, xf), yf, title=f"{ds}, {arch}, d=2: test-set means",
                                    class_names=data.FASHION_CLASSES if ds == "fashion" else None, legend_title="class")
         plots.save(fig, where.figures / f"{ds}_latent_embedding.png")
     display(history.tail(1).round(2))

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from vaelib import data
+from vaelib.data import datasets as data
 
 
 @pytest.fixture(scope="session")

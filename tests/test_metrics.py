@@ -3,10 +3,12 @@
 import pytest
 import torch
 
-from vaelib import classifier, data, latent, metrics, sampling
+from vaelib.data import datasets as data
+from vaelib.core import bounds
+from vaelib.evaluation import classifier, evaluate as metrics, latent, sampling
 from vaelib.config import RunConfig
-from vaelib.losses import vae_loss
-from vaelib.train import train
+from vaelib.core.losses import vae_loss
+from vaelib.training.engine import train
 
 
 @pytest.fixture(scope="module")
@@ -25,16 +27,16 @@ def test_iwae_bound_is_above_the_elbo_and_rises_with_k(small_model, mnist_slice)
             logits = small_model.decode(small_model.reparameterize(mu, logvar, gen))
             elbos.append(-vae_loss(logits, x, mu, logvar)[0].item())
     elbo = sum(elbos) / len(elbos)
-    bounds = {k: metrics.iwae_bound(small_model, x, k=k).mean().item() for k in (1, 10, 100)}
-    assert abs(bounds[1] - elbo) < 2.0          # K = 1 is the ELBO, up to sampling noise
-    assert bounds[100] > bounds[10] > bounds[1]
-    assert bounds[100] > elbo + 1.0
+    by_k = {k: bounds.iwae_bound(small_model, x, k=k).mean().item() for k in (1, 10, 100)}
+    assert abs(by_k[1] - elbo) < 2.0          # K = 1 is the ELBO, up to sampling noise
+    assert by_k[100] > by_k[10] > by_k[1]
+    assert by_k[100] > elbo + 1.0
 
 
 def test_iwae_bound_does_not_depend_on_chunking(small_model, mnist_slice):
     x = mnist_slice[2][:30]
-    a = metrics.iwae_bound(small_model, x, k=50, samples_per_chunk=50, seed=3)
-    b = metrics.iwae_bound(small_model, x, k=50, samples_per_chunk=50 * 30, seed=3)
+    a = bounds.iwae_bound(small_model, x, k=50, samples_per_chunk=50, seed=3)
+    b = bounds.iwae_bound(small_model, x, k=50, samples_per_chunk=50 * 30, seed=3)
     assert a.shape == (30,) and torch.isfinite(a).all()
     assert abs(a.mean() - b.mean()) < 1.0        # other noise draws, same quantity
 
@@ -49,9 +51,9 @@ def test_classifier_scores_above_97_percent_on_held_out_digits():
 
 def test_knn_on_real_digits(mnist_slice):
     x_train, y_train, x_test, y_test = mnist_slice
-    pred = metrics.knn_predict(x_train.flatten(1), y_train, x_test.flatten(1), k=5)
+    pred = latent.knn_predict(x_train.flatten(1), y_train, x_test.flatten(1), k=5)
     assert (pred == y_test).float().mean() > 0.85   # k-NN on raw pixels: a well-known ~90% at 2,000 images
-    matrix = metrics.confusion_matrix(y_test, pred)
+    matrix = latent.confusion_matrix(y_test, pred)
     assert matrix.sum() == len(y_test) and torch.equal(matrix.diag().sum(), (pred == y_test).sum())
 
 
@@ -73,12 +75,12 @@ def test_the_subpixel_form_is_the_same_map_and_leaves_the_bound_unchanged(mnist_
     layer = torch.nn.ConvTranspose2d(8, 3, 4, stride=2, padding=1)
     x = torch.randn(5, 8, 7, 7)
     with torch.inference_mode():
-        assert torch.allclose(metrics.subpixel(layer)(x), layer(x), atol=1e-5)
+        assert torch.allclose(bounds.subpixel(layer)(x), layer(x), atol=1e-5)
     config = RunConfig(arch="conv", latent_dim=2, epochs=1, train_limit=2000, test_limit=100, num_threads=1)
     import tempfile
     with tempfile.TemporaryDirectory() as tmp:
         model = train(config, tmp, progress=False).model
     x = mnist_slice[2][:40]
-    plain = metrics.iwae_bound(model, x, k=200, seed=5, fast=False)
-    fast = metrics.iwae_bound(model, x, k=200, seed=5, fast=True)
+    plain = bounds.iwae_bound(model, x, k=200, seed=5, fast=False)
+    fast = bounds.iwae_bound(model, x, k=200, seed=5, fast=True)
     assert (plain - fast).abs().max() < 0.01       # same samples: the bound agrees to 0.01 nats per image

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from vaelib.models import ARCHS, build_model, count_params
-from vaelib.sweep import Sweep
+from vaelib.core.models import ARCHS, build_model, count_params
+from vaelib.config.sweep import Sweep
 
 DIMS = list(Sweep().dims)
 

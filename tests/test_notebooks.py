@@ -5,7 +5,7 @@ import json
 import jupytext
 import pytest
 
-from vaelib import paths
+from vaelib.infra import paths
 
 NOTEBOOKS = sorted((paths.PROJECT / "notebooks").glob("*.ipynb"))
 

@@ -10,8 +10,8 @@ import sys
 
 import pandas as pd
 
-from vaelib.report import FIGURES, expected_figures
-from vaelib.sweep import Sweep
+from vaelib.analysis.figures import FIGURES, expected_figures
+from vaelib.config.sweep import Sweep
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -1,12 +1,15 @@
 """Every cached thing knows which code made it; nothing made by other code is silently reused."""
 
 import json
+import shutil
 
 import pytest
 
-from vaelib import classifier, metrics, provenance, runs
+from vaelib.evaluation import classifier, evaluate as metrics
+from vaelib.infra import provenance
+from vaelib.training import runs
 from vaelib.config import RunConfig
-from vaelib.train import train
+from vaelib.training.engine import train
 
 
 def small(**kw):
@@ -45,7 +48,7 @@ def test_cached_metrics_and_classifier_are_recomputed_when_their_code_changed(tm
     folder = train(small(), tmp_path, progress=False).folder
     clf = tmp_path / "clf.pt"
     info = classifier.ensure(clf, train_limit=500, epochs=1, progress=False, log=lambda *_: None)
-    assert info["provenance"]["code"] == provenance.fingerprint(classifier.CODE)
+    assert info["provenance"]["code"] == provenance.fingerprint(provenance.CLASSIFIER)
     first = metrics.evaluate_run(folder, clf, iwae_k=5, log=lambda *_: None)
     assert metrics.evaluate_run(folder, clf, iwae_k=5, log=lambda *_: None) == first   # cached
     assert metrics.cached(folder, metrics.settings_of(runs.read_config(folder), 5)) is not None
@@ -54,14 +57,54 @@ def test_cached_metrics_and_classifier_are_recomputed_when_their_code_changed(tm
     (folder / "metrics.json").write_text(json.dumps(saved))
     assert metrics.cached(folder, metrics.settings_of(runs.read_config(folder), 5)) is None
     again = metrics.evaluate_run(folder, clf, iwae_k=5, log=lambda *_: None)
-    assert again["provenance"]["code"] == provenance.fingerprint(provenance.EVALUATION_CODE)
+    assert again["provenance"]["code"] == provenance.fingerprint(provenance.EVALUATION)
     assert metrics.cached(folder, metrics.settings_of(runs.read_config(folder), 7)) is None   # other settings
 
 
-def test_the_fingerprint_follows_the_sources(tmp_path, monkeypatch):
-    for name in provenance.TRAINING_CODE:
-        (tmp_path / name).write_text((provenance.PACKAGE / name).read_text())
-    monkeypatch.setattr(provenance, "PACKAGE", tmp_path)
-    before = provenance.fingerprint()
-    (tmp_path / "losses.py").write_text((tmp_path / "losses.py").read_text() + "\n# changed\n")
-    assert provenance.fingerprint() != before
+@pytest.fixture
+def package_copy(tmp_path):
+    """A copy of vaelib's sources to edit; the fingerprint reads it in place of the installed package."""
+    root = tmp_path / "vaelib"
+    shutil.copytree(provenance.PACKAGE, root, ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+def edit(path, old, new):
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new))
+
+
+def test_a_function_moved_between_modules_keeps_runs_fresh(tmp_path, package_copy):
+    folder = train(small(), tmp_path / "runs", progress=False).folder
+    assert provenance.fingerprint(root=package_copy) == provenance.fingerprint()
+    # resolve_device moves from the engine into core/models.py; the engine imports it from there
+    engine, models = package_copy / "training" / "engine.py", package_copy / "core" / "models.py"
+    source = engine.read_text()
+    start = source.index("def resolve_device")
+    end = source.index("\n\n\n", start)
+    moved = source[start:end]
+    engine.write_text(source[:start] + source[end + 3:])
+    edit(engine, "from ..core.models import VAE,", "from ..core.models import resolve_device, VAE,")
+    models.write_text(models.read_text() + "\n\n" + moved + "\n")
+    edit(package_copy / "core" / "losses.py", '"""', '"""Reworded docstring. ')    # prose decides nothing
+    edit(package_copy / "data" / "fetch.py", "timeout=300", "timeout=600")           # a download route
+    moved_code = provenance.fingerprint(root=package_copy)
+    assert moved_code == provenance.fingerprint()
+    assert not runs.is_stale(folder, code=moved_code)
+
+
+def test_a_changed_loss_makes_runs_stale(tmp_path, package_copy):
+    folder = train(small(), tmp_path / "runs", progress=False).folder
+    edit(package_copy / "core" / "losses.py", "beta * kl", "beta * kl * 2")
+    changed = provenance.fingerprint(root=package_copy)
+    assert changed != provenance.fingerprint()
+    assert runs.is_stale(folder, code=changed)
+    assert provenance.fingerprint(provenance.CLASSIFIER, root=package_copy) == \
+        provenance.fingerprint(provenance.CLASSIFIER)                 # the classifier does not use the loss
+
+
+def test_the_closure_follows_imports_not_file_names():
+    modules = provenance.closure(provenance.TRAINING)
+    assert {"vaelib.core.losses", "vaelib.core.models", "vaelib.data.datasets", "vaelib.training.engine"} <= set(modules)
+    assert "vaelib.data.fetch" not in modules and "vaelib.analysis.plots" not in modules

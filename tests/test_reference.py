@@ -9,11 +9,14 @@ import pandas as pd
 import pytest
 import torch
 
-from vaelib import data, reference, runs, writeup
+from vaelib.analysis import writeup
+from vaelib.data import datasets as data
+from vaelib.config import reference as protocol
+from vaelib.training import runs
 from vaelib.config import RunConfig
-from vaelib.models import build_model, count_params
-from vaelib.paths import PROJECT
-from vaelib.train import train
+from vaelib.core.models import build_model, count_params
+from vaelib.infra.paths import PROJECT
+from vaelib.training.engine import train
 
 
 def test_binarized_splits_are_fixed_seeded_draws_of_the_grey_levels():
@@ -69,7 +72,7 @@ def test_reference_command_end_to_end_and_its_rendered_section(tmp_path):
     folder = tmp_path / "runs" / "mnist-binarized_burda_50_s0"
     history = runs.load_history(folder)
     # the whole-test-set estimate: 40 per-image bounds from its pieces, each at most log p(x) <= 0
-    parts = [json.loads((folder / f"nll_epoch2_k20_images{a}-{b}.json").read_text()) for a, b in reference.pieces(40)]
+    parts = [json.loads((folder / f"nll_epoch2_k20_images{a}-{b}.json").read_text()) for a, b in protocol.pieces(40)]
     bounds = torch.tensor([b for p in parts for b in p["bounds"]])
     assert len(bounds) == 40 and (bounds < 0).all()
     assert info["ours"]["nll"] == pytest.approx(-bounds.double().mean().item())
@@ -100,7 +103,7 @@ def test_bad_reference_input_is_refused_before_any_work(tmp_path):
 def test_a_whole_sweep_can_be_about_binarized_mnist(tmp_path):
     """The sweep's first dataset may be the binarized protocol: runs are named by it, and the write-up says
     that its likelihoods are those of binary images (and the grey-level caveat otherwise)."""
-    from vaelib.sweep import Sweep
+    from vaelib.config.sweep import Sweep
     sweep = Sweep(archs=["linear"], dims=[2], seeds=[0], datasets=["mnist-binarized"])
     assert [c.name for c in sweep.configs()] == ["mnist-binarized_linear_2_s0"]
     results = tmp_path / "results"

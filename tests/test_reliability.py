@@ -11,10 +11,10 @@ import pandas as pd
 import papermill as pm
 import pytest
 
-from vaelib import runs
+from vaelib.training import runs
 from vaelib.config import ConfigError, RunConfig
-from vaelib.models import load_model
-from vaelib.train import DivergenceError, train
+from vaelib.core.models import load_model
+from vaelib.training.engine import DivergenceError, train
 
 LOSS_COLUMNS = ["train_loss", "train_recon", "train_kl", "test_loss", "test_recon", "test_kl"]
 NOTEBOOKS = os.path.join(os.path.dirname(__file__), "..", "notebooks")

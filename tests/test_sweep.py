@@ -3,7 +3,7 @@
 import pytest
 
 from vaelib.config import ConfigError
-from vaelib.sweep import SMOKE, Sweep
+from vaelib.config.sweep import SMOKE, Sweep
 
 
 def test_the_default_sweep_is_the_seed_grid_with_three_seeds_and_an_appendix():

@@ -3,9 +3,10 @@ import pytest
 import torch
 
 from vaelib.config import RunConfig
-from vaelib.losses import vae_loss
-from vaelib.models import build_model, load_model
-from vaelib.train import evaluate, train
+from vaelib.core.losses import vae_loss
+from vaelib.core.models import build_model, load_model
+from vaelib.core.bounds import evaluate
+from vaelib.training.engine import train
 
 LOSS_COLUMNS = ["train_loss", "train_recon", "train_kl", "test_loss", "test_recon", "test_kl"]
 

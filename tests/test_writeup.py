@@ -5,7 +5,8 @@ import shutil
 
 import pandas as pd
 
-from vaelib import paths, writeup
+from vaelib.analysis import writeup
+from vaelib.infra import paths
 
 RESULTS = paths.PROJECT / "results"
 

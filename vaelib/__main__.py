@@ -7,12 +7,13 @@ import sys
 
 import pandas as pd
 
-from . import runs, tables
-from .config import ConfigError, RunConfig
-from .data import DATASETS, DataError
-from .models import ARCHS
-from .sweep import Sweep
-from .train import DivergenceError, train
+from .config.run import ConfigError, RunConfig
+from .config.sweep import Sweep
+from .core.models import ARCHS
+from .data.datasets import DATASETS, DataError
+from .analysis import tables
+from .training import runs
+from .training.engine import DivergenceError, train
 
 
 def param_table(sweep: Sweep = Sweep()) -> pd.DataFrame:
@@ -40,6 +41,8 @@ def main(argv=None) -> int:
     t.add_argument("--force", action="store_true", help="retrain even if a finished run exists (old folder kept aside)")
     t.add_argument("--keep-stale", action="store_true", help="reuse a run made by other training code")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.add_argument("--snapshot-epochs", nargs="*", type=int, default=(),
+                   help="also keep the weights after these epochs (weights_epoch<N>.pt)")
 
     sub.add_parser("params", help="parameter counts of the ten sweep models")
     args = parser.parse_args(argv)
@@ -52,7 +55,8 @@ def main(argv=None) -> int:
                            batch_size=args.batch_size, lr=args.lr, beta=args.beta, seed=args.seed,
                            dataset=args.dataset, train_limit=args.train_limit, test_limit=args.test_limit,
                            device=args.device, num_threads=args.threads)
-        run = train(config, args.runs_dir, force=args.force, progress=not args.quiet, keep_stale=args.keep_stale)
+        run = train(config, args.runs_dir, force=args.force, progress=not args.quiet, keep_stale=args.keep_stale,
+                    snapshot_epochs=args.snapshot_epochs)
     except (ConfigError, DataError, runs.RunConflictError, DivergenceError, PermissionError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

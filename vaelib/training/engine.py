@@ -15,14 +15,16 @@ import torch
 from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
-from . import data, locks, runs
-from .cpushare import CpuShare
-from .config import RunConfig
-from .losses import vae_loss
-from .models import VAE, build_model, load_model, save_weights
+from ..config.run import RunConfig
+from ..core.bounds import evaluate
+from ..core.losses import vae_loss
+from ..core.models import VAE, build_model, load_model, save_weights
+from ..data import datasets as data
+from ..infra import locks
+from ..infra.cpushare import CpuShare
+from . import runs
 
 N_GRID = 16          # fixed images shown in each reconstruction grid (two rows of 8)
-EVAL_BATCH = 2500    # evaluation needs no gradients, so large batches are cheap
 
 
 class DivergenceError(FloatingPointError):
@@ -41,20 +43,6 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
-
-
-@torch.inference_mode()
-def evaluate(model: VAE, x: torch.Tensor, beta: float = 1.0, seed: int = 0,
-             batch_size: int = EVAL_BATCH) -> dict:
-    """Mean per-image loss, recon and KL over `x`, with a fixed noise seed for comparable epochs."""
-    model.eval()
-    gen = torch.Generator(device=x.device).manual_seed(seed)
-    sums = torch.zeros(3, device=x.device)
-    for xb in x.split(batch_size):
-        logits, mu, logvar = model(xb, generator=gen)
-        sums += torch.stack(vae_loss(logits, xb, mu, logvar, beta)) * len(xb)
-    loss, recon, kl = (sums / len(x)).tolist()
-    return {"loss": loss, "recon": recon, "kl": kl}
 
 
 def train_epoch(model, optimizer, x, config: RunConfig, perm_gen, noise_gen, epoch: int, progress=True,

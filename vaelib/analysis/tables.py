@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import metrics, runs
-from .models import ARCHS, build_model, count_params
-from .sweep import Sweep
+from ..config.sweep import Sweep
+from ..core.models import ARCHS, build_model, count_params
+from ..evaluation import evaluate as metrics
+from ..infra import paths
+from ..training import runs
 
 KEYS = ["arch", "latent_dim"]
 
@@ -120,3 +122,7 @@ def save(table: pd.DataFrame, path: Path | str, digits: int = 4) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     table.round(digits).to_csv(path, index=False)
     return path
+
+
+def write_metrics_table(sweep: Sweep, where: paths.Paths) -> None:
+    save(metrics_table(where.runs, sweep), where.results / "metrics.csv")

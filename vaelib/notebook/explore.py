@@ -19,9 +19,10 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from . import plots, runs
-from .metrics import encode_means
-from .models import load_model
+from ..analysis import plots
+from ..core.models import load_model
+from ..evaluation.latent import encode_means
+from ..training import runs
 
 SCALE = 5             # a 28 x 28 digit is shown at 140 x 140
 EMBEDDED = 2000       # test images in the embedding picture

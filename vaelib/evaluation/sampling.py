@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torchvision.utils import make_grid
 
-from .models import VAE
+from ..core.models import VAE
 
 
 @torch.inference_mode()

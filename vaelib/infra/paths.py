@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parent.parent
+PROJECT = Path(__file__).resolve().parents[2]
 SMOKE_ROOT_ENV = "VAELIB_SMOKE_ROOT"     # make test points it at a fresh folder
 
 

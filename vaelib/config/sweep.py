@@ -11,11 +11,11 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
-from .config import ConfigError, RunConfig, _as_choice, _as_int
-from .data import DATASETS
+from ..core.models import ARCHS, SWEEP_ARCHS
+from ..data.datasets import DATASETS
+from .run import ConfigError, RunConfig, _as_choice, _as_int
 
 DIGITS = ("mnist", "mnist-binarized")   # datasets a report can be about (its claims read digits)
-from .models import ARCHS, SWEEP_ARCHS
 
 DIMS = (2, 3, 5, 10, 50)
 SEEDS = (0, 1, 2)

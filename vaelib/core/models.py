@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .atomic import atomic_torch_save
+from ..infra.atomic import atomic_torch_save
 
 ARCHS = ("linear", "conv", "burda")
 SWEEP_ARCHS = ARCHS[:2]   # the seed's two; "burda" is the literature reference (vaelib.reference)

@@ -11,8 +11,8 @@ import dataclasses
 import json
 from dataclasses import dataclass
 
-from .data import DATASETS
-from .models import ARCHS
+from ..core.models import ARCHS
+from ..data.datasets import DATASETS
 
 # Fields that change the result; device and thread count only change the speed.
 IDENTITY = ("dataset", "arch", "latent_dim", "epochs", "batch_size", "lr", "beta", "seed",

@@ -19,7 +19,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+from ..infra.paths import PROJECT
+
+NOTEBOOKS = PROJECT / "notebooks"
 PR_SET_PDEATHSIG = 1
 # What a Dask nanny sets in its worker's environment (distributed.nanny.pre-spawn-environ). Our steps
 # must not inherit it: MALLOC_TRIM_THRESHOLD_=65536 makes glibc hand memory back to the kernel after
@@ -30,7 +32,7 @@ DASK_WORKER_ENV = ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS", "MKL_NUM_THREADS
 
 def python(args: list[str], what: str, extra_env: dict | None = None) -> None:
     """Run `python ARGS` (this interpreter) to completion; raise with the output's tail when it fails."""
-    cmd = [sys.executable, "-m", "vaelib.launch", str(os.getpid()),
+    cmd = [sys.executable, "-m", "vaelib.pipeline.launch", str(os.getpid()),
            sys.executable, *args]
     env = {k: v for k, v in os.environ.items() if not (in_dask_worker() and k in DASK_WORKER_ENV)}
     env.update(extra_env or {})
@@ -69,6 +71,6 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-if __name__ == "__main__":   # python -m vaelib.launch PARENT_PID PROGRAM ARGS...: guard, then become PROGRAM
+if __name__ == "__main__":   # python -m vaelib.pipeline.launch PARENT_PID PROGRAM ARGS...: guard, then become PROGRAM
     _die_with_parent(int(sys.argv[1]))
     os.execv(sys.argv[2], sys.argv[2:])

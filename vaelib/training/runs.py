@@ -16,11 +16,11 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from . import provenance
-from .atomic import atomic_torch_save, atomic_write_text  # noqa: F401 (used by callers too)
-from .config import IDENTITY, RunConfig
+from ..config.run import IDENTITY, RunConfig
+from ..infra import paths, provenance
+from ..infra.atomic import atomic_torch_save, atomic_write_text  # noqa: F401 (used by callers too)
 
-RUNS_DIR = Path("runs")
+RUNS_DIR = paths.resolve().runs      # <project>/runs, from any current folder
 
 
 class RunConflictError(RuntimeError):
@@ -61,7 +61,9 @@ def is_stale(folder: Path, code: str | None = None) -> bool:
     if read_config(folder) is None:
         return False
     saved = read_provenance(folder)
-    return saved is None or saved.get("code") != (code or provenance.fingerprint())
+    if code is not None:
+        return (saved or {}).get("code") != code
+    return not provenance.is_fresh(saved, provenance.TRAINING)
 
 
 def move_aside(folder: Path, why: str = "replaced") -> Path:
@@ -157,3 +159,7 @@ def list_runs(runs_dir: Path | str = RUNS_DIR, finished_only: bool = True) -> pd
             continue
         rows.append({**json.loads(cfg_path.read_text()), "status": status, "path": str(folder)})
     return pd.DataFrame(rows)
+
+
+def weights_of(folder: Path, epoch: int, last: int) -> Path:
+    return folder / ("weights.pt" if epoch == last else f"weights_epoch{epoch}.pt")

@@ -7,7 +7,8 @@ import torch
 from torch.distributions import Normal
 from torchvision.utils import make_grid
 
-from .models import VAE
+from ..core.models import VAE
+from .classifier import predict_proba
 
 
 @torch.inference_mode()
@@ -63,7 +64,6 @@ def read_grid_points(models: dict, clf, values) -> pd.DataFrame:
 
     Corners are (z1, z2) = (min or max of `values`); "top" is the largest z2, as decode_grid draws it.
     """
-    from .classifier import predict_proba
     values = [float(v) for v in values]
     rows = []
     for name, model in models.items():
@@ -75,3 +75,38 @@ def read_grid_points(models: dict, clf, values) -> pd.DataFrame:
             rows.append({"arch": name, "position": position, "z1": z1, "z2": z2,
                          "digit": int(probs.argmax()), "probability": float(probs.max())})
     return pd.DataFrame(rows)
+
+
+ACTIVE_THRESHOLD = 0.01   # a unit is active when Var_x[E q(z_i|x)] exceeds this (Burda et al. 2015)
+
+
+@torch.inference_mode()
+def encode_means(model: VAE, x: torch.Tensor, batch_size: int = 2500) -> torch.Tensor:
+    device = next(model.parameters()).device
+    return torch.cat([model.encode(xb.to(device))[0].cpu() for xb in x.split(batch_size)])
+
+
+def knn_predict(train_z, train_y, test_z, k: int = 5, batch_size: int = 1000) -> torch.Tensor:
+    """Majority label among the k nearest training means (Euclidean), ties to the nearest."""
+    preds = []
+    for zb in test_z.split(batch_size):
+        idx = torch.cdist(zb, train_z).topk(k, largest=False).indices
+        labels = train_y[idx]                                   # [B, k], nearest first
+        votes = torch.zeros(len(zb), int(train_y.max()) + 1).scatter_add_(
+            1, labels, torch.linspace(1.0, 0.99, k).expand(len(zb), k))  # tiny weights break ties
+        preds.append(votes.argmax(1))
+    return torch.cat(preds)
+
+
+def confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor, n_classes: int = 10) -> torch.Tensor:
+    return torch.bincount(y_true * n_classes + y_pred, minlength=n_classes ** 2).reshape(n_classes, n_classes)
+
+
+@torch.inference_mode()
+def latent_diagnostics(model: VAE, x: torch.Tensor) -> dict:
+    """KL to the prior per latent dimension (mean over images, sorted high to low) and active units."""
+    mus, logvars = zip(*(model.encode(xb) for xb in x.split(2500)))
+    mu, logvar = torch.cat(mus), torch.cat(logvars)
+    kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp())).mean(0)
+    active = mu.var(0) > ACTIVE_THRESHOLD
+    return {"kl_per_dim": sorted(kl.tolist(), reverse=True), "active_units": int(active.sum())}

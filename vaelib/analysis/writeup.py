@@ -1,0 +1,140 @@
+"""REPORT.md, rendered from results/ by a Jinja template: no number in the write-up is typed by hand.
+
+    python -m vaelib.writeup                 # results/ -> REPORT.md
+    python -m vaelib.writeup --check         # exit 1 when REPORT.md differs from what results/ gives
+
+The template (vaelib/templates/REPORT.md.j2) holds the prose that explains the method; every number,
+table and data-dependent statement (which digit sits where, which confusion is largest, whether a
+claim holds) comes from the files in results/, which the notebooks and the runner write.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import math
+import sys
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+
+from ..infra import paths
+from . import claims
+
+TEMPLATE = Path(__file__).resolve().parent / "templates" / "REPORT.md.j2"
+
+
+def load_results(results_dir: Path | str) -> dict:
+    """Every table (csv -> DataFrame) and record (json -> dict) in results/, by file stem."""
+    out = {}
+    for path in sorted(Path(results_dir).iterdir()):
+        if path.suffix == ".csv":
+            out[path.stem] = pd.read_csv(path)
+        elif path.suffix == ".json":
+            out[path.stem] = json.loads(path.read_text())
+    return out
+
+
+def derive(r: dict) -> dict:
+    """Recompute every verdict and derived table from the base tables, so that they can never disagree.
+
+    The notebooks save the same tables (with the same functions) for browsing; the write-up trusts only
+    the base tables: summary, digit_geometry, latent_confusions, recon_confusions.
+    """
+    r = dict(r)
+    if "summary" in r:
+        r["claims"] = claims.loss_claims(r["summary"])
+        r["verdicts"] = claims.overall_verdicts(r["claims"])
+        r["seed_batch"] = claims.seed_batch_size(r["summary"])
+    if "digit_geometry" in r:
+        r["claims_edge"] = claims.edge_claim(r["digit_geometry"])
+    for source in ("latent", "recon"):
+        if f"{source}_confusions" in r:
+            r[f"claims_{source}_confusion"] = claims.confusion_claim(r[f"{source}_confusions"])
+            r[f"largest_{source}_confusions"] = claims.largest_confusions(r[f"{source}_confusions"])
+    return r
+
+
+def num(x, digits: int = 2) -> str:
+    """A number as the write-up prints it (thousands separated)."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    return f"{x:,.{digits}f}"
+
+
+def pm(mean, std, digits: int = 2) -> str:
+    """mean ± std (just the mean when there is one seed)."""
+    if std is None or (isinstance(std, float) and math.isnan(std)):
+        return num(mean, digits)
+    return f"{num(mean, digits)} ± {num(std, digits)}"
+
+
+def pct(x, digits: int = 1) -> str:
+    return f"{100 * x:.{digits}f}%"
+
+
+def rows(table: pd.DataFrame, **where) -> list[dict]:
+    """The rows of `table` whose columns equal the given values."""
+    mask = pd.Series(True, index=table.index)
+    for column, value in where.items():
+        mask &= table[column] == value
+    return table[mask].to_dict("records")
+
+
+def row(table: pd.DataFrame, **where) -> dict:
+    found = rows(table, **where)
+    if len(found) != 1:
+        raise KeyError(f"expected one row for {where}, found {len(found)}")
+    return found[0]
+
+
+def join(items, last: str = "and") -> str:
+    items = [str(i) for i in items]
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {last} {items[-1]}"
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE.parent), undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters.update(num=num, pct=pct, join=join, int=lambda x: f"{int(x):,}")
+    env.globals.update(pm=pm, rows=rows, row=row, rule=claims.RULE, noise_factor=claims.NOISE_FACTOR,
+                       seed_endpoints=claims.SEED_ENDPOINTS)
+    return env
+
+
+def render(results_dir: Path | str) -> str:
+    return environment().get_template(TEMPLATE.name).render(r=derive(load_results(results_dir)))
+
+
+def render_to(results_dir: Path | str, out: Path | str) -> Path:
+    out = Path(out)
+    out.write_text(render(results_dir))
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vaelib.writeup", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", default=str(paths.PROJECT / "results"))
+    parser.add_argument("--out", default=str(paths.PROJECT / "REPORT.md"))
+    parser.add_argument("--check", action="store_true", help="compare with --out instead of writing it")
+    args = parser.parse_args(argv)
+    text = render(args.results)
+    if not args.check:
+        Path(args.out).write_text(text)
+        print(f"{args.out} rendered from {args.results}")
+        return 0
+    current = Path(args.out).read_text() if Path(args.out).is_file() else ""
+    if current == text:
+        print(f"{args.out} is up to date with {args.results}")
+        return 0
+    diff = difflib.unified_diff(current.splitlines(), text.splitlines(), args.out, "rendered", lineterm="", n=1)
+    print(f"{args.out} differs from what {args.results} gives (run `python -m vaelib.writeup`):")
+    print("\n".join(list(diff)[:60]))
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""The literature reference's protocol: Burda et al.'s VAE on binarized MNIST, its published numbers,
+which weights are kept and which test images each NLL estimate covers."""
+
+from __future__ import annotations
+
+from .run import RunConfig
+
+
+PAPER = {"source": "Burda, Grosse & Salakhutdinov (2015), Importance Weighted Autoencoders, Table 1",
+         "vae_nll": 86.76, "iwae_k50_nll": 84.78, "epochs": 3280, "k": 5000, "batch_size": 20}
+
+
+LATENT_DIM = 50
+
+
+FINAL_PIECES = 4     # the whole-test-set estimate as this many tasks (parallel on the engine's workers)
+
+
+def config(epochs: int = 64, batch_size: int = 20, lr: float = 1e-3, seed: int = 0,
+           train_limit: int | None = None, test_limit: int | None = None, num_threads: int = 0) -> RunConfig:
+    """The reference run's configuration (validated: a bad value is refused before any work)."""
+    return RunConfig(arch="burda", latent_dim=LATENT_DIM, dataset="mnist-binarized", epochs=epochs,
+                     batch_size=batch_size, lr=lr, seed=seed, train_limit=train_limit, test_limit=test_limit,
+                     num_threads=num_threads)
+
+
+def snapshot_epochs(epochs: int) -> list[int]:
+    """1, 2, 4, 8, ... up to `epochs`, and `epochs` itself: a curve even on a log axis."""
+    out, e = [], 1
+    while e < epochs:
+        out.append(e)
+        e *= 2
+    return out + [epochs]
+
+
+def pieces(n: int, count: int = FINAL_PIECES) -> list[tuple[int, int]]:
+    """[0, n) in `count` near-equal ranges: the whole-test-set estimate as parallel tasks."""
+    edges = [round(i * n / count) for i in range(count + 1)]
+    return [(a, b) for a, b in zip(edges, edges[1:]) if b > a]
+
+
+def test_size(cfg: RunConfig) -> int:
+    return min(cfg.test_limit or 10000, 10000)

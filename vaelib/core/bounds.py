@@ -1,0 +1,120 @@
+"""The bounds on log p(x) of a trained VAE: the ELBO over a dataset and the importance-weighted bound
+(Burda et al. 2015), with the exact faster forms of the conv decoder that the IWAE bound runs on."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .losses import vae_loss
+from .models import VAE
+
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def subpixel(layer: nn.ConvTranspose2d) -> nn.Sequential:
+    """The same map as a ConvTranspose2d(kernel 4, stride 2, padding 1), as a 3x3 convolution to 4x the
+    channels followed by PixelShuffle(2) (the "sub-pixel" form): each output phase (row and column parity)
+    is a 2x2 slice of the transposed kernel. Equal up to float rounding; faster for some layer shapes."""
+    w = layer.weight.detach()                                   # [c_in, c_out, 4, 4]
+    c_in, c_out = w.shape[:2]
+    taps = {0: {0: 3, 1: 1}, 1: {1: 2, 2: 0}}                   # phase -> {3x3 tap: transposed kernel index}
+    kernel = torch.zeros(c_out, 2, 2, c_in, 3, 3, dtype=w.dtype)
+    for a, rows in taps.items():
+        for b, cols in taps.items():
+            for t, k in rows.items():
+                for u, l in cols.items():
+                    kernel[:, a, b, :, t, u] = w[:, :, k, l].T
+    conv = nn.Conv2d(c_in, 4 * c_out, 3, padding=1).to(w.device)
+    conv.weight.data = kernel.reshape(4 * c_out, c_in, 3, 3).to(w.device)
+    conv.bias.data = layer.bias.detach().repeat_interleave(4)
+    return nn.Sequential(conv, nn.PixelShuffle(2))
+
+
+def _seconds(module: nn.Module, x: torch.Tensor, repeats: int = 3) -> float:
+    module(x)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        module(x)
+    return time.perf_counter() - start
+
+
+@torch.inference_mode()
+def fastest_decoder(model: VAE, z: torch.Tensor) -> nn.Module:
+    """A channels_last copy of the decoder where each stride-2 transposed convolution takes whichever of
+    its two equal forms (transposed, sub-pixel) runs faster on this machine for inputs like `z`, and each
+    ReLU works in place (no new tensor per call: 13% off a conv d=50 bound, the same numbers, measured)."""
+    decoder = copy.deepcopy(model.decoder).eval().to(memory_format=torch.channels_last)
+    if not isinstance(decoder, nn.Sequential):
+        return decoder
+    layers, h = [], z
+    for layer in decoder:
+        if isinstance(layer, nn.ConvTranspose2d) and layer.kernel_size == (4, 4) and layer.stride == (2, 2) \
+                and layer.padding == (1, 1) and layer.groups == 1 and layer.dilation == (1, 1):
+            h = h.contiguous(memory_format=torch.channels_last)
+            other = subpixel(layer).to(memory_format=torch.channels_last)
+            layer = other if _seconds(other, h) < _seconds(layer, h) else layer
+        elif isinstance(layer, nn.ReLU):
+            layer = nn.ReLU(inplace=True)       # its input is the previous layer's fresh output
+        layers.append(layer)
+        h = layer(h)
+    return nn.Sequential(*layers)
+
+
+@torch.inference_mode()
+def iwae_bound(model: VAE, x: torch.Tensor, k: int = 1000, samples_per_chunk: int = 2000,
+               seed: int = 0, progress: bool = False, each_chunk=lambda: None, fast: bool = True) -> torch.Tensor:
+    """Per-image importance-weighted lower bound on log p(x), in nats.
+
+    With k = 1 it is the ELBO (in expectation); it rises towards log p(x) as k grows. Images are
+    processed a few at a time so that their k decoded samples stay cache-sized (~2,000 decodes:
+    measured fastest here), on a channels_last copy of the model (measured 2x faster decoding here;
+    the caller's model is left as it is) whose transposed convolutions take their fastest equal form
+    (`fast`; see fastest_decoder). Run it in a process started with
+    MALLOC_MMAP_THRESHOLD_=65536 (the runner does): glibc's moving threshold otherwise fragments the
+    heap with these mid-size tensors (6.6 GB instead of 1.0 GB for one linear model, measured).
+    """
+    model = copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
+    gen = torch.Generator().manual_seed(seed)
+    per_chunk = max(1, samples_per_chunk // k)
+    decode = model.decode
+    if fast:
+        probe = torch.randn(min(samples_per_chunk, per_chunk * k), model.latent_dim, generator=torch.Generator())
+        decode = fastest_decoder(model, probe)
+    bounds = []
+    for xb in tqdm(x.split(per_chunk), desc=f"IWAE k={k}", disable=not progress, leave=False, mininterval=2):
+        each_chunk()
+        mu, logvar = model.encode(xb)
+        eps = torch.randn((k, *mu.shape), generator=gen)
+        z = mu + eps * torch.exp(0.5 * logvar)                                   # [k, B, d]
+        logits = decode(z.flatten(0, 1)).view(k, len(xb), -1)
+        target = xb.flatten(1).expand(k, -1, -1)
+        log_px_z = -F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(-1)
+        log_pz = -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
+        log_qz = -0.5 * (eps.pow(2) + LOG_2PI + logvar).sum(-1)
+        bounds.append(torch.logsumexp(log_px_z + log_pz - log_qz, dim=0) - math.log(k))
+    return torch.cat(bounds)
+
+
+EVAL_BATCH = 2500    # evaluation needs no gradients, so large batches are cheap
+
+
+@torch.inference_mode()
+def evaluate(model: VAE, x: torch.Tensor, beta: float = 1.0, seed: int = 0,
+             batch_size: int = EVAL_BATCH) -> dict:
+    """Mean per-image loss, recon and KL over `x`, with a fixed noise seed for comparable epochs."""
+    model.eval()
+    gen = torch.Generator(device=x.device).manual_seed(seed)
+    sums = torch.zeros(3, device=x.device)
+    for xb in x.split(batch_size):
+        logits, mu, logvar = model(xb, generator=gen)
+        sums += torch.stack(vae_loss(logits, xb, mu, logvar, beta)) * len(xb)
+    loss, recon, kl = (sums / len(x)).tolist()
+    return {"loss": loss, "recon": recon, "kl": kl}

@@ -1,0 +1,1 @@
+"""Evaluation of trained runs: the evaluation step, the digit classifier, latent tools, samples, the NLL."""

@@ -1,0 +1,131 @@
+"""The evaluation step: every per-model number the report cites, computed once per run and cached.
+
+    python -m vaelib.metrics runs/conv_2_s0 --classifier runs/classifier_mnist.pt --iwae-k 1000
+
+For one finished run: the test ELBO, the IWAE bound (Burda et al. 2015; optional, it is the costly
+one), reconstruction accuracy (a digit classifier reads each reconstruction) with its confusion
+matrix, 5-NN accuracy of the latent means with its confusion matrix, and latent diagnostics (KL per
+dimension, active units). The result goes to the run's metrics.json with the settings and the code
+that made it; a cache made by other code or settings is recomputed, never reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..core.bounds import evaluate, iwae_bound
+from ..core.models import VAE, load_model
+from ..data import datasets as data
+from ..infra import locks, provenance
+from ..infra.atomic import atomic_write_text
+from ..infra.cpushare import CpuShare
+from ..training import runs
+from . import classifier
+from .latent import confusion_matrix, encode_means, knn_predict, latent_diagnostics
+
+
+@torch.inference_mode()
+def reconstruction_accuracy(model: VAE, clf, x, y) -> tuple[float, torch.Tensor]:
+    """Share of reconstructions (decoded posterior means) the classifier reads as the true digit."""
+    recon = torch.cat([model.reconstruct(xb) for xb in x.split(2500)])
+    pred = classifier.predict(clf, recon)
+    return (pred == y).float().mean().item(), pred
+
+
+def settings_of(config: dict, iwae_k: int | None, knn_k: int = 5) -> dict:
+    return {"iwae_k": iwae_k, "test_limit": config.get("test_limit"), "train_limit": config.get("train_limit"),
+            "knn_k": knn_k}
+
+
+def cached(folder: Path, settings: dict) -> dict | None:
+    """The run's metrics.json when it was made with these settings by today's code for today's run."""
+    path = Path(folder) / "metrics.json"
+    if not path.is_file():
+        return None
+    saved = json.loads(path.read_text())
+    run_code = (runs.read_provenance(folder) or {}).get("code")
+    return saved if provenance.is_fresh(saved, provenance.EVALUATION, run_code=run_code, settings=settings) else None
+
+
+def evaluate_run(folder: Path | str, clf_path: Path | str, iwae_k: int | None = 1000, knn_k: int = 5,
+                 num_threads: int = 0, progress: bool = False, log=print) -> dict:
+    """All metrics of one finished run, cached in its metrics.json (recomputed when stale)."""
+    folder = Path(folder)
+    with locks.exclusive(folder, log=log):   # one writer per run folder (another runner may be here)
+        config = runs.read_config(folder)
+        if not runs.is_finished(folder):
+            raise FileNotFoundError(f"{folder} holds no finished run to evaluate")
+        settings = settings_of(config, iwae_k, knn_k)
+        if (hit := cached(folder, settings)) is not None:
+            return hit
+        return _evaluate(folder, config, settings, clf_path, iwae_k, knn_k, num_threads, progress, log)
+
+
+def _evaluate(folder: Path, config: dict, settings: dict, clf_path, iwae_k, knn_k, num_threads, progress,
+              log) -> dict:
+    clf = classifier.load(clf_path)
+    model = load_model(folder)
+    x_test, y_test = data.load(config["dataset"], train=False, limit=config.get("test_limit"))
+    x_train, y_train = data.load(config["dataset"], train=True, limit=config.get("train_limit"))
+    out = {"run": folder.name, "arch": config["arch"], "latent_dim": config["latent_dim"], "seed": config["seed"],
+           "dataset": config["dataset"], "settings": settings, "seconds": {}}
+    with CpuShare(num_threads) as share:
+        start = time.perf_counter()
+        out["test_elbo"] = -evaluate(model, x_test, seed=config["seed"])["loss"]  # as in the history
+        if iwae_k:
+            out["iwae_bound"] = iwae_bound(model, x_test, k=iwae_k, progress=progress,
+                                           each_chunk=share.adjust).mean().item()
+        out["seconds"]["bounds"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        out["recon_accuracy"], pred = reconstruction_accuracy(model, clf, x_test, y_test)
+        out["recon_confusion"] = confusion_matrix(y_test, pred).tolist()
+        out["seconds"]["recon_accuracy"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        z_train, z_test = encode_means(model, x_train), encode_means(model, x_test)
+        knn = knn_predict(z_train, y_train, z_test, k=knn_k)
+        out["knn_accuracy"] = (knn == y_test).float().mean().item()
+        out["knn_confusion"] = confusion_matrix(y_test, knn).tolist()
+        out.update(latent_diagnostics(model, x_test))
+        out["seconds"]["latent"] = time.perf_counter() - start
+        out["provenance"] = provenance.record(provenance.EVALUATION, **share.record())
+    out["run_code"] = (runs.read_provenance(folder) or {}).get("code")
+    atomic_write_text(folder / "metrics.json", json.dumps(out, indent=1))
+    log(f"{folder.name}: ELBO {out['test_elbo']:.2f}" + (f", IWAE {out['iwae_bound']:.2f}" if iwae_k else "")
+        + f", recon acc {out['recon_accuracy']:.4f}, k-NN {out['knn_accuracy']:.4f}, "
+          f"{out['active_units']} active units ({sum(out['seconds'].values()):.0f}s)")
+    return out
+
+
+def read(folder: Path | str) -> dict:
+    return json.loads((Path(folder) / "metrics.json").read_text())
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vaelib.metrics", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", help="finished run folders")
+    parser.add_argument("--classifier", required=True, help="the digit classifier (vaelib.classifier)")
+    parser.add_argument("--iwae-k", type=int, default=1000, help="importance samples; 0 skips the bound")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: share with other jobs)")
+    args = parser.parse_args(argv)
+    for folder in args.runs:
+        evaluate_run(folder, args.classifier, iwae_k=args.iwae_k or None, num_threads=args.threads,
+                     progress=sys.stderr.isatty())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

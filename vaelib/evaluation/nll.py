@@ -1,0 +1,81 @@
+"""The test NLL of a kept snapshot, estimated by the IWAE bound: one bound per test image, cached in the
+run folder with the code that made it.
+
+    python -m vaelib.evaluation.nll runs/mnist-binarized_burda_50_s0 --epoch 64 --k 5000 --images 0-500
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from ..core.bounds import iwae_bound
+from ..core.models import load_model
+from ..data import datasets as data
+from ..infra import locks, provenance
+from ..infra.atomic import atomic_write_text
+from ..infra.cpushare import CpuShare
+from ..training import runs
+
+
+def evaluate_images(folder: Path | str, epoch: int, k: int, start: int, stop: int, num_threads: int = 0,
+                    log=print) -> dict:
+    """The IWAE bound (K=k) of the weights after `epoch` on test images [start, stop), one per image,
+    cached in the run folder with the code that made it (recomputed when anything differs)."""
+    folder = Path(folder)
+    cfg = runs.read_config(folder)
+    if not runs.is_finished(folder):
+        raise FileNotFoundError(f"{folder} holds no finished run to evaluate")
+    name = f"nll_epoch{epoch}_k{k}_images{start}-{stop}"
+    settings = settings_of(epoch, k, start, stop)
+    run_code = (runs.read_provenance(folder) or {}).get("code")
+    with locks.exclusive(folder / name, log=log):
+        if (saved := cached(folder, epoch, k, start, stop)) is not None:
+            return saved
+        model = load_model(runs.weights_of(folder, epoch, cfg["epochs"]))
+        x_test = data.load(cfg["dataset"], train=False, limit=cfg.get("test_limit"))[0][start:stop]
+        begin = time.perf_counter()
+        with CpuShare(num_threads) as share:
+            bounds = iwae_bound(model, x_test, k=k, seed=start, each_chunk=share.adjust)
+            out = {"settings": settings, "bounds": bounds.tolist(), "seconds": time.perf_counter() - begin,
+                   "run_code": run_code, "provenance": provenance.record(provenance.NLL, **share.record())}
+        atomic_write_text(folder / f"{name}.json", json.dumps(out))
+        log(f"{folder.name} epoch {epoch}: NLL {-bounds.mean().item():.2f} (K={k}, test images {start}-{stop}, "
+            f"{out['seconds']:.0f}s)")
+        return out
+
+
+def cached(folder: Path, epoch: int, k: int, start: int, stop: int) -> dict | None:
+    """The saved bounds of these images when today's code made them for today's run, else None."""
+    path = Path(folder) / f"nll_epoch{epoch}_k{k}_images{start}-{stop}.json"
+    if not path.is_file():
+        return None
+    saved = json.loads(path.read_text())
+    run_code = (runs.read_provenance(folder) or {}).get("code")
+    fresh = provenance.is_fresh(saved, provenance.NLL, settings=settings_of(epoch, k, start, stop), run_code=run_code)
+    return saved if fresh else None
+
+
+def settings_of(epoch: int, k: int, start: int, stop: int) -> dict:
+    return {"epoch": epoch, "k": k, "start": start, "stop": stop, "seed": start}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vaelib.evaluation.nll", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", help="a finished run folder")
+    parser.add_argument("--epoch", type=int, required=True, help="the kept weights after this epoch")
+    parser.add_argument("--k", type=int, default=5000, help="importance samples")
+    parser.add_argument("--images", required=True, help="test images START-STOP")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: share with other jobs)")
+    args = parser.parse_args(argv)
+    start, stop = (int(i) for i in args.images.split("-"))
+    evaluate_images(args.run, args.epoch, args.k, start, stop, args.threads)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

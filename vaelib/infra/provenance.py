@@ -1,0 +1,170 @@
+"""Which code made a result: a fingerprint of the code that decides it, the git commit, torch, device.
+
+A cached thing (a run, its metrics, the classifier, a reference bound) is reused only when the
+fingerprint of the code that made it equals today's (`is_fresh`, the one rule for all of them). The
+fingerprint covers what decides the numbers, not file names: the definitions (functions, classes,
+constants) of every vaelib module that the step's entry module imports, directly or through others,
+read with `ast` and hashed as a sorted set, without docstrings, comments or import lines, and with
+`module.name` read as `name`. So moving a function from one module of the closure to another, or
+rewording a docstring, keeps every run fresh; editing the loss does not; and a module the step never
+imports (the download routes in `vaelib.data.fetch`, the plots) can change freely.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+PACKAGE = Path(__file__).resolve().parent.parent
+# The entry modules of each kind of cached result; the fingerprint follows their imports.
+TRAINING = ("vaelib.training.engine",)
+EVALUATION = TRAINING + ("vaelib.evaluation.evaluate",)
+CLASSIFIER = ("vaelib.evaluation.classifier",)
+NLL = TRAINING + ("vaelib.evaluation.nll",)
+# Where results go, never what they are: not followed (a new lock or a new message retrains nothing).
+NOT_DECIDING = ("vaelib.infra.provenance", "vaelib.infra.atomic", "vaelib.infra.locks", "vaelib.infra.paths",
+                "vaelib.infra.faults", "vaelib.training.runs")
+
+
+def module_file(name: str, root: Path = PACKAGE) -> Path | None:
+    """The source file of vaelib module `name` under `root` (a package's __init__.py), or None."""
+    parts = name.split(".")[1:]
+    base = root.joinpath(*parts)
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _imports(name: str, tree: ast.Module, is_package: bool) -> set[str]:
+    """The vaelib modules that module `name` imports (submodules named in `from X import y` included)."""
+    package = name if is_package else name.rsplit(".", 1)[0]
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.split(".")[0] == "vaelib"}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[:len(base) - (node.level - 1)]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if target.split(".")[0] != "vaelib":
+                continue
+            found.add(target)
+            found |= {f"{target}.{a.name}" for a in node.names}
+    return found
+
+
+def closure(entries, root: Path = PACKAGE) -> dict[str, Path]:
+    """Every vaelib module the entry modules import, directly or not: name -> file (NOT_DECIDING left out)."""
+    todo, seen = list(entries), {}
+    while todo:
+        name = todo.pop()
+        if name in seen or name in NOT_DECIDING:
+            continue
+        path = module_file(name, root)
+        if path is None:
+            continue          # a name imported from a module, not a module
+        seen[name] = path
+        todo += sorted(_imports(name, ast.parse(path.read_text()), path.name == "__init__.py"))
+    return seen
+
+
+class _Normalize(ast.NodeTransformer):
+    """Drop docstrings and imports; read `module.name` as `name` for imported vaelib modules."""
+
+    def __init__(self, module_aliases: set[str]):
+        self.aliases = module_aliases
+
+    def visit_Import(self, node):
+        return None
+
+    visit_ImportFrom = visit_Import
+
+    def generic_visit(self, node):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+        return super().generic_visit(node)
+
+    def visit_Attribute(self, node):
+        if isinstance(node.value, ast.Name) and node.value.id in self.aliases:
+            return ast.copy_location(ast.Name(id=node.attr, ctx=node.ctx), node)
+        return self.generic_visit(node)
+
+
+def _module_aliases(tree: ast.Module, imported: set[str], root: Path) -> set[str]:
+    """Local names bound to vaelib modules (`from . import runs`, `... import datasets as data`)."""
+    aliases = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for a in node.names:
+                local = a.asname or a.name.split(".")[0]
+                if any(m.rsplit(".", 1)[-1] == a.name.rsplit(".", 1)[-1] and module_file(m, root) for m in imported):
+                    aliases.add(local)
+    return aliases
+
+
+def definitions(path: Path, imported: set[str], root: Path = PACKAGE) -> list[str]:
+    """The module's top-level statements, normalized (see the module docstring), as ast dumps."""
+    tree = ast.parse(path.read_text())
+    tree = _Normalize(_module_aliases(tree, imported, root)).visit(tree)
+    return [ast.dump(stmt) for stmt in tree.body]
+
+
+@lru_cache(maxsize=None)
+def _fingerprint(entries: tuple, root: Path) -> str:
+    modules = closure(entries, root)
+    statements = sorted(s for name, path in modules.items()
+                        for s in definitions(path, _imports(name, ast.parse(path.read_text()),
+                                                            path.name == "__init__.py"), root))
+    return hashlib.sha256("\n".join(statements).encode()).hexdigest()[:12]
+
+
+def fingerprint(entries=TRAINING, root: Path | str = PACKAGE) -> str:
+    """A short hash of the code that decides the results of `entries` (see the module docstring)."""
+    return _fingerprint(tuple(entries), Path(root))
+
+
+@lru_cache(maxsize=1)
+def git_commit() -> dict:
+    """The project's commit and whether tracked vaelib files differ from it ({} without git)."""
+    root = PACKAGE.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=root, capture_output=True,
+                                text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "vaelib"], cwd=root, capture_output=True,
+                               text=True, timeout=10, check=True).stdout.strip() != ""
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return {"commit": commit, "dirty": dirty}
+
+
+def record(entries=TRAINING, device: str | torch.device = "cpu", **extra) -> dict:
+    """The provenance written beside a result."""
+    return {"code": fingerprint(entries), **git_commit(), "torch": str(torch.__version__), "device": str(device),
+            **extra}
+
+
+def is_fresh(saved: dict | None, entries=TRAINING, **same) -> bool:
+    """The one freshness rule: `saved` (a provenance record, or a result holding one under "provenance")
+    was made by today's code for `entries`, and each of `same` equals the saved field of that name."""
+    if not saved:
+        return False
+    made_by = saved.get("provenance", saved)
+    return made_by.get("code") == fingerprint(entries) and all(saved.get(k) == v for k, v in same.items())
+
+
+def describe(saved: dict | None) -> str:
+    if not saved:
+        return "unknown code (no provenance recorded)"
+    commit = saved.get("commit", "no git")
+    return f"code {saved.get('code')} (commit {commit}{'+dirty' if saved.get('dirty') else ''})"

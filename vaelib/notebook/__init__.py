@@ -1,0 +1,1 @@
+"""The notebooks' helpers: their set-up (sweep, folders, smoke runs) and the JupyterLab explorers."""

@@ -1,0 +1,124 @@
+"""Run the whole report: train every model of the sweep, evaluate them, run the analysis notebooks,
+render REPORT.md.
+
+    python -m vaelib.report                              # the full report: 10 models x 3 seeds x 15 epochs
+    python -m vaelib.report --epochs 2 --dims 2 50 --seeds 0 --out /tmp/quick   # a quick look elsewhere
+    python -m vaelib.report --smoke --out /tmp/x         # CI-sized, everything under /tmp/x
+
+Steps (each a task on a Dask cluster: by default a local one of `--jobs` single-thread workers, or the
+scheduler at `--scheduler` / $VAELIB_SCHEDULER; costliest first, a step starts when what it needs is done):
+the digit classifier; notebook 01 for every run (training); the evaluation of every run
+(`python -m vaelib.metrics`: ELBO, IWAE bound on the first seed, reconstruction and k-NN accuracy,
+latent diagnostics); results/metrics.csv; notebooks 02-05 (figures/, results/); REPORT.md.
+
+Finished runs of the same config and code are reused. Runs made by other training code are listed
+and retrained (the old folders are kept aside) unless --keep-stale; --force retrains everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from functools import partial
+from pathlib import Path
+
+from ..analysis import writeup
+from ..analysis.figures import write_figure_index
+from ..config.run import ConfigError
+from ..config.sweep import Sweep
+from ..data import datasets as data
+from ..infra import paths, provenance
+from ..infra.cpushare import available_cores
+from ..infra.memwatch import PeakMemory
+from ..training import runs
+from .runinfo import write_run_info
+from .schedule import SCHEDULER_ENV, TaskFailed, cluster, describe, run_all, worker_threads
+from .tasks import build_tasks, default_jobs, stale_runs
+
+
+# Every figure of the report: file name -> (notebook that makes it, what it shows).
+
+
+def parse(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m vaelib.report", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    default = Sweep()
+    parser.add_argument("--archs", nargs="+", default=list(default.archs))
+    parser.add_argument("--dims", nargs="+", default=list(default.dims))
+    parser.add_argument("--seeds", nargs="+", default=None, help=f"default: {list(default.seeds)} (smoke: 0 1)")
+    parser.add_argument("--epochs", default=default.epochs)
+    parser.add_argument("--datasets", nargs="+", default=list(default.datasets),
+                        help="mnist first; each further one gets an appendix model")
+    parser.add_argument("--iwae-k", default=None, help=f"importance samples (first seed only; 0 skips; "
+                                                       f"default {default.iwae_k})")
+    parser.add_argument("--force", action="store_true", help="retrain every run (old folders are kept aside)")
+    parser.add_argument("--keep-stale", action="store_true", help="reuse runs made by other training code")
+    parser.add_argument("--smoke", action="store_true", help="CI-sized runs (2,000/500 images, 1 epoch)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="local workers, one task each (default: 2 on a CPU, 1 with a GPU)")
+    parser.add_argument("--scheduler", default=os.environ.get(SCHEDULER_ENV),
+                        help=f"address of a running Dask scheduler whose workers share these folders "
+                             f"(default: ${SCHEDULER_ENV}; unset: a local cluster of --jobs workers)")
+    parser.add_argument("--out", default=None, help="put runs/, figures/, results/, executed/ and REPORT.md here")
+    for name in ("runs", "figures", "results", "executed"):
+        parser.add_argument(f"--{name}-dir", default=None)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse(argv)
+    try:   # every setting and the data are checked before anything runs
+        settings = {"archs": args.archs, "dims": args.dims, "epochs": args.epochs, "datasets": args.datasets}
+        if args.seeds is not None:
+            settings["seeds"] = args.seeds
+        sweep = Sweep.from_params(settings, smoke=args.smoke)
+        if args.iwae_k is not None:
+            sweep = Sweep.from_params({**sweep.to_params(), "iwae_k": args.iwae_k})
+        for dataset in sweep.datasets:
+            data.verify(dataset)
+    except (ConfigError, ValueError, data.DataError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    where = paths.resolve(args.smoke, args.out, args.runs_dir, args.figures_dir, args.results_dir,
+                          args.executed_dir).make()
+    stale = set(stale_runs(sweep, where.runs))
+    if stale:
+        verb = "reused as they are (--keep-stale)" if args.keep_stale else \
+            "retrained (old folders kept as NAME.replaced-<time>; --keep-stale reuses them)"
+        print(f"{len(stale)} run(s) were made by other training code than today's "
+              f"(code {provenance.fingerprint()}): {', '.join(sorted(stale))}; they will be {verb}")
+    jobs = args.jobs or default_jobs()
+    threads = None if args.scheduler else max(1, available_cores() // jobs)
+    command = " ".join(["python -m vaelib.report", *(sys.argv[1:] if argv is None else argv)]).strip()
+    start = time.perf_counter()
+    with PeakMemory(every=1.0) as watch:
+        try:
+            with cluster(jobs, args.scheduler) as client:
+                engine = f"Dask {'scheduler ' + args.scheduler if args.scheduler else 'LocalCluster'}: {describe(client)}"
+                jobs = worker_threads(client)
+                print(f"report over {len(sweep.configs())} runs ({sweep.to_params()}) into {where.runs.parent}; {engine}")
+                seconds = run_all(build_tasks(sweep, where, threads, args.force, args.keep_stale,
+                                              set() if args.keep_stale else stale), client)
+        except TaskFailed as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+    wall = time.perf_counter() - start
+    write_figure_index(where, sweep, command)
+    info = write_run_info(where, sweep, seconds, wall, watch, jobs, threads, engine, command)
+    report = writeup.render_to(where.results, where.results.parent / "REPORT.md")
+    print(f"training {info['minutes']['train']:.1f} task-min, evaluation {info['minutes']['evaluate']:.1f} task-min, "
+          f"notebooks {info['minutes']['notebooks']:.1f} task-min; peak memory (PSS, all processes of the report "
+          f"together) {watch.mb:.0f} MB; every core busy {100 * watch.all_busy_share:.0f}% of the time "
+          f"(machine CPU use {100 * watch.cpu_use:.0f}%)")
+    print(f"total wall time: {wall / 60:.1f} min; figures in {where.figures}, tables in {where.results}, "
+          f"executed notebooks in {where.executed}, write-up {report}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Training: the engine (epochs, per-epoch evaluation, grids, checkpoints, resume) and the run folders."""
