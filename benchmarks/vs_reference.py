@@ -6,7 +6,7 @@ training set, on the same machine, epochs interleaved (reference, vaelib, refere
   (a) reference: datasets.MNIST(transform=ToTensor()) through DataLoader(shuffle=True), a plain loop
       with a sigmoid decoder and F.binary_cross_entropy, as that example does (written here from its
       description, no code copied);
-  (b) vaelib: the whole split as one in-memory tensor, batches drawn by index, vaelib.train's epoch.
+  (b) vaelib: the whole split as one in-memory tensor, batches drawn by index, vaelib.training.engine's epoch.
 
     python -m benchmarks.vs_reference --epochs 3
 

@@ -49,19 +49,41 @@ smoke_test = "CI" in os.environ  # a quick configuration for CI: 2,000 images, 1
 # The parameters are checked first, so a typo fails here with a message naming it, not twenty cells later.
 
 # %%
+import dataclasses
+import inspect
+
+from vaelib import RunConfig, build_model, count_params, train, vae_loss
 from vaelib.analysis import plots
-from vaelib.infra import paths
-from vaelib.config import RunConfig
 from vaelib.config.sweep import SMOKE
-from vaelib.training.engine import train
+from vaelib.infra import paths
 
 config = RunConfig.from_params(
     arch=arch, latent_dim=latent_dim, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, dataset=dataset,
     train_limit=train_limit, test_limit=test_limit, num_threads=num_threads)
 if smoke_test:
-    config = RunConfig.from_params(**{**config.__dict__, **{k: SMOKE[k] for k in ("epochs", "train_limit", "test_limit")}})
+    config = dataclasses.replace(config, **{k: SMOKE[k] for k in ("epochs", "train_limit", "test_limit")})
 where = paths.resolve(smoke_test, runs_dir=runs_dir)
 config
+
+# %% [markdown]
+# ## The model and its loss
+#
+# The network this run trains, layer by layer (`vaelib.core.models`): the encoder ends in a layer of
+# `2 * latent_dim` outputs, split into `mu` and `logvar`; the decoder ends in 784 logits, one per pixel. Look
+# at the parameter count, and at where most parameters sit (the layers next to the 784 pixels).
+
+# %%
+model = build_model(config.arch, config.latent_dim)
+print(model)
+print(f"{count_params(model):,} parameters")
+
+# %% [markdown]
+# The loss, as code (`vaelib.core.losses`): the two terms of the negative ELBO, each summed over the pixels
+# (or the latent coordinates) of an image and averaged over the batch. The KL term is the closed form for a
+# diagonal Gaussian against N(0, I); `beta` weights it (1 gives the ELBO).
+
+# %%
+print(inspect.getsource(vae_loss))
 
 # %% [markdown]
 # ## Training

@@ -17,16 +17,16 @@
 # # 02 · Compare the losses of the sweep
 #
 # Two architectures (fully connected `linear`, convolutional `conv`) times the latent dimensions of the
-# sweep, each trained with several seeds by notebook 01. This notebook reads every run of the sweep, plots
-# the loss and its components per epoch with their seed-to-seed spread, writes the tables
-# `results/final_by_seed.csv`, `results/summary.csv` (mean and standard deviation over seeds),
-# `results/params.csv` and `results/claims.csv` (the seed's claims, each with a verdict), and the figures
-# named below.
+# sweep, each trained with several seeds by notebook 01. This notebook reads every run of the sweep and
+# the tables that the pipeline's results step wrote (`results/final_by_seed.csv`, `results/summary.csv`: mean
+# and standard deviation over seeds, `results/params.csv`, `results/claims.csv`: the seed's claims, each with a
+# verdict; `vaelib.analysis.results`), and draws the loss and its components per epoch with their
+# seed-to-seed spread, and the figures named below.
 
 # %% tags=["parameters"]
 import os
 
-sweep = None          # what the report covers (vaelib.sweep.Sweep settings); None: the default sweep
+sweep = None          # what the report covers (vaelib.Sweep settings); None: the default sweep
 runs_dir = None       # None: the project's folders (its smoke folders in smoke mode)
 figures_dir = None
 results_dir = None
@@ -39,12 +39,8 @@ from vaelib.notebook import setup
 
 sweep, where = setup.notebook_setup(sweep, smoke_test, runs_dir, figures_dir, results_dir, executed_dir)
 history = tables.histories(where.runs, sweep)
-final = tables.final_by_seed(history)
-summary = tables.summary(final)
-tables.save(final, where.results / "final_by_seed.csv")
-tables.save(summary, where.results / "summary.csv")
-tables.save(tables.params(sweep.archs, sweep.dims), where.results / "params.csv")
-summary.round(2)
+final = tables.read(where.results / "final_by_seed.csv")
+tables.read(where.results / "summary.csv").round(2)
 
 # %% [markdown]
 # ## Loss curves and their components
@@ -76,19 +72,14 @@ plots.save(fig, where.figures / "final_by_dim.png");
 
 # %%
 print(claims.RULE)
-checked = claims.loss_claims(summary)
-tables.save(checked, where.results / "claims.csv")
-tables.save(claims.overall_verdicts(checked), where.results / "verdicts.csv")
-checked.round(2)
+tables.read(where.results / "claims.csv").round(2)
 
 # %% [markdown]
 # The seed quotes its test reconstruction loss as "from around 7,000 to almost 15,000", sums over a batch
 # whose size it does not give. The batch size under which our per-image values land on those end points:
 
 # %%
-batch = claims.seed_batch_size(summary)
-tables.save(batch, where.results / "seed_batch.csv")
-batch.round(2)
+tables.read(where.results / "seed_batch.csv").round(2)
 
 # %% [markdown]
 # ## Reconstructions: the seed's figures

@@ -26,7 +26,7 @@
 # %% tags=["parameters"]
 import os
 
-sweep = None          # what the report covers (vaelib.sweep.Sweep settings); None: the default sweep
+sweep = None          # what the report covers (vaelib.Sweep settings); None: the default sweep
 runs_dir = None       # None: the project's folders (its smoke folders in smoke mode)
 figures_dir = None
 results_dir = None
@@ -64,10 +64,7 @@ for arch, model in models.items():
 
 # %%
 if models:
-    clf = classifier.load(classifier.classifier_path(where.runs, sweep.train_limit))
-    reads = latent.read_grid_points(models, clf, grid_values)
-    tables.save(reads, where.results / "grid_digits.csv")
-    display(reads.round(3))
+    display(tables.read(where.results / "grid_digits.csv").round(3))
 
 # %% [markdown]
 # ## A finer grid at standard-normal quantiles

@@ -26,7 +26,7 @@
 # %% tags=["parameters"]
 import os
 
-sweep = None          # what the report covers (vaelib.sweep.Sweep settings); None: the default sweep
+sweep = None          # what the report covers (vaelib.Sweep settings); None: the default sweep
 runs_dir = None       # None: the project's folders (its smoke folders in smoke mode)
 figures_dir = None
 results_dir = None
@@ -45,7 +45,7 @@ from vaelib.core.models import load_model
 
 sweep, where = setup.notebook_setup(sweep, smoke_test, runs_dir, figures_dir, results_dir, executed_dir)
 folders = tables.run_folders(where.runs, sweep)
-x_test, y_test = data.load("mnist", train=False, limit=sweep.test_limit)
+x_test, y_test = data.load(sweep.dataset, train=False, limit=sweep.test_limit)   # the models' own pixels
 first = sweep.seeds[0]
 
 # %% [markdown]
@@ -70,12 +70,8 @@ if not sweep.has_2d():
 
 # %%
 if means_2d:
-    geometry = pd.concat([latent.digit_geometry(z, y_test).reset_index().assign(arch=a, seed=s)
-                          for (a, s), z in means_2d.items()], ignore_index=True)
-    tables.save(geometry, where.results / "digit_geometry.csv")
-    edge = claims.edge_claim(geometry)
-    tables.save(edge, where.results / "claims_edge.csv")
-    display(edge)
+    geometry = tables.read(where.results / "digit_geometry.csv")
+    display(tables.read(where.results / "claims_edge.csv"))
     display(geometry.groupby(["arch", "digit"])[["centroid_norm", "spread", "rank_from_edge"]].mean()
             .unstack("arch").round(2))
 
@@ -94,11 +90,7 @@ if sweep.has_2d():
         plots.plot_confusion(matrix, title=f"{arch}, d=2: k-NN in latent space", ax=ax)
     fig.tight_layout()
     plots.save(fig, where.figures / "latent_knn_confusion.png")
-    confusions = pd.concat([tables.confusion_rates(metrics.read(folders[(a, 2, s)])["knn_confusion"])
-                            .assign(arch=a, seed=s) for a in sweep.archs for s in sweep.seeds], ignore_index=True)
-    tables.save(confusions, where.results / "latent_confusions.csv")
-    tables.save(claims.confusion_claim(confusions), where.results / "claims_latent_confusion.csv")
-    tables.save(claims.largest_confusions(confusions), where.results / "largest_latent_confusions.csv")
+    confusions = tables.read(where.results / "latent_confusions.csv")
     display(confusions.query("rank <= 6").pivot_table(index=["true", "predicted"], columns="arch",
                                                       values="percent_of_true", aggfunc="mean").round(1))
 
@@ -133,11 +125,9 @@ if high:
 # (`results/latent_diagnostics.csv`, and `results/kl_per_dim.csv` for every coordinate).
 
 # %%
-scores = tables.metrics_table(where.runs, sweep)
-diagnostics = tables.mean_std(scores, ["active_units", "knn_accuracy", "recon_accuracy", "test_elbo"])
-tables.save(diagnostics, where.results / "latent_diagnostics.csv")
-kl_dims = tables.kl_per_dim(where.runs, sweep)
-tables.save(kl_dims, where.results / "kl_per_dim.csv")
+scores = tables.read(where.results / "metrics.csv")
+diagnostics = tables.read(where.results / "latent_diagnostics.csv")
+kl_dims = tables.read(where.results / "kl_per_dim.csv")
 fig = plots.plot_active_units(scores, kl_dims)
 plots.save(fig, where.figures / "active_units.png")
 diagnostics.round(3)

@@ -32,7 +32,7 @@
 # %% tags=["parameters"]
 import os
 
-sweep = None          # what the report covers (vaelib.sweep.Sweep settings); None: the default sweep
+sweep = None          # what the report covers (vaelib.Sweep settings); None: the default sweep
 runs_dir = None       # None: the project's folders (its smoke folders in smoke mode)
 figures_dir = None
 results_dir = None
@@ -54,7 +54,7 @@ from vaelib.core.models import load_model
 
 sweep, where = setup.notebook_setup(sweep, smoke_test, runs_dir, figures_dir, results_dir, executed_dir)
 folders = tables.run_folders(where.runs, sweep)
-scores = tables.metrics_table(where.runs, sweep)
+scores = tables.read(where.results / "metrics.csv")
 first = sweep.seeds[0]
 
 # %% [markdown]
@@ -64,9 +64,7 @@ first = sweep.seeds[0]
 # reconstruction accuracy can mean (`results/classifier.json`).
 
 # %%
-clf_info = classifier.read_info(classifier.classifier_path(where.runs, sweep.train_limit))
-(where.results / "classifier.json").write_text(json.dumps(
-    {k: clf_info[k] for k in ("train_images", "test_images", "test_accuracy")}, indent=1) + "\n")
+clf_info = json.loads((where.results / "classifier.json").read_text())
 print(f"classifier test accuracy: {clf_info['test_accuracy']:.4f} on {clf_info['test_images']} images")
 
 # %% [markdown]
@@ -76,12 +74,8 @@ print(f"classifier test accuracy: {clf_info['test_accuracy']:.4f} on {clf_info['
 # one seed, so no spread. The `*_s` columns of `results/metrics.csv` give the seconds each metric took.
 
 # %%
-summary = tables.mean_std(scores, ["test_elbo", "recon_accuracy", "knn_accuracy"])
 iwae = scores[scores["seed"] == first][["arch", "latent_dim", "test_elbo", "iwae_bound", "iwae_gain", "iwae_k"]]
-summary = summary.merge(iwae.rename(columns={"test_elbo": "first_seed_elbo"}), on=["arch", "latent_dim"])
-summary["recon_minus_knn"] = summary["recon_accuracy_mean"] - summary["knn_accuracy_mean"]
-tables.save(summary, where.results / "metrics_summary.csv")
-summary.round(3)
+tables.read(where.results / "metrics_summary.csv").round(3)
 
 # %% [markdown]
 # The IWAE bound against the ELBO, per latent dimension (first seed). Look at the gap: it is the part of the
@@ -107,11 +101,7 @@ if sweep.has_2d():
         plots.plot_confusion(matrix, title=f"{arch}, d=2: classifier on reconstructions", ax=ax)
     fig.tight_layout()
     plots.save(fig, where.figures / "recon_confusion_d2.png")
-    confusions = pd.concat([tables.confusion_rates(metrics.read(folders[(a, 2, s)])["recon_confusion"])
-                            .assign(arch=a, seed=s) for a in sweep.archs for s in sweep.seeds], ignore_index=True)
-    tables.save(confusions, where.results / "recon_confusions.csv")
-    tables.save(claims.confusion_claim(confusions), where.results / "claims_recon_confusion.csv")
-    tables.save(claims.largest_confusions(confusions), where.results / "largest_recon_confusions.csv")
+    confusions = tables.read(where.results / "recon_confusions.csv")
     display(confusions.query("rank <= 6").pivot_table(index=["true", "predicted"], columns="arch",
                                                       values="percent_of_true", aggfunc="mean").round(1))
 else:
@@ -143,7 +133,7 @@ plots.save(fig, where.figures / "prior_samples.png");
 # In 2-D the path passes through the digits whose regions lie in between; in 50-D it morphs more directly.
 
 # %%
-x_test, y_test = data.load("mnist", train=False, limit=sweep.test_limit)
+x_test, y_test = data.load(sweep.dataset, train=False, limit=sweep.test_limit)
 starts, ends = x_test[[0, 1, 2, 3, 4]], x_test[[11, 7, 18, 9, 13]]
 print("pairs:", list(zip(y_test[[0, 1, 2, 3, 4]].tolist(), y_test[[11, 7, 18, 9, 13]].tolist())))
 fig, axes = plt.subplots(*shape, figsize=(5.5 * shape[1], 3 * shape[0]), squeeze=False)
@@ -180,8 +170,6 @@ interpolation_explorer
 arch, d, seed = sweep.appendix
 appendix = {ds: runs.find(where.runs, sweep.config(arch, d, seed, dataset=ds)) for ds in sweep.datasets[1:]}
 for ds, folder in appendix.items():
-    history = runs.load_history(folder)
-    tables.save(history.tail(1).assign(dataset=ds, arch=arch, latent_dim=d, seed=seed), where.results / f"{ds}.csv")
     model = load_model(folder)
     if d == 2:
         values = latent.normal_quantiles(12)
@@ -191,6 +179,6 @@ for ds, folder in appendix.items():
         fig = plots.plot_embedding(latent.encode_means(model, xf), yf, title=f"{ds}, {arch}, d=2: test-set means",
                                    class_names=data.FASHION_CLASSES if ds == "fashion" else None, legend_title="class")
         plots.save(fig, where.figures / f"{ds}_latent_embedding.png")
-    display(history.tail(1).round(2))
+    display(tables.read(where.results / f"{ds}.csv").round(2))
 if not appendix:
     print("no appendix dataset in this sweep")

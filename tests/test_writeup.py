@@ -6,6 +6,7 @@ import shutil
 import pandas as pd
 
 from vaelib.analysis import writeup
+from vaelib.analysis.results import claim_tables
 from vaelib.infra import paths
 
 RESULTS = paths.PROJECT / "results"
@@ -29,6 +30,7 @@ def test_a_changed_result_changes_the_numbers_and_the_verdict(tmp_path):
     # make conv clearly worse than linear at every d: 100 nats above, with the same spread
     summary.loc[conv, "test_loss_mean"] = summary.loc[linear, "test_loss_mean"].to_numpy() + 100
     summary.to_csv(results / "summary.csv", index=False)
+    claim_tables(results)        # the results step: verdicts from the saved base tables
     after = writeup.render(results)
 
     assert verdict_of_conv_vs_linear(before) != "refuted"

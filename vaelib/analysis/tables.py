@@ -116,6 +116,11 @@ def confusion_rates(matrix, top: int | None = None) -> pd.DataFrame:
     return out.head(top) if top else out
 
 
+def read(path: Path | str) -> pd.DataFrame:
+    """A table of results/ as the pipeline's results step wrote it."""
+    return pd.read_csv(path)
+
+
 def save(table: pd.DataFrame, path: Path | str, digits: int = 4) -> Path:
     """A results table, with floats rounded so that the file is what the write-up quotes."""
     path = Path(path)

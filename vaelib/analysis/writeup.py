@@ -3,7 +3,7 @@
     python -m vaelib.writeup                 # results/ -> REPORT.md
     python -m vaelib.writeup --check         # exit 1 when REPORT.md differs from what results/ gives
 
-The template (vaelib/templates/REPORT.md.j2) holds the prose that explains the method; every number,
+The template (vaelib/analysis/templates/REPORT.md.j2) holds the prose that explains the method; every number,
 table and data-dependent statement (which digit sits where, which confusion is largest, whether a
 claim holds) comes from the files in results/, which the notebooks and the runner write.
 """
@@ -35,26 +35,6 @@ def load_results(results_dir: Path | str) -> dict:
         elif path.suffix == ".json":
             out[path.stem] = json.loads(path.read_text())
     return out
-
-
-def derive(r: dict) -> dict:
-    """Recompute every verdict and derived table from the base tables, so that they can never disagree.
-
-    The notebooks save the same tables (with the same functions) for browsing; the write-up trusts only
-    the base tables: summary, digit_geometry, latent_confusions, recon_confusions.
-    """
-    r = dict(r)
-    if "summary" in r:
-        r["claims"] = claims.loss_claims(r["summary"])
-        r["verdicts"] = claims.overall_verdicts(r["claims"])
-        r["seed_batch"] = claims.seed_batch_size(r["summary"])
-    if "digit_geometry" in r:
-        r["claims_edge"] = claims.edge_claim(r["digit_geometry"])
-    for source in ("latent", "recon"):
-        if f"{source}_confusions" in r:
-            r[f"claims_{source}_confusion"] = claims.confusion_claim(r[f"{source}_confusions"])
-            r[f"largest_{source}_confusions"] = claims.largest_confusions(r[f"{source}_confusions"])
-    return r
 
 
 def num(x, digits: int = 2) -> str:
@@ -105,7 +85,7 @@ def environment() -> jinja2.Environment:
 
 
 def render(results_dir: Path | str) -> str:
-    return environment().get_template(TEMPLATE.name).render(r=derive(load_results(results_dir)))
+    return environment().get_template(TEMPLATE.name).render(r=load_results(results_dir))
 
 
 def render_to(results_dir: Path | str, out: Path | str) -> Path:

@@ -3,7 +3,7 @@ tiny runs it reads (trained and evaluated by the same steps as the runner's, in 
 
 from __future__ import annotations
 
-from ..analysis.tables import write_metrics_table
+from ..analysis.results import write_all
 from ..config.sweep import Sweep
 from ..evaluation import classifier
 from ..evaluation.classifier import classifier_path
@@ -26,7 +26,7 @@ def notebook_setup(sweep, smoke_test: bool, runs_dir=None, figures_dir=None, res
 def prepare_smoke(sweep: Sweep, where: paths.Paths) -> None:
     """For a notebook run alone under CI: train and evaluate the tiny runs it reads (seconds; reused after).
 
-    The same steps as the runner's (training, classifier, evaluation, metrics table), in this process.
+    The same steps as the runner's (training, classifier, evaluation, results tables), in this process.
     """
     quiet = lambda *_: None  # noqa: E731
     for config in sweep.configs():
@@ -37,4 +37,4 @@ def prepare_smoke(sweep: Sweep, where: paths.Paths) -> None:
         if config.dataset == sweep.dataset:
             evaluate_run(where.runs / config.name, clf, log=quiet,
                                  iwae_k=sweep.iwae_k if config.seed == sweep.seeds[0] else None)
-    write_metrics_table(sweep, where)
+    write_all(sweep, where)

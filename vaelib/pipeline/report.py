@@ -9,7 +9,7 @@ Steps (each a task on a Dask cluster: by default a local one of `--jobs` single-
 scheduler at `--scheduler` / $VAELIB_SCHEDULER; costliest first, a step starts when what it needs is done):
 the digit classifier; notebook 01 for every run (training); the evaluation of every run
 (`python -m vaelib.metrics`: ELBO, IWAE bound on the first seed, reconstruction and k-NN accuracy,
-latent diagnostics); results/metrics.csv; notebooks 02-05 (figures/, results/); REPORT.md.
+latent diagnostics); the results tables (results/, vaelib.analysis.results); notebooks 02-05 (figures/); REPORT.md.
 
 Finished runs of the same config and code are reused. Runs made by other training code are listed
 and retrained (the old folders are kept aside) unless --keep-stale; --force retrains everything.

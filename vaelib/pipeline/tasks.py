@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-from ..analysis.tables import write_metrics_table
+from ..analysis.results import write_all
 from ..config.sweep import Sweep
 from ..evaluation.classifier import classifier_path
 from ..infra import paths
@@ -55,9 +55,9 @@ def build_tasks(sweep: Sweep, where: paths.Paths, threads: int | None, force: bo
                                                         {"MALLOC_MMAP_THRESHOLD_": "65536"}),  # see metrics.iwae_bound
                           cost=iwae_cost + 15 * scale, deps=(f"train {c.name}", "classifier")))
     everything = tuple(t.name for t in tasks)
-    tasks.append(Task("metrics table", partial(write_metrics_table, sweep, where), deps=everything))
+    tasks.append(Task("results tables", partial(write_all, sweep, where), deps=everything))
     common = {**where.as_params(), "sweep": sweep.to_params(), "smoke_test": False}
     for nb in ANALYSIS:
         tasks.append(Task(nb, partial(launch.notebook, nb, where.executed / f"{nb}.ipynb", common),
-                          cost=30, deps=everything + ("metrics table",)))
+                          cost=30, deps=everything + ("results tables",)))
     return tasks

@@ -22,7 +22,7 @@ from ..core.models import VAE, build_model, load_model, save_weights
 from ..data import datasets as data
 from ..infra import locks
 from ..infra.cpushare import CpuShare
-from . import runs
+from . import checkpoint, runs
 
 N_GRID = 16          # fixed images shown in each reconstruction grid (two rows of 8)
 
@@ -86,13 +86,6 @@ def make_optimizer(model: VAE, lr: float) -> torch.optim.Adam:
     return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
 
 
-def _rng_state(perm_gen, noise_gen, binarize_gen=None) -> dict:
-    state = {"perm": perm_gen.get_state(), "noise": noise_gen.get_state()}
-    if binarize_gen is not None:
-        state["binarize"] = binarize_gen.get_state()
-    return state
-
-
 def train(config: RunConfig, runs_dir: Path | str = runs.RUNS_DIR, force: bool = False,
           progress: bool = True, log=print, keep_stale: bool = False, snapshot_epochs=()) -> Run:
     """Train `config` in its run folder, resuming or reusing what is already there.
@@ -117,65 +110,66 @@ def _train(config: RunConfig, folder: Path, state: str, share: CpuShare, progres
            snapshot_epochs: set) -> Run:
     device = resolve_device(config.device)
     log(f"{config.name}: {device}, {share.threads} thread(s) ({share.reason})")
-    # A binarized dataset trains on grey levels binarized afresh at each draw (binarize_gen).
+    # A binarized dataset trains on grey levels binarized afresh at each draw (generators["binarize"]).
     x_train, _ = data.load(config.dataset, train=True, limit=config.train_limit, grey=True)
     x_test, _ = data.load(config.dataset, train=False, limit=config.test_limit)
     x_train, x_test = x_train.to(device), x_test.to(device)
-
-    with torch.random.fork_rng(devices=[]):   # seeded initial weights, the caller's random state untouched
-        torch.manual_seed(config.seed)
-        model = build_model(config.arch, config.latent_dim).to(device)
-    model.init_from_data(x_train)
-    optimizer = make_optimizer(model, config.lr)
-    perm_gen = torch.Generator().manual_seed(config.seed)
-    noise_gen = torch.Generator(device=device).manual_seed(config.seed + 1)
-    binarize_gen = torch.Generator(device=device).manual_seed(config.seed + 2) \
-        if data.DATASETS[config.dataset].binarized else None
-    history: list[dict] = []
-
-    checkpoint_path = folder / "checkpoint.pt"
-    if state == "resume" and checkpoint_path.is_file():
-        ckpt = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        perm_gen.set_state(ckpt["rng"]["perm"])
-        noise_gen.set_state(ckpt["rng"]["noise"])
-        if binarize_gen is not None:
-            binarize_gen.set_state(ckpt["rng"]["binarize"])
-        history = ckpt["history"]
-        log(f"{folder}: resuming after epoch {ckpt['epoch']} of {config.epochs}")
+    model, optimizer, generators = _start(config, x_train, device)
+    history = (checkpoint.restore(folder, model, optimizer, generators) if state == "resume" else None) or []
+    if history:
+        log(f"{folder}: resuming after epoch {len(history)} of {config.epochs}")
     runs.write_status(folder, "running")
-
     for epoch in range(len(history) + 1, config.epochs + 1):
-        start = time.perf_counter()
-        try:
-            train_metrics = train_epoch(model, optimizer, x_train, config, perm_gen, noise_gen, epoch, progress,
-                                        share.adjust, binarize_gen)
-        except DivergenceError as e:
-            runs.write_status(folder, "failed", error=str(e), last_good_epoch=len(history))
-            raise DivergenceError(f"{folder}: training diverged: {e}. The checkpoint of the last good "
-                                  f"epoch ({len(history)}) is kept; the run is marked failed.") from None
-        seconds = time.perf_counter() - start
-        start = time.perf_counter()
-        test_metrics = evaluate(model, x_test, config.beta, seed=config.seed)
-        save_recon_grid(model, x_test[:N_GRID], folder / f"test_{epoch}.png")
-        save_recon_grid(model, x_train[:N_GRID], folder / f"train_{epoch}.png")
-        history.append({"epoch": epoch,
-                        **{f"train_{k}": v for k, v in train_metrics.items()},
-                        **{f"test_{k}": v for k, v in test_metrics.items()},
-                        "seconds": seconds, "eval_seconds": time.perf_counter() - start})
+        history.append(_epoch(model, optimizer, generators, x_train, x_test, config, folder, epoch, history,
+                              share, progress))
         if epoch in snapshot_epochs:     # before the checkpoint: a resumed run never lacks a snapshot
             save_weights(model, config.arch, folder / f"weights_epoch{epoch}.pt")
-        runs.atomic_torch_save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                "rng": _rng_state(perm_gen, noise_gen, binarize_gen), "history": history}, checkpoint_path)
+        checkpoint.save(folder, epoch, model, optimizer, generators, history)
         runs.atomic_write_text(folder / "history.csv", pd.DataFrame(history).to_csv(index=False))
         if progress:
-            row = history[-1]
-            log(f"{config.name} epoch {epoch}/{config.epochs}: train {row['train_loss']:.1f} "
-                f"test {row['test_loss']:.1f} (recon {row['test_recon']:.1f}, KL {row['test_kl']:.1f}) "
-                f"in {seconds:.1f}s")
-
+            log(_epoch_line(config, history[-1]))
     save_weights(model, config.arch, folder / "weights.pt")
     runs.write_provenance(folder, device=device, **share.record())
     runs.write_status(folder, "finished")
     return Run(folder, config, pd.DataFrame(history), model.eval())
+
+
+def _start(config: RunConfig, x_train: torch.Tensor, device: torch.device):
+    """The seeded initial model, its optimizer, and the random generators of the batches, the noise and
+    (binarized datasets) the binarization; the caller's random state is left untouched."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        model = build_model(config.arch, config.latent_dim).to(device)
+    model.init_from_data(x_train)
+    generators = {"perm": torch.Generator().manual_seed(config.seed),
+                  "noise": torch.Generator(device=device).manual_seed(config.seed + 1)}
+    if data.DATASETS[config.dataset].binarized:
+        generators["binarize"] = torch.Generator(device=device).manual_seed(config.seed + 2)
+    return model, make_optimizer(model, config.lr), generators
+
+
+def _epoch(model, optimizer, generators: dict, x_train, x_test, config: RunConfig, folder: Path, epoch: int,
+           history: list, share: CpuShare, progress: bool) -> dict:
+    """Train one epoch, then evaluate on the test set and draw the two grids: the epoch's history row."""
+    start = time.perf_counter()
+    try:
+        train_metrics = train_epoch(model, optimizer, x_train, config, generators["perm"], generators["noise"],
+                                    epoch, progress, share.adjust, generators.get("binarize"))
+    except DivergenceError as e:
+        runs.write_status(folder, "failed", error=str(e), last_good_epoch=len(history))
+        raise DivergenceError(f"{folder}: training diverged: {e}. The checkpoint of the last good "
+                              f"epoch ({len(history)}) is kept; the run is marked failed.") from None
+    seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    test_metrics = evaluate(model, x_test, config.beta, seed=config.seed)
+    save_recon_grid(model, x_test[:N_GRID], folder / f"test_{epoch}.png")
+    save_recon_grid(model, x_train[:N_GRID], folder / f"train_{epoch}.png")
+    return {"epoch": epoch, **{f"train_{k}": v for k, v in train_metrics.items()},
+            **{f"test_{k}": v for k, v in test_metrics.items()},
+            "seconds": seconds, "eval_seconds": time.perf_counter() - start}
+
+
+def _epoch_line(config: RunConfig, row: dict) -> str:
+    return (f"{config.name} epoch {row['epoch']}/{config.epochs}: train {row['train_loss']:.1f} "
+            f"test {row['test_loss']:.1f} (recon {row['test_recon']:.1f}, KL {row['test_kl']:.1f}) "
+            f"in {row['seconds']:.1f}s")
