@@ -55,7 +55,9 @@ import inspect
 from vaelib import RunConfig, build_model, count_params, train, vae_loss
 from vaelib.analysis import plots
 from vaelib.config.sweep import SMOKE
-from vaelib.infra import paths
+from vaelib.infra import logs, paths
+
+logs.show()     # vaelib's messages (threads, epochs, reuse) as plain lines
 
 config = RunConfig.from_params(
     arch=arch, latent_dim=latent_dim, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, dataset=dataset,

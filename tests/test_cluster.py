@@ -87,7 +87,7 @@ def test_a_worker_killed_mid_training_hands_the_run_to_the_other_which_resumes_i
     def run():
         try:
             with Client(address) as client:
-                outcome["seconds"] = run_all([task], client, log=lambda *_: None)
+                outcome["seconds"] = run_all([task], client)
         except BaseException as e:  # noqa: BLE001 (checked below)
             outcome["error"] = e
     runner = threading.Thread(target=run)

@@ -37,7 +37,7 @@ def cpu_name() -> str:
 def record(arch: str, runs_dir: Path) -> dict:
     torch.set_num_threads(1)
     cfg = RunConfig(arch=arch, latent_dim=2, epochs=2, train_limit=1000, test_limit=300, num_threads=1)
-    run = train(cfg, runs_dir, progress=False, log=lambda *_: None)
+    run = train(cfg, runs_dir, progress=False)
     weights = {name: hashlib.sha256(t.detach().contiguous().numpy().tobytes()).hexdigest()
                for name, t in run.model.state_dict().items()}
     return {"history": {c: [float(v) for v in run.history[c]] for c in COLUMNS}, "weights": weights}

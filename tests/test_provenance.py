@@ -47,16 +47,16 @@ def test_a_run_made_by_other_training_code_is_refused_then_retrained_or_kept_kno
 def test_cached_metrics_and_classifier_are_recomputed_when_their_code_changed(tmp_path):
     folder = train(small(), tmp_path, progress=False).folder
     clf = tmp_path / "clf.pt"
-    info = classifier.ensure(clf, train_limit=500, epochs=1, progress=False, log=lambda *_: None)
+    info = classifier.ensure(clf, train_limit=500, epochs=1, progress=False)
     assert info["provenance"]["code"] == provenance.fingerprint(provenance.CLASSIFIER)
-    first = metrics.evaluate_run(folder, clf, iwae_k=5, log=lambda *_: None)
-    assert metrics.evaluate_run(folder, clf, iwae_k=5, log=lambda *_: None) == first   # cached
+    first = metrics.evaluate_run(folder, clf, iwae_k=5)
+    assert metrics.evaluate_run(folder, clf, iwae_k=5) == first   # cached
     assert metrics.cached(folder, metrics.settings_of(runs.read_config(folder), 5)) is not None
     saved = json.loads((folder / "metrics.json").read_text())
     saved["provenance"]["code"] = "000000000000"
     (folder / "metrics.json").write_text(json.dumps(saved))
     assert metrics.cached(folder, metrics.settings_of(runs.read_config(folder), 5)) is None
-    again = metrics.evaluate_run(folder, clf, iwae_k=5, log=lambda *_: None)
+    again = metrics.evaluate_run(folder, clf, iwae_k=5)
     assert again["provenance"]["code"] == provenance.fingerprint(provenance.EVALUATION)
     assert metrics.cached(folder, metrics.settings_of(runs.read_config(folder), 7)) is None   # other settings
 

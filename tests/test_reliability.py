@@ -69,7 +69,7 @@ def small(**kw):
 @pytest.mark.parametrize("arch,d,dataset,batch_size", [("conv", 2, "mnist", 128),
                                                     # dynamic binarization: its draws resume exactly too
                                                     ("burda", 50, "mnist-binarized", 20)])
-def test_killed_run_resumes_to_the_same_history(tmp_path, arch, d, dataset, batch_size):
+def test_killed_run_resumes_to_the_same_history(tmp_path, arch, d, dataset, batch_size, caplog):
     """Kill a real training process after its first finished epoch, rerun, compare with a clean run."""
     config = small(arch=arch, latent_dim=d, dataset=dataset, batch_size=batch_size)
     cmd = [sys.executable, "-m", "vaelib", "train", "--arch", arch, "--latent-dim", str(d), "--epochs", "4",
@@ -88,9 +88,9 @@ def test_killed_run_resumes_to_the_same_history(tmp_path, arch, d, dataset, batc
     assert 1 <= done < 4
     assert runs.read_status(folder)["status"] == "running" and not (folder / "weights.pt").exists()
 
-    messages = []
-    resumed = train(config, tmp_path / "killed", progress=False, log=messages.append)
-    assert any("resuming after epoch" in m for m in messages)
+    with caplog.at_level("INFO", logger="vaelib"):
+        resumed = train(config, tmp_path / "killed", progress=False)
+    assert any("resuming after epoch" in m for m in caplog.messages)
     clean = train(config, tmp_path / "clean", progress=False)
     assert list(resumed.history["epoch"]) == [1, 2, 3, 4]
     pd.testing.assert_frame_equal(resumed.history[LOSS_COLUMNS], clean.history[LOSS_COLUMNS], check_exact=True)

@@ -6,7 +6,6 @@ import pytest
 from vaelib.pipeline.launch import python
 from vaelib.pipeline.schedule import Task, TaskFailed, check_graph, cluster, run_all, upward_ranks
 
-QUIET = dict(log=lambda *_: None)
 
 
 def noting(log_file, name, seconds=0.3):
@@ -38,7 +37,7 @@ def test_a_cheap_task_that_unlocks_a_long_one_goes_first(tmp_path, one_worker):
              Task("train c", noting(log, "train c"), cost=5),
              Task("evaluate c", noting(log, "evaluate c"), cost=100, deps=("train c",))]
     assert upward_ranks(tasks)["train c"] == 105
-    run_all(tasks, one_worker, **QUIET)
+    run_all(tasks, one_worker)
     order = sorted(read(log), key=lambda n: read(log)[n][0])
     assert order[:2] == ["train c", "evaluate c"]
 
@@ -46,7 +45,7 @@ def test_a_cheap_task_that_unlocks_a_long_one_goes_first(tmp_path, one_worker):
 def test_dependencies_are_respected_and_both_workers_are_used(tmp_path, two_workers):
     log = tmp_path / "log"
     spec = [("a", 1, ()), ("b", 3, ()), ("c", 1, ("a", "b")), ("d", 9, ("c",))]
-    seconds = run_all([Task(n, noting(log, n, 1.0), cost=c, deps=d) for n, c, d in spec], two_workers, **QUIET)
+    seconds = run_all([Task(n, noting(log, n, 1.0), cost=c, deps=d) for n, c, d in spec], two_workers)
     times = read(log)
     assert times["a"][1] <= times["c"][0] and times["b"][1] <= times["c"][0] and times["c"][1] <= times["d"][0]
     assert times["a"][0] < times["b"][1] and times["b"][0] < times["a"][1], "a and b did not run side by side"
@@ -57,7 +56,7 @@ def test_a_failing_task_stops_the_run_and_is_named(tmp_path, two_workers):
     log = tmp_path / "log"
     boom = Task("evaluate x", lambda: python(["-c", "raise SystemExit('no data')"], "evaluate x"))
     with pytest.raises(TaskFailed, match="(?s)evaluate x failed.*no data"):
-        run_all([boom, Task("later", noting(log, "later"), deps=("evaluate x",))], two_workers, **QUIET)
+        run_all([boom, Task("later", noting(log, "later"), deps=("evaluate x",))], two_workers)
     assert not log.exists(), "a task that depends on a failed one ran"
 
 

@@ -14,6 +14,7 @@ from .data.datasets import DATASETS, DataError
 from .analysis import tables
 from .training import runs
 from .training.engine import DivergenceError, train
+from .infra import logs
 
 
 def param_table(sweep: Sweep = Sweep()) -> pd.DataFrame:
@@ -46,6 +47,7 @@ def main(argv=None) -> int:
 
     sub.add_parser("params", help="parameter counts of the ten sweep models")
     args = parser.parse_args(argv)
+    logs.show()
 
     if args.command == "params":
         print(param_table().pivot(index="latent_dim", columns="arch", values="params").to_string())

@@ -25,7 +25,7 @@ def by_epoch_table(folder: Path, k: int, curve_images: int) -> pd.DataFrame:
     cfg = RunConfig.from_params(**runs.read_config(folder))
     rows = []
     for epoch in snapshot_epochs(cfg.epochs):
-        point = nll([evaluate_images(folder, epoch, k, 0, min(curve_images, test_size(cfg)), log=lambda *_: None)])
+        point = nll([evaluate_images(folder, epoch, k, 0, min(curve_images, test_size(cfg)))])
         done = history[history["epoch"] <= epoch]
         rows.append({"epoch": epoch, "train_minutes": done["seconds"].sum() / 60,
                      "test_neg_elbo": float(done["test_loss"].iloc[-1]), "nll": point["nll"],
@@ -36,7 +36,7 @@ def by_epoch_table(folder: Path, k: int, curve_images: int) -> pd.DataFrame:
 
 def summary(folder: Path, table: pd.DataFrame, k: int, wall_minutes: float, engine: str, command: str) -> dict:
     cfg = RunConfig.from_params(**runs.read_config(folder))
-    parts = [evaluate_images(folder, cfg.epochs, k, a, b, log=lambda *_: None) for a, b in pieces(test_size(cfg))]
+    parts = [evaluate_images(folder, cfg.epochs, k, a, b) for a, b in pieces(test_size(cfg))]
     final = nll(parts)
     history = runs.load_history(folder)
     ours = {"nll": final["nll"], "nll_sem": final["nll_sem"], "k": k, "test_images": final["images"],

@@ -9,6 +9,7 @@ they are read are `vaelib.data.datasets`: a change of route here never changes a
 
 from __future__ import annotations
 
+import logging
 import argparse
 import glob
 import gzip
@@ -21,6 +22,9 @@ import tempfile
 from pathlib import Path
 
 from .datasets import DATA_DIR, DATASETS, DataError, DatasetSpec, bad_files, check_dataset, raw_dir
+from ..infra import logs
+
+logger = logging.getLogger(__name__)
 
 # --- routes: each fills `dest` (a temporary folder) with the four uncompressed files ---
 
@@ -67,7 +71,7 @@ ROUTES = {
 ROUTES["mnist-binarized"] = ROUTES["mnist"]   # the same files
 
 
-def ensure(dataset: str = "mnist", root: Path | str = DATA_DIR, log=print) -> Path:
+def ensure(dataset: str = "mnist", root: Path | str = DATA_DIR) -> Path:
     """Make sure the verified raw files are in place; fetch the missing or bad ones."""
     spec = check_dataset(dataset)
     folder = raw_dir(dataset, root)
@@ -76,7 +80,7 @@ def ensure(dataset: str = "mnist", root: Path | str = DATA_DIR, log=print) -> Pa
         return folder
     for name, why in problems.items():
         if why != "missing":
-            log(f"{folder / name}: {why}; it will not be used and is fetched again")
+            logger.info(f"{folder / name}: {why}; it will not be used and is fetched again")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -89,22 +93,22 @@ def ensure(dataset: str = "mnist", root: Path | str = DATA_DIR, log=print) -> Pa
         with tempfile.TemporaryDirectory(dir=folder.parent, prefix=".fetch-") as tmp:
             dest = Path(tmp) / "files"
             dest.mkdir()
-            log(f"fetching {spec.name} via {label} ...")
+            logger.info(f"fetching {spec.name} via {label} ...")
             try:
                 route(spec, dest)
             except Exception as e:  # noqa: BLE001 - every failure just means "try the next route"
                 detail = getattr(e, "stderr", None) or str(e)
                 failures.append(f"{label}: {type(e).__name__}: {(detail.strip().splitlines() or [''])[-1]}")
-                log(f"  {failures[-1]}")
+                logger.info(f"  {failures[-1]}")
                 continue
             still_bad = bad_files(dest, spec)
             if still_bad:
                 failures.append(f"{label}: downloaded files failed verification: {still_bad}")
-                log(f"  {failures[-1]}")
+                logger.info(f"  {failures[-1]}")
                 continue
             for name in problems:  # only replace what was missing or bad
                 os.replace(dest / name, folder / name)
-            log(f"  {spec.name} verified in {folder}")
+            logger.info(f"  {spec.name} verified in {folder}")
             return folder
     raise DataError(
         f"could not get {spec.name}. Tried:\n  " + "\n  ".join(failures) + "\n"
@@ -119,6 +123,7 @@ def main(argv=None) -> int:
     parser.add_argument("--dataset", choices=list(DATASETS), nargs="+", default=["mnist"])
     parser.add_argument("--root", default=str(DATA_DIR), help="data folder (default: %(default)s)")
     args = parser.parse_args(argv)
+    logs.show()
     try:
         for dataset in args.dataset:
             print(f"{DATASETS[dataset].name}: {ensure(dataset, args.root)} (verified)")

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import logging
 import argparse
 import sys
 from pathlib import Path
@@ -18,6 +19,9 @@ from ..data import datasets as data
 from ..infra import locks, provenance
 from ..infra.atomic import atomic_torch_save
 from ..infra.cpushare import CpuShare
+from ..infra import logs
+
+logger = logging.getLogger(__name__)
 
 
 class DigitCNN(nn.Module):
@@ -100,18 +104,18 @@ def is_fresh(path: Path, dataset: str, train_limit: int | None) -> bool:
 
 
 def ensure(path: Path | str, dataset: str = "mnist", train_limit: int | None = None, epochs: int = 5,
-           progress: bool = True, log=print, num_threads: int = 0) -> dict:
+           progress: bool = True, num_threads: int = 0) -> dict:
     """Train the classifier into `path` unless a fresh one (same data, same code) is there; its info."""
     path = Path(path)
-    with locks.exclusive(path, log=log):   # two runners never train it twice
-        return _ensure(path, dataset, train_limit, epochs, progress, log, num_threads)
+    with locks.exclusive(path):   # two runners never train it twice
+        return _ensure(path, dataset, train_limit, epochs, progress, num_threads)
 
 
-def _ensure(path: Path, dataset, train_limit, epochs, progress, log, num_threads) -> dict:
+def _ensure(path: Path, dataset, train_limit, epochs, progress, num_threads) -> dict:
     if is_fresh(path, dataset, train_limit):
         return read_info(path)
     if path.is_file():
-        log(f"{path} was made by other code or data: retraining it")
+        logger.info(f"{path} was made by other code or data: retraining it")
     x_train, y_train = data.load(dataset, train=True, limit=train_limit)
     x_test, y_test = data.load(dataset, train=False)
     with CpuShare(num_threads) as share:
@@ -122,7 +126,7 @@ def _ensure(path: Path, dataset, train_limit, epochs, progress, log, num_threads
                 "provenance": provenance.record(provenance.CLASSIFIER, **share.record())}
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_torch_save({"state_dict": model.state_dict(), **info}, path)
-    log(f"classifier trained on {len(x_train)} {dataset} images: test accuracy {accuracy:.4f} (in {path})")
+    logger.info(f"classifier trained on {len(x_train)} {dataset} images: test accuracy {accuracy:.4f} (in {path})")
     return info
 
 
@@ -132,6 +136,7 @@ def main(argv=None) -> int:
     parser.add_argument("--train-limit", type=int, default=None)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: share with other jobs)")
     args = parser.parse_args(argv)
+    logs.show()
     ensure(args.path, train_limit=args.train_limit, progress=sys.stderr.isatty(), num_threads=args.threads)
     return 0
 

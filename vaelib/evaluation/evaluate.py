@@ -11,6 +11,7 @@ that made it; a cache made by other code or settings is recomputed, never reused
 
 from __future__ import annotations
 
+import logging
 import argparse
 import copy
 import json
@@ -33,6 +34,9 @@ from ..infra.cpushare import CpuShare
 from ..training import runs
 from . import classifier
 from .latent import confusion_matrix, encode_means, knn_predict, latent_diagnostics
+from ..infra import logs
+
+logger = logging.getLogger(__name__)
 
 
 @torch.inference_mode()
@@ -59,21 +63,20 @@ def cached(folder: Path, settings: dict) -> dict | None:
 
 
 def evaluate_run(folder: Path | str, clf_path: Path | str, iwae_k: int | None = 1000, knn_k: int = 5,
-                 num_threads: int = 0, progress: bool = False, log=print) -> dict:
+                 num_threads: int = 0, progress: bool = False) -> dict:
     """All metrics of one finished run, cached in its metrics.json (recomputed when stale)."""
     folder = Path(folder)
-    with locks.exclusive(folder, log=log):   # one writer per run folder (another runner may be here)
+    with locks.exclusive(folder):   # one writer per run folder (another runner may be here)
         config = runs.read_config(folder)
         if not runs.is_finished(folder):
             raise FileNotFoundError(f"{folder} holds no finished run to evaluate")
         settings = settings_of(config, iwae_k, knn_k)
         if (hit := cached(folder, settings)) is not None:
             return hit
-        return _evaluate(folder, config, settings, clf_path, iwae_k, knn_k, num_threads, progress, log)
+        return _evaluate(folder, config, settings, clf_path, iwae_k, knn_k, num_threads, progress)
 
 
-def _evaluate(folder: Path, config: dict, settings: dict, clf_path, iwae_k, knn_k, num_threads, progress,
-              log) -> dict:
+def _evaluate(folder: Path, config: dict, settings: dict, clf_path, iwae_k, knn_k, num_threads, progress) -> dict:
     clf = classifier.load(clf_path)
     model = load_model(folder)
     x_test, y_test = data.load(config["dataset"], train=False, limit=config.get("test_limit"))
@@ -103,7 +106,7 @@ def _evaluate(folder: Path, config: dict, settings: dict, clf_path, iwae_k, knn_
         out["provenance"] = provenance.record(provenance.EVALUATION, **share.record())
     out["run_code"] = (runs.read_provenance(folder) or {}).get("code")
     atomic_write_text(folder / "metrics.json", json.dumps(out, indent=1))
-    log(f"{folder.name}: ELBO {out['test_elbo']:.2f}" + (f", IWAE {out['iwae_bound']:.2f}" if iwae_k else "")
+    logger.info(f"{folder.name}: ELBO {out['test_elbo']:.2f}" + (f", IWAE {out['iwae_bound']:.2f}" if iwae_k else "")
         + f", recon acc {out['recon_accuracy']:.4f}, k-NN {out['knn_accuracy']:.4f}, "
           f"{out['active_units']} active units ({sum(out['seconds'].values()):.0f}s)")
     return out
@@ -121,6 +124,7 @@ def main(argv=None) -> int:
     parser.add_argument("--iwae-k", type=int, default=1000, help="importance samples; 0 skips the bound")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: share with other jobs)")
     args = parser.parse_args(argv)
+    logs.show()
     for folder in args.runs:
         evaluate_run(folder, args.classifier, iwae_k=args.iwae_k or None, num_threads=args.threads,
                      progress=sys.stderr.isatty())

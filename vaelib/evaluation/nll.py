@@ -6,6 +6,7 @@ run folder with the code that made it.
 
 from __future__ import annotations
 
+import logging
 import argparse
 import json
 import sys
@@ -19,10 +20,12 @@ from ..infra import locks, provenance
 from ..infra.atomic import atomic_write_text
 from ..infra.cpushare import CpuShare
 from ..training import runs
+from ..infra import logs
+
+logger = logging.getLogger(__name__)
 
 
-def evaluate_images(folder: Path | str, epoch: int, k: int, start: int, stop: int, num_threads: int = 0,
-                    log=print) -> dict:
+def evaluate_images(folder: Path | str, epoch: int, k: int, start: int, stop: int, num_threads: int = 0) -> dict:
     """The IWAE bound (K=k) of the weights after `epoch` on test images [start, stop), one per image,
     cached in the run folder with the code that made it (recomputed when anything differs)."""
     folder = Path(folder)
@@ -32,7 +35,7 @@ def evaluate_images(folder: Path | str, epoch: int, k: int, start: int, stop: in
     name = f"nll_epoch{epoch}_k{k}_images{start}-{stop}"
     settings = settings_of(epoch, k, start, stop)
     run_code = (runs.read_provenance(folder) or {}).get("code")
-    with locks.exclusive(folder / name, log=log):
+    with locks.exclusive(folder / name):
         if (saved := cached(folder, epoch, k, start, stop)) is not None:
             return saved
         model = load_model(runs.weights_of(folder, epoch, cfg["epochs"]))
@@ -43,7 +46,7 @@ def evaluate_images(folder: Path | str, epoch: int, k: int, start: int, stop: in
             out = {"settings": settings, "bounds": bounds.tolist(), "seconds": time.perf_counter() - begin,
                    "run_code": run_code, "provenance": provenance.record(provenance.NLL, **share.record())}
         atomic_write_text(folder / f"{name}.json", json.dumps(out))
-        log(f"{folder.name} epoch {epoch}: NLL {-bounds.mean().item():.2f} (K={k}, test images {start}-{stop}, "
+        logger.info(f"{folder.name} epoch {epoch}: NLL {-bounds.mean().item():.2f} (K={k}, test images {start}-{stop}, "
             f"{out['seconds']:.0f}s)")
         return out
 
@@ -72,6 +75,7 @@ def main(argv=None) -> int:
     parser.add_argument("--images", required=True, help="test images START-STOP")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: share with other jobs)")
     args = parser.parse_args(argv)
+    logs.show()
     start, stop = (int(i) for i in args.images.split("-"))
     evaluate_images(args.run, args.epoch, args.k, start, stop, args.threads)
     return 0

@@ -12,6 +12,7 @@ VAELIB_CPUSHARE=off turns sharing off (torch's default: every core), for compari
 
 from __future__ import annotations
 
+import logging
 import fcntl
 import os
 import tempfile
@@ -19,6 +20,8 @@ import time
 from pathlib import Path
 
 import torch
+
+logger = logging.getLogger(__name__)
 
 REGISTRY_ENV = "VAELIB_JOBS_DIR"
 SWITCH_ENV = "VAELIB_CPUSHARE"
@@ -61,8 +64,8 @@ class CpuShare:
     `share.threads` and `share.reason` say what was chosen and why (logged and recorded by the run).
     """
 
-    def __init__(self, num_threads: int = 0, interval: float = 1.0, log=None):
-        self.cores, self.interval, self.log = available_cores(), interval, log
+    def __init__(self, num_threads: int = 0, interval: float = 1.0, report: bool = False):
+        self.cores, self.interval, self.report = available_cores(), interval, report
         env = os.environ.get("OMP_NUM_THREADS", "").strip()
         if num_threads:
             self.fixed, self.reason = int(num_threads), f"num_threads={num_threads} asked"
@@ -104,8 +107,8 @@ class CpuShare:
             self.reason = f"{self.cores} cores shared by {self.jobs} running vaelib job(s)"
         if threads != torch.get_num_threads():
             torch.set_num_threads(threads)
-            if self.log and not force:
-                self.log(f"threads: {threads} ({self.reason})")
+            if self.report and not force:
+                logger.info(f"threads: {threads} ({self.reason})")
         self.threads = threads
         return threads
 

@@ -26,7 +26,7 @@ def lock_path(target: Path | str) -> Path:
 
 
 @contextmanager
-def exclusive(target: Path | str, log=logger.info):
+def exclusive(target: Path | str):
     """Hold the lock of `target` for the block; wait (and say so) while another process holds it."""
     path = lock_path(target)
     holder = path.with_name(path.name + ".holder")
@@ -37,9 +37,9 @@ def exclusive(target: Path | str, log=logger.info):
             lock.acquire(timeout=0)
         except Timeout:
             who = holder.read_text().strip() if holder.is_file() else "another process"
-            log(f"{Path(target).name} is being written by {who or 'another process'}; waiting for it to finish")
+            logger.info(f"{Path(target).name} is being written by {who or 'another process'}; waiting for it to finish")
             lock.acquire()
-            log(f"{Path(target).name} is free again: going on (reusing or resuming what was done)")
+            logger.info(f"{Path(target).name} is free again: going on (reusing or resuming what was done)")
     except OSError as e:      # the target lives in a runs folder (a run, its metrics, the classifier)
         raise PermissionError(f"cannot create the runs folder {Path(target).parent} or its lock "
                               f"{path}: {e}; choose another runs_dir") from e

@@ -8,7 +8,7 @@ from ..config.sweep import Sweep
 from ..evaluation import classifier
 from ..evaluation.classifier import classifier_path
 from ..evaluation.evaluate import evaluate_run
-from ..infra import paths
+from ..infra import logs, paths
 from ..training.engine import train
 
 
@@ -16,6 +16,7 @@ def notebook_setup(sweep, smoke_test: bool, runs_dir=None, figures_dir=None, res
                    executed_dir=None) -> tuple[Sweep, paths.Paths]:
     """What an analysis notebook does first: its sweep and folders from its parameters (and, under CI,
     the tiny runs it reads)."""
+    logs.show()
     sweep = Sweep.from_params(sweep, smoke=smoke_test)
     where = paths.resolve(smoke_test, None, runs_dir, figures_dir, results_dir, executed_dir).make()
     if smoke_test:
@@ -28,13 +29,12 @@ def prepare_smoke(sweep: Sweep, where: paths.Paths) -> None:
 
     The same steps as the runner's (training, classifier, evaluation, results tables), in this process.
     """
-    quiet = lambda *_: None  # noqa: E731
-    for config in sweep.configs():
-        train(config, where.runs, progress=False, log=quiet)
-    clf = classifier_path(where.runs, sweep.train_limit)
-    classifier.ensure(clf, train_limit=sweep.train_limit, progress=False, log=quiet)
-    for config in sweep.configs():
-        if config.dataset == sweep.dataset:
-            evaluate_run(where.runs / config.name, clf, log=quiet,
-                                 iwae_k=sweep.iwae_k if config.seed == sweep.seeds[0] else None)
-    write_all(sweep, where)
+    with logs.quiet():
+        for config in sweep.configs():
+            train(config, where.runs, progress=False)
+        clf = classifier_path(where.runs, sweep.train_limit)
+        classifier.ensure(clf, train_limit=sweep.train_limit, progress=False)
+        for config in sweep.configs():
+            if config.dataset == sweep.dataset:
+                evaluate_run(where.runs / config.name, clf, iwae_k=sweep.iwae_k if config.seed == sweep.seeds[0] else None)
+        write_all(sweep, where)

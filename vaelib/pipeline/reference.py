@@ -37,6 +37,7 @@ from ..infra.memwatch import PeakMemory
 from ..training import runs
 from . import launch
 from .schedule import Task, TaskFailed, cluster, describe, run_all
+from ..infra import logs
 
 
 def trained(cfg: RunConfig, folder: Path) -> bool:
@@ -116,6 +117,7 @@ def main(argv=None) -> int:
     parser.add_argument("--results-dir", default=None)
     parser.add_argument("--figures-dir", default=None)
     args = parser.parse_args(argv)
+    logs.show()
     try:
         cfg = config(args.epochs, args.batch_size, args.lr, args.seed, args.train_limit, args.test_limit)
         for name in ("k", "curve_images", "jobs"):

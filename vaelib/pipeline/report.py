@@ -39,6 +39,7 @@ from ..training import runs
 from .runinfo import write_run_info
 from .schedule import SCHEDULER_ENV, TaskFailed, cluster, describe, run_all, worker_threads
 from .tasks import build_tasks, default_jobs, stale_runs
+from ..infra import logs
 
 
 # Every figure of the report: file name -> (notebook that makes it, what it shows).
@@ -72,6 +73,7 @@ def parse(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse(argv)
+    logs.show()
     try:   # every setting and the data are checked before anything runs
         settings = {"archs": args.archs, "dims": args.dims, "epochs": args.epochs, "datasets": args.datasets}
         if args.seeds is not None:

@@ -24,6 +24,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+logger = logging.getLogger(__name__)
 
 SCHEDULER_ENV = "VAELIB_SCHEDULER"
 
@@ -123,7 +126,7 @@ def describe(client) -> str:
             f"on {len({w['host'] for w in workers})} host(s)")
 
 
-def run_all(tasks: list[Task], client, log=tqdm.write, desc: str = "report") -> dict[str, float]:
+def run_all(tasks: list[Task], client, desc: str = "report") -> dict[str, float]:
     """Run every task on `client`'s cluster, dependencies first; each task's wall seconds.
 
     The runner hands Dask a task when its dependencies are done and a worker thread is free, the
@@ -132,15 +135,20 @@ def run_all(tasks: list[Task], client, log=tqdm.write, desc: str = "report") -> 
     it: an evaluation waited behind a whole training.) Dask places each task on a free worker and
     runs it again elsewhere if its worker dies. Stops at the first failure, naming the task.
     """
-    from distributed import wait
     check_graph(tasks)
     ranks = upward_ranks(tasks)
     token = uuid.uuid4().hex[:8]        # two reports on one scheduler never share a task
     waiting = sorted(tasks, key=lambda t: -ranks[t.name])
-    futures, name_of, seconds, running = {}, {}, {}, set()
     bar = tqdm(total=len(tasks), desc=desc, unit="task", smoothing=0)
+    with logging_redirect_tqdm(loggers=[logging.getLogger("vaelib")]):   # messages above the bar
+        return _run(tasks, client, waiting, ranks, token, bar)
+
+
+def _run(tasks, client, waiting, ranks, token, bar) -> dict[str, float]:
+    from distributed import wait
+    futures, name_of, seconds, running = {}, {}, {}, set()
     if has_dashboard() and "dashboard" in client.scheduler_info().get("services", {}):
-        log(f"Dask dashboard: {client.dashboard_link}")
+        logger.info(f"Dask dashboard: {client.dashboard_link}")
     try:
         while waiting or running:
             free = max(1, worker_threads(client)) - len(running)   # asked each time: workers come and go
@@ -160,7 +168,7 @@ def run_all(tasks: list[Task], client, log=tqdm.write, desc: str = "report") -> 
                 if future.status != "finished":
                     raise TaskFailed(f"{name} failed: {future.exception()}") from future.exception()
                 seconds[name] = future.result()
-                log(f"  {name}: {seconds[name]:.0f}s")
+                logger.info(f"  {name}: {seconds[name]:.0f}s")
                 bar.update(1)
             names = sorted(name_of[f.key] for f in running)
             bar.set_postfix_str(f"{len(names)} running: {', '.join(names)}"[:120], refresh=True)

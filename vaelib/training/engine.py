@@ -6,6 +6,7 @@ run resumes where it stopped and ends with the same history as an uninterrupted 
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,8 @@ from ..data import datasets as data
 from ..infra import locks
 from ..infra.cpushare import CpuShare
 from . import checkpoint, runs
+
+logger = logging.getLogger(__name__)
 
 N_GRID = 16          # fixed images shown in each reconstruction grid (two rows of 8)
 
@@ -87,7 +90,7 @@ def make_optimizer(model: VAE, lr: float) -> torch.optim.Adam:
 
 
 def train(config: RunConfig, runs_dir: Path | str = runs.RUNS_DIR, force: bool = False,
-          progress: bool = True, log=print, keep_stale: bool = False, snapshot_epochs=()) -> Run:
+          progress: bool = True, keep_stale: bool = False, snapshot_epochs=()) -> Run:
     """Train `config` in its run folder, resuming or reusing what is already there.
 
     The weights after each of `snapshot_epochs` are kept as weights_epoch<N>.pt (for curves by epoch).
@@ -95,21 +98,21 @@ def train(config: RunConfig, runs_dir: Path | str = runs.RUNS_DIR, force: bool =
     if not isinstance(config, RunConfig):
         config = RunConfig.from_params(**config)
     data.verify(config.dataset)  # fail on bad data before any folder is created
-    with locks.exclusive(Path(runs_dir) / config.name, log=log):   # one writer per run folder
+    with locks.exclusive(Path(runs_dir) / config.name):   # one writer per run folder
         folder, state = runs.prepare(config, runs_dir, force, keep_stale)
         if state == "finished":
             same = "made by other training code (kept: keep_stale=True)" if runs.is_stale(folder) \
                 else "of the same config and code"
-            log(f"{folder}: finished run {same} found, reused (force=True retrains)")
+            logger.info(f"{folder}: finished run {same} found, reused (force=True retrains)")
             return Run(folder, config, runs.load_history(folder), load_model(folder))
-        with CpuShare(config.num_threads, log=log if progress else None) as share:
-            return _train(config, folder, state, share, progress, log, set(snapshot_epochs))
+        with CpuShare(config.num_threads, report=progress) as share:
+            return _train(config, folder, state, share, progress, set(snapshot_epochs))
 
 
-def _train(config: RunConfig, folder: Path, state: str, share: CpuShare, progress: bool, log,
+def _train(config: RunConfig, folder: Path, state: str, share: CpuShare, progress: bool,
            snapshot_epochs: set) -> Run:
     device = resolve_device(config.device)
-    log(f"{config.name}: {device}, {share.threads} thread(s) ({share.reason})")
+    logger.info(f"{config.name}: {device}, {share.threads} thread(s) ({share.reason})")
     # A binarized dataset trains on grey levels binarized afresh at each draw (generators["binarize"]).
     x_train, _ = data.load(config.dataset, train=True, limit=config.train_limit, grey=True)
     x_test, _ = data.load(config.dataset, train=False, limit=config.test_limit)
@@ -117,7 +120,7 @@ def _train(config: RunConfig, folder: Path, state: str, share: CpuShare, progres
     model, optimizer, generators = _start(config, x_train, device)
     history = (checkpoint.restore(folder, model, optimizer, generators) if state == "resume" else None) or []
     if history:
-        log(f"{folder}: resuming after epoch {len(history)} of {config.epochs}")
+        logger.info(f"{folder}: resuming after epoch {len(history)} of {config.epochs}")
     runs.write_status(folder, "running")
     for epoch in range(len(history) + 1, config.epochs + 1):
         history.append(_epoch(model, optimizer, generators, x_train, x_test, config, folder, epoch, history,
@@ -127,7 +130,7 @@ def _train(config: RunConfig, folder: Path, state: str, share: CpuShare, progres
         checkpoint.save(folder, epoch, model, optimizer, generators, history)
         runs.atomic_write_text(folder / "history.csv", pd.DataFrame(history).to_csv(index=False))
         if progress:
-            log(_epoch_line(config, history[-1]))
+            logger.info(_epoch_line(config, history[-1]))
     save_weights(model, config.arch, folder / "weights.pt")
     runs.write_provenance(folder, device=device, **share.record())
     runs.write_status(folder, "finished")
