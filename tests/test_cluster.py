@@ -3,7 +3,6 @@
 runners at once on one runs/ folder."""
 
 import json
-import os
 import signal
 import subprocess
 import sys

@@ -5,7 +5,7 @@ import torch
 
 from vaelib.data import datasets as data
 from vaelib.core import bounds
-from vaelib.evaluation import classifier, evaluate as metrics, latent, sampling
+from vaelib.evaluation import classifier, latent, sampling
 from vaelib.config import RunConfig
 from vaelib.core.losses import vae_loss
 from vaelib.training.engine import train

@@ -57,13 +57,14 @@ def test_one_architecture_two_seeds(tmp_path):
     assert all(name in index for name in expected_figures(sweep))
 
 
-def test_a_sweep_without_a_2d_model_says_so_and_skips(tmp_path):
-    report(tmp_path, "--archs", "linear", "--dims", "5", "10", "--seeds", "0", "--datasets", "mnist")
+def test_a_sweep_without_a_2d_model_or_a_bound_says_so_and_skips(tmp_path):
+    report(tmp_path, "--archs", "linear", "--dims", "5", "10", "--seeds", "0", "--datasets", "mnist", "--iwae-k", "0")
     made = figures_made(tmp_path)
     assert {"loss_curves.png", "final_by_dim.png", "latent_pca.png", "active_units.png"} <= made
     assert not made & {name for name in FIGURES if "_grid" in name or "embedding" in name}
     text = (tmp_path / "REPORT.md").read_text()
     assert "no model with d = 2" in text and "untested (one seed)" in text
+    assert "No IWAE bound in this report" in text and "iwae_vs_elbo.png" not in made
     executed = (tmp_path / "executed" / "03_explore_latent_space.ipynb").read_text()
     assert "no 2-D model in this sweep" in executed
 

@@ -15,6 +15,7 @@ from vaelib.config import reference as protocol
 from vaelib.training import runs
 from vaelib.config import RunConfig
 from vaelib.core.models import build_model, count_params
+from vaelib.infra.atomic import torch_load
 from vaelib.infra.paths import PROJECT
 from vaelib.training.engine import train
 
@@ -51,7 +52,7 @@ def test_training_binarizes_each_draw_afresh(tmp_path):
     first, second = data.binarize(x, gen), data.binarize(x, gen)
     assert not torch.equal(first, second)
     run = train(config, tmp_path, progress=False, snapshot_epochs=[1])
-    ckpt = torch.load(run.folder / "checkpoint.pt", weights_only=False)
+    ckpt = torch_load(run.folder / "checkpoint.pt", weights_only=False)
     assert "binarize" in ckpt["rng"]
     assert (run.folder / "weights_epoch1.pt").is_file()
     assert run.history["test_loss"].iloc[-1] < run.history["test_loss"].iloc[0]

@@ -7,22 +7,25 @@ import sys
 
 import pandas as pd
 
-from .config.run import ConfigError, RunConfig
+from .config.run import RunConfig
 from .config.sweep import Sweep
 from .core.models import ARCHS
-from .data.datasets import DATASETS, DataError
+from .data.datasets import DATASETS
 from .analysis import tables
 from .training import runs
-from .training.engine import DivergenceError, train
+from .training.engine import train
 from .infra import logs
+from .infra.faults import EXIT_CODES, guard
 
 
 def param_table(sweep: Sweep = Sweep()) -> pd.DataFrame:
     return tables.params(sweep.archs, sweep.dims)
 
 
+@guard
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vaelib", description="Train and inspect MNIST VAEs.")
+    parser = argparse.ArgumentParser(prog="python -m vaelib", description="Train and inspect MNIST VAEs.",
+                                     epilog=EXIT_CODES)
     sub = parser.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train one model into runs/{arch}_{d}/ (resumes or reuses a run)")
@@ -52,16 +55,12 @@ def main(argv=None) -> int:
     if args.command == "params":
         print(param_table().pivot(index="latent_dim", columns="arch", values="params").to_string())
         return 0
-    try:
-        config = RunConfig(arch=args.arch, latent_dim=args.latent_dim, epochs=args.epochs,
-                           batch_size=args.batch_size, lr=args.lr, beta=args.beta, seed=args.seed,
-                           dataset=args.dataset, train_limit=args.train_limit, test_limit=args.test_limit,
-                           device=args.device, num_threads=args.threads)
-        run = train(config, args.runs_dir, force=args.force, progress=not args.quiet, keep_stale=args.keep_stale,
-                    snapshot_epochs=args.snapshot_epochs)
-    except (ConfigError, DataError, runs.RunConflictError, DivergenceError, PermissionError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    config = RunConfig(arch=args.arch, latent_dim=args.latent_dim, epochs=args.epochs,
+                       batch_size=args.batch_size, lr=args.lr, beta=args.beta, seed=args.seed,
+                       dataset=args.dataset, train_limit=args.train_limit, test_limit=args.test_limit,
+                       device=args.device, num_threads=args.threads)
+    run = train(config, args.runs_dir, force=args.force, progress=not args.quiet, keep_stale=args.keep_stale,
+                snapshot_epochs=args.snapshot_epochs)
     print(f"{run.folder}: finished; final test loss {run.history['test_loss'].iloc[-1]:.2f} nats per image")
     return 0
 

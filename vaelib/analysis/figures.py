@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from ..config.sweep import Sweep
-from ..infra.atomic import atomic_write_text
-from ..infra.paths import Paths
+from ..infra import paths
 
 
 FIGURES = {

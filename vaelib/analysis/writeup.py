@@ -22,6 +22,7 @@ import pandas as pd
 
 from ..infra import paths
 from . import claims
+from ..infra.faults import EXIT_CODES, Refused, guard
 
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "REPORT.md.j2"
 
@@ -94,13 +95,17 @@ def render_to(results_dir: Path | str, out: Path | str) -> Path:
     return out
 
 
+@guard
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vaelib.writeup", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m vaelib.writeup", description=__doc__, epilog=EXIT_CODES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", default=str(paths.PROJECT / "results"))
     parser.add_argument("--out", default=str(paths.PROJECT / "REPORT.md"))
     parser.add_argument("--check", action="store_true", help="compare with --out instead of writing it")
     args = parser.parse_args(argv)
+    if not (Path(args.results) / "run.json").is_file():
+        raise Refused(f"{args.results} holds no report's results (no run.json); `make report` makes them, "
+                      f"or name another folder with --results")
     text = render(args.results)
     if not args.check:
         Path(args.out).write_text(text)

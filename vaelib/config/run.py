@@ -13,13 +13,14 @@ from dataclasses import dataclass
 
 from ..core.models import ARCHS
 from ..data.datasets import DATASETS
+from ..infra.faults import Refused
 
 # Fields that change the result; device and thread count only change the speed.
 IDENTITY = ("dataset", "arch", "latent_dim", "epochs", "batch_size", "lr", "beta", "seed",
             "train_limit", "test_limit")
 
 
-class ConfigError(ValueError):
+class ConfigError(Refused, ValueError):
     """A parameter is out of its allowed range; raised before any work starts."""
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..infra.atomic import atomic_torch_save
+from ..infra.atomic import atomic_torch_save, torch_load
+from ..infra.faults import DamagedFile
 
 ARCHS = ("linear", "conv", "burda")
 SWEEP_ARCHS = ARCHS[:2]   # the seed's two; "burda" is the literature reference (vaelib.reference)
@@ -129,7 +130,11 @@ def load_model(path: Path | str, arch: str | None = None, latent_dim: int | None
     path = Path(path)
     if path.is_dir():
         path = path / "weights.pt"
-    saved = torch.load(path, map_location=device, weights_only=True)
+    try:
+        saved = torch_load(path, map_location=device)
+    except DamagedFile as e:
+        raise DamagedFile(f"{e}. Retrain that run: the same command with --force (the old folder is kept "
+                          f"aside as NAME.replaced-<time>)") from None
     arch = arch or saved["arch"]
     latent_dim = latent_dim or saved["latent_dim"]
     if (arch, latent_dim) != (saved["arch"], saved["latent_dim"]):

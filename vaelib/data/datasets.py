@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from ..infra.faults import Fault
 from ..infra.paths import PROJECT
 
 DATA_DIR = Path(os.environ.get("VAELIB_DATA", PROJECT / "data"))
@@ -58,7 +59,7 @@ DATASETS["mnist-binarized"] = replace(DATASETS["mnist"], binarized=True)
 FIXED_BINARIZATION_SEED = {"train": 1, "test": 0}
 
 
-class DataError(RuntimeError):
+class DataError(Fault):
     """The data could not be had or did not verify; the message says what to do."""
 
 

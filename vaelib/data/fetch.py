@@ -23,6 +23,7 @@ from pathlib import Path
 
 from .datasets import DATA_DIR, DATASETS, DataError, DatasetSpec, bad_files, check_dataset, raw_dir
 from ..infra import logs
+from ..infra.faults import EXIT_CODES, guard
 
 logger = logging.getLogger(__name__)
 
@@ -117,19 +118,16 @@ def ensure(dataset: str = "mnist", root: Path | str = DATA_DIR) -> Path:
 
 
 
+@guard
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vaelib.data", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m vaelib.data", description=__doc__, epilog=EXIT_CODES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", choices=list(DATASETS), nargs="+", default=["mnist"])
     parser.add_argument("--root", default=str(DATA_DIR), help="data folder (default: %(default)s)")
     args = parser.parse_args(argv)
     logs.show()
-    try:
-        for dataset in args.dataset:
-            print(f"{DATASETS[dataset].name}: {ensure(dataset, args.root)} (verified)")
-    except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    for dataset in args.dataset:
+        print(f"{DATASETS[dataset].name}: {ensure(dataset, args.root)} (verified)")
     return 0
 
 

@@ -17,7 +17,8 @@ from tqdm.auto import tqdm
 
 from ..data import datasets as data
 from ..infra import locks, provenance
-from ..infra.atomic import atomic_torch_save
+from ..infra.atomic import atomic_torch_save, torch_load
+from ..infra.faults import EXIT_CODES, DamagedFile, guard
 from ..infra.cpushare import CpuShare
 from ..infra import logs
 
@@ -85,7 +86,7 @@ def classifier_path(runs_dir: Path | str, train_limit: int | None = None) -> Pat
 
 
 def load(path: Path | str) -> DigitCNN:
-    saved = torch.load(path, map_location="cpu", weights_only=True)
+    saved = torch_load(path)
     model = DigitCNN()
     model.load_state_dict(saved["state_dict"])
     return model.eval()
@@ -93,14 +94,19 @@ def load(path: Path | str) -> DigitCNN:
 
 def read_info(path: Path | str) -> dict:
     """The cached classifier's training set size, test accuracy and provenance."""
-    info = torch.load(path, map_location="cpu", weights_only=True)
+    info = torch_load(path)
     return {k: v for k, v in info.items() if k != "state_dict"}
 
 
 def is_fresh(path: Path, dataset: str, train_limit: int | None) -> bool:
     if not Path(path).is_file():
         return False
-    return provenance.is_fresh(read_info(path), provenance.CLASSIFIER, dataset=dataset, train_limit=train_limit)
+    try:
+        info = read_info(path)
+    except DamagedFile as e:
+        logger.warning(f"{e}: it is trained again")
+        return False
+    return provenance.is_fresh(info, provenance.CLASSIFIER, dataset=dataset, train_limit=train_limit)
 
 
 def ensure(path: Path | str, dataset: str = "mnist", train_limit: int | None = None, epochs: int = 5,
@@ -130,8 +136,9 @@ def _ensure(path: Path, dataset, train_limit, epochs, progress, num_threads) -> 
     return info
 
 
+@guard
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vaelib.classifier", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m vaelib.classifier", description=__doc__, epilog=EXIT_CODES)
     parser.add_argument("path", help="where the classifier is kept (reused when fresh)")
     parser.add_argument("--train-limit", type=int, default=None)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: share with other jobs)")

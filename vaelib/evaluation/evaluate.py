@@ -13,17 +13,12 @@ from __future__ import annotations
 
 import logging
 import argparse
-import copy
 import json
-import math
 import sys
 import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from torch import nn
-from tqdm.auto import tqdm
 
 from ..core.bounds import evaluate, iwae_bound
 from ..core.models import VAE, load_model
@@ -35,6 +30,7 @@ from ..training import runs
 from . import classifier
 from .latent import confusion_matrix, encode_means, knn_predict, latent_diagnostics
 from ..infra import logs
+from ..infra.faults import EXIT_CODES, Refused, guard
 
 logger = logging.getLogger(__name__)
 
@@ -112,12 +108,29 @@ def _evaluate(folder: Path, config: dict, settings: dict, clf_path, iwae_k, knn_
     return out
 
 
+def check_arguments(folders, clf_path, iwae_k: int, threads: int) -> None:
+    """Refuse bad input before any work: every run folder holds a finished run, the classifier exists."""
+    for name, value in (("--iwae-k", iwae_k), ("--threads", threads)):
+        if value < 0:
+            raise Refused(f"{name}={value} is not allowed; expected an integer >= 0 ({name} 0: "
+                          + ("skip the bound)" if name == "--iwae-k" else "share the cores with other jobs)"))
+    for folder in map(Path, folders):
+        if runs.read_config(folder) is None:
+            raise Refused(f"{folder} holds no run (no config.json); name a run folder such as runs/conv_2_s0")
+        if not runs.is_finished(folder):
+            raise Refused(f"{folder} holds a run that is not finished ({runs.read_status(folder)['status']}); "
+                          f"finish it first: `python -m vaelib train` with its settings resumes it")
+    if not Path(clf_path).is_file():
+        raise Refused(f"no digit classifier at {clf_path}; make it with `python -m vaelib.classifier {clf_path}`")
+
+
 def read(folder: Path | str) -> dict:
     return json.loads((Path(folder) / "metrics.json").read_text())
 
 
+@guard
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vaelib.metrics", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m vaelib.metrics", description=__doc__, epilog=EXIT_CODES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", help="finished run folders")
     parser.add_argument("--classifier", required=True, help="the digit classifier (vaelib.classifier)")
@@ -125,6 +138,7 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: share with other jobs)")
     args = parser.parse_args(argv)
     logs.show()
+    check_arguments(args.runs, args.classifier, args.iwae_k, args.threads)
     for folder in args.runs:
         evaluate_run(folder, args.classifier, iwae_k=args.iwae_k or None, num_threads=args.threads,
                      progress=sys.stderr.isatty())

@@ -21,6 +21,7 @@ from ..infra.atomic import atomic_write_text
 from ..infra.cpushare import CpuShare
 from ..training import runs
 from ..infra import logs
+from ..infra.faults import guard
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ def settings_of(epoch: int, k: int, start: int, stop: int) -> dict:
     return {"epoch": epoch, "k": k, "start": start, "stop": stop, "seed": start}
 
 
+@guard
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vaelib.evaluation.nll", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from .faults import Unwritable
+
 logger = logging.getLogger(__name__)
 
 
@@ -41,8 +43,8 @@ def exclusive(target: Path | str):
             lock.acquire()
             logger.info(f"{Path(target).name} is free again: going on (reusing or resuming what was done)")
     except OSError as e:      # the target lives in a runs folder (a run, its metrics, the classifier)
-        raise PermissionError(f"cannot create the runs folder {Path(target).parent} or its lock "
-                              f"{path}: {e}; choose another runs_dir") from e
+        raise Unwritable(f"cannot create the runs folder {Path(target).parent} or its lock "
+                         f"{path}: {e.strerror or e}; choose another runs_dir") from e
     try:
         holder.write_text(f"pid {os.getpid()} on {socket.gethostname()}")
         yield

@@ -38,8 +38,10 @@ def python(args: list[str], what: str, extra_env: dict | None = None) -> None:
     env.update(extra_env or {})
     result = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if result.returncode != 0:
-        tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-25:])
-        raise RuntimeError(f"{what} failed (exit {result.returncode}):\n{tail}")
+        lines = (result.stderr or result.stdout).strip().splitlines()
+        known = [l for l in lines if l.startswith(("error: ", "interrupted: "))]   # a fault's one line (faults.guard)
+        detail = known[-1] if known else "\n" + "\n".join(lines[-25:])
+        raise RuntimeError(f"{what} failed (exit {result.returncode}): {detail}")
 
 
 def in_dask_worker() -> bool:

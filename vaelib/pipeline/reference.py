@@ -36,8 +36,9 @@ from ..infra.atomic import atomic_write_text
 from ..infra.memwatch import PeakMemory
 from ..training import runs
 from . import launch
-from .schedule import Task, TaskFailed, cluster, describe, run_all
+from .schedule import Task, cluster, describe, run_all
 from ..infra import logs
+from ..infra.faults import EXIT_CODES, guard
 
 
 def trained(cfg: RunConfig, folder: Path) -> bool:
@@ -99,8 +100,9 @@ def run(cfg: RunConfig, where: paths.Paths, k: int, curve_images: int, jobs: int
     return info
 
 
+@guard
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vaelib.reference", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m vaelib.reference", description=__doc__, epilog=EXIT_CODES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", default=64, help="training epochs (default %(default)s; the paper: 3,280)")
     parser.add_argument("--batch-size", default=20)
@@ -129,12 +131,8 @@ def main(argv=None) -> int:
     where = paths.resolve(out=args.out, runs_dir=args.runs_dir, figures_dir=args.figures_dir,
                           results_dir=args.results_dir)
     where.make()
-    try:
-        info = run(cfg, where, args.k, args.curve_images, args.jobs, args.scheduler,
-                   "python -m vaelib.reference " + " ".join(argv if argv is not None else sys.argv[1:]))
-    except TaskFailed as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    info = run(cfg, where, args.k, args.curve_images, args.jobs, args.scheduler,
+               "python -m vaelib.reference " + " ".join(argv if argv is not None else sys.argv[1:]))
     ours = info["ours"]
     print(f"NLL {ours['nll']:.2f} nats (K={ours['k']:,}, {ours['test_images']:,} test images) after "
           f"{ours['epochs']} epochs; the paper: {PAPER['vae_nll']} after {PAPER['epochs']:,}; gap "

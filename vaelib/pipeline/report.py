@@ -18,14 +18,9 @@ and retrained (the old folders are kept aside) unless --keep-stale; --force retr
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import subprocess
 import sys
 import time
-from functools import partial
-from pathlib import Path
 
 from ..analysis import writeup
 from ..analysis.figures import write_figure_index
@@ -35,18 +30,18 @@ from ..data import datasets as data
 from ..infra import paths, provenance
 from ..infra.cpushare import available_cores
 from ..infra.memwatch import PeakMemory
-from ..training import runs
 from .runinfo import write_run_info
-from .schedule import SCHEDULER_ENV, TaskFailed, cluster, describe, run_all, worker_threads
+from .schedule import SCHEDULER_ENV, cluster, describe, run_all, worker_threads
 from .tasks import build_tasks, default_jobs, stale_runs
 from ..infra import logs
+from ..infra.faults import BAD_INPUT, EXIT_CODES, guard
 
 
 # Every figure of the report: file name -> (notebook that makes it, what it shows).
 
 
 def parse(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m vaelib.report", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m vaelib.report", description=__doc__, epilog=EXIT_CODES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     default = Sweep()
     parser.add_argument("--archs", nargs="+", default=list(default.archs))
@@ -71,8 +66,10 @@ def parse(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@guard
 def main(argv=None) -> int:
     args = parse(argv)
+    source = "--scheduler" if "--scheduler" in (sys.argv[1:] if argv is None else argv) else f"${SCHEDULER_ENV}"
     logs.show()
     try:   # every setting and the data are checked before anything runs
         settings = {"archs": args.archs, "dims": args.dims, "epochs": args.epochs, "datasets": args.datasets}
@@ -83,9 +80,9 @@ def main(argv=None) -> int:
             sweep = Sweep.from_params({**sweep.to_params(), "iwae_k": args.iwae_k})
         for dataset in sweep.datasets:
             data.verify(dataset)
-    except (ConfigError, ValueError, data.DataError) as e:
+    except (ConfigError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return BAD_INPUT
     where = paths.resolve(args.smoke, args.out, args.runs_dir, args.figures_dir, args.results_dir,
                           args.executed_dir).make()
     stale = set(stale_runs(sweep, where.runs))
@@ -99,16 +96,12 @@ def main(argv=None) -> int:
     command = " ".join(["python -m vaelib.report", *(sys.argv[1:] if argv is None else argv)]).strip()
     start = time.perf_counter()
     with PeakMemory(every=1.0) as watch:
-        try:
-            with cluster(jobs, args.scheduler) as client:
-                engine = f"Dask {'scheduler ' + args.scheduler if args.scheduler else 'LocalCluster'}: {describe(client)}"
-                jobs = worker_threads(client)
-                print(f"report over {len(sweep.configs())} runs ({sweep.to_params()}) into {where.runs.parent}; {engine}")
-                seconds = run_all(build_tasks(sweep, where, threads, args.force, args.keep_stale,
-                                              set() if args.keep_stale else stale), client)
-        except TaskFailed as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 1
+        with cluster(jobs, args.scheduler, source) as client:
+            engine = f"Dask {'scheduler ' + args.scheduler if args.scheduler else 'LocalCluster'}: {describe(client)}"
+            jobs = worker_threads(client)
+            print(f"report over {len(sweep.configs())} runs ({sweep.to_params()}) into {where.runs.parent}; {engine}")
+            seconds = run_all(build_tasks(sweep, where, threads, args.force, args.keep_stale,
+                                          set() if args.keep_stale else stale), client)
     wall = time.perf_counter() - start
     write_figure_index(where, sweep, command)
     info = write_run_info(where, sweep, seconds, wall, watch, jobs, threads, engine, command)

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from ..infra.faults import StepFailed, Unreachable
+
 logger = logging.getLogger(__name__)
 
 SCHEDULER_ENV = "VAELIB_SCHEDULER"
@@ -39,7 +41,7 @@ class Task:
     deps: tuple = ()
 
 
-class TaskFailed(RuntimeError):
+class TaskFailed(StepFailed):
     pass
 
 
@@ -92,16 +94,22 @@ def has_dashboard() -> bool:
 
 
 @contextmanager
-def cluster(jobs: int = 2, address: str | None = None):
+def cluster(jobs: int = 2, address: str | None = None, source: str = "--scheduler", timeout: float = 5.0):
     """A Dask client: on the scheduler at `address`, or on a LocalCluster of `jobs` single-thread workers.
 
-    Local workers are threads of this process: each task is a subprocess (vaelib.launch) that the
+    Local workers are threads of this process: each task is a subprocess (vaelib.pipeline.launch) that the
     worker only waits on, so worker processes would add memory and start-up time and nothing else.
     The dashboard is served only when bokeh is installed.
     """
     from distributed import Client, LocalCluster
     if address:
-        with Client(address, timeout="30s") as client:
+        try:
+            client = Client(address, timeout=f"{timeout}s")
+        except (OSError, TimeoutError, ValueError) as e:
+            raise Unreachable(f"no Dask scheduler answers at {address} (from {source}) within {timeout:.0f} s "
+                              f"({type(e).__name__}); start one (`dask scheduler`, then `dask worker ADDRESS`) "
+                              f"or leave {source} unset for a local cluster") from None
+        with client:
             yield client
         return
     with LocalCluster(n_workers=jobs, threads_per_worker=1, processes=False, memory_limit=0,

@@ -22,6 +22,7 @@ from ..core.losses import vae_loss
 from ..core.models import VAE, build_model, load_model, save_weights
 from ..data import datasets as data
 from ..infra import locks
+from ..infra.faults import StepFailed
 from ..infra.cpushare import CpuShare
 from . import checkpoint, runs
 
@@ -30,7 +31,7 @@ logger = logging.getLogger(__name__)
 N_GRID = 16          # fixed images shown in each reconstruction grid (two rows of 8)
 
 
-class DivergenceError(FloatingPointError):
+class DivergenceError(StepFailed, FloatingPointError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 

@@ -14,16 +14,16 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 from ..config.run import IDENTITY, RunConfig
 from ..infra import paths, provenance
-from ..infra.atomic import atomic_torch_save, atomic_write_text  # noqa: F401 (used by callers too)
+from ..infra.faults import Refused, Unwritable
+from ..infra.atomic import atomic_write_text
 
 RUNS_DIR = paths.resolve().runs      # <project>/runs, from any current folder
 
 
-class RunConflictError(RuntimeError):
+class RunConflictError(Refused):
     """A run folder holds a different config; nothing was touched."""
 
 
@@ -82,9 +82,9 @@ def _ensure_writable(folder: Path, what: str) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise PermissionError(f"cannot create the {what} {folder}: {e}") from e
+        raise Unwritable(f"cannot create the {what} {folder}: {e.strerror}; choose another runs_dir") from e
     if not os.access(folder, os.W_OK):
-        raise PermissionError(f"the {what} {folder} is not writable; choose another runs_dir")
+        raise Unwritable(f"the {what} {folder} is not writable; choose another runs_dir")
 
 
 def prepare(config: RunConfig, runs_dir: Path | str = RUNS_DIR, force: bool = False,

@@ -1,0 +1,68 @@
+"""Peak memory (PSS, MB) of one task of each kind, as the runner starts it: the numbers behind
+vaelib.pipeline.workers.TASK_MB (the worker rule).
+
+    python -m benchmarks.taskmem [--out benchmarks/out/taskmem]
+
+Kinds: a training (conv d=10, one epoch on all 60,000 images), an evaluation (that run, IWAE K=1,000 on
+500 test images: the chunk temporaries do not depend on the image count, the k-NN reads all training
+means), the classifier (one epoch), and an analysis notebook (05, papermill, on a one-run sweep).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from vaelib.infra.memwatch import tree_pss_mb
+
+
+def peak(cmd: list[str], env=None) -> tuple[float, float]:
+    """(peak PSS of the process tree in MB, wall seconds) of a command run to its end."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    top = 0.0
+    while proc.poll() is None:
+        top = max(top, tree_pss_mb(proc.pid))
+        time.sleep(0.2)
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed: {proc.stderr.read()[-2000:]}")
+    return top, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="benchmarks/out/taskmem")
+    out = Path(parser.parse_args().out).resolve()
+    runs = out / "runs"
+    py = [sys.executable, "-m"]
+    rows = {}
+    rows["train"] = peak(py + ["vaelib", "train", "--arch", "conv", "--latent-dim", "10", "--epochs", "1",
+                               "--test-limit", "500", "--threads", "1", "--quiet", "--runs-dir", str(runs)])
+    rows["classifier"] = peak(py + ["vaelib.classifier", str(runs / "clf.pt"), "--threads", "1"])
+    import os
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}          # as the runner starts an evaluation
+    rows["evaluate"] = peak(py + ["vaelib.metrics", str(runs / "conv_10_s0"), "--classifier", str(runs / "clf.pt"),
+                                  "--iwae-k", "1000", "--threads", "1"], env)
+    settings = {"archs": ["conv"], "dims": [10], "seeds": [0], "datasets": ["mnist"], "epochs": 1,
+                "test_limit": 500, "iwae_k": 1000}
+    sweep = json.dumps(settings)
+    from vaelib.analysis.results import write_all
+    from vaelib.config.sweep import Sweep
+    from vaelib.infra import paths
+    write_all(Sweep.from_params(settings), paths.resolve(runs_dir=runs, results_dir=out / "results",
+                                                         figures_dir=out / "figures", executed_dir=out).make())
+    rows["notebook"] = peak(py + ["papermill", "notebooks/05_beyond.ipynb", str(out / "05.ipynb"), "--cwd",
+                                  "notebooks", "-y", f"sweep: {sweep}", "-p", "smoke_test", "False",
+                                  "-p", "runs_dir", str(runs), "-p", "results_dir", str(out / "results"),
+                                  "-p", "figures_dir", str(out / "figures"), "--no-progress-bar"])
+    print("| task | peak PSS (MB) | wall (s) |\n|---|---:|---:|")
+    for kind, (mb, seconds) in rows.items():
+        print(f"| {kind} | {mb:,.0f} | {seconds:.0f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""How many local workers a report (or the reference) runs, and how many torch threads each task gets,
+from the machine: its cores, its memory and its GPUs.
+
+The rule: one task per core, as many as memory allows (a task's peak memory, measured per kind by
+`python -m benchmarks.taskmem`, the largest kind counting), and any cores left over once memory caps
+the tasks go to the tasks as threads. Tasks before threads: a second thread made a training epoch only
+1.3-1.4x faster here, while a second task does twice the work. With CUDA, the trainings and evaluations
+run on the GPU, several at once where its memory allows (`GPU_TASK_MB` each), and the CPU-only steps
+(notebooks, the classifier) beside them on the remaining workers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Peak PSS of one task subprocess of each kind on the full data set, MB (benchmarks.taskmem; see README).
+TASK_MB = {"train": 1200, "evaluate": 1600, "notebook": 900}
+RUNNER_MB = 800          # the runner itself: Dask scheduler, workers as threads, the progress display
+GPU_TASK_MB = 2000       # the GPU memory a training or an IWAE evaluation may take (not measured here)
+
+
+@dataclass(frozen=True)
+class Plan:
+    jobs: int            # local Dask workers, one task each
+    threads: int         # torch CPU threads per task
+    reason: str
+
+
+def plan(cores: int, memory_mb: float, gpus: int = 0, gpu_memory_mb: float = 0.0) -> Plan:
+    """The workers and threads for a machine with `cores`, `memory_mb` available and `gpus` of
+    `gpu_memory_mb` each (see the module docstring for the rule)."""
+    cores = max(1, int(cores))
+    per_task = max(TASK_MB.values())
+    by_memory = max(1, int((memory_mb - RUNNER_MB) // per_task))
+    jobs = min(cores, by_memory)
+    why = f"{cores} core(s), {memory_mb / 1024:.1f} GB free at {per_task} MB per task"
+    if gpus:
+        by_gpu = gpus * max(1, int(gpu_memory_mb // GPU_TASK_MB))
+        jobs = min(jobs, by_gpu + 1)        # the GPU's tasks, and one CPU-only step beside them
+        why += f", {gpus} GPU(s) of {gpu_memory_mb / 1024:.0f} GB at {GPU_TASK_MB} MB per task"
+    threads = max(1, cores // jobs)
+    return Plan(jobs, threads, f"{jobs} worker(s) x {threads} thread(s): {why}")
+
+
+def this_machine() -> Plan:
+    """The plan for the machine this runs on (free memory now, CUDA devices if any)."""
+    import psutil
+    import torch
+
+    from ..infra.cpushare import available_cores
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    gpu_mb = torch.cuda.get_device_properties(0).total_memory / 2 ** 20 if gpus else 0.0
+    return plan(available_cores(), psutil.virtual_memory().available / 2 ** 20, gpus, gpu_mb)
