@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..analysis.results import write_all
 from ..config.sweep import Sweep
+from ..core.bounds import MALLOC_ENV
 from ..evaluation.classifier import classifier_path
 from ..infra import paths
 from ..infra.cpushare import available_cores
@@ -52,7 +53,7 @@ def build_tasks(sweep: Sweep, where: paths.Paths, threads: int | None, force: bo
                "--iwae-k", str(iwae), *threads_arg]
         iwae_cost = (700 if c.arch == "conv" else 140) * (iwae / 1000) * ((sweep.test_limit or 10000) / 10000)
         tasks.append(Task(f"evaluate {c.name}", partial(launch.python, cmd, f"evaluate {c.name}",
-                                                        {"MALLOC_MMAP_THRESHOLD_": "65536"}),  # see metrics.iwae_bound
+                                                        MALLOC_ENV),  # see core.bounds.iwae_bound
                           cost=iwae_cost + 15 * scale, deps=(f"train {c.name}", "classifier")))
     everything = tuple(t.name for t in tasks)
     tasks.append(Task("results tables", partial(write_all, sweep, where), deps=everything))
