@@ -1,6 +1,7 @@
-"""The same small report on 1 and on 2 Dask workers: wall time side by side.
+"""The same small report on 1, 2, ... Dask workers (up to the machine's cores, and the number the worker
+rule picks): wall time side by side.
 
-    python -m benchmarks.scaling [--workers 1 2] [--out benchmarks/out/scaling]
+    python -m benchmarks.scaling [--workers 1 2 4] [--out benchmarks/out/scaling]
 
 Each report starts from an empty folder (smoke sizes: 2,000/500 images, 1 epoch; linear and conv at
 d = 2 and 5, one seed, MNIST only), so both do the same work. Run it on a quiet machine.
@@ -21,11 +22,17 @@ SMALL = ["--smoke", "--archs", "linear", "conv", "--dims", "2", "5", "--seeds", 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.scaling", description=__doc__)
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--workers", type=int, nargs="+", default=None,
+                        help="worker counts (default: 1, 2, 4, ... up to the cores, and the rule's choice)")
     parser.add_argument("--out", default="benchmarks/out/scaling")
     args = parser.parse_args(argv)
+    from vaelib.infra.cpushare import available_cores
+    from vaelib.pipeline.workers import this_machine
+    chosen = this_machine()
+    counts = args.workers or sorted({*(2 ** i for i in range(8) if 2 ** i <= available_cores()), chosen.jobs})
+    print(f"the worker rule here: {chosen.reason}")
     rows = []
-    for n in args.workers:
+    for n in counts:
         out = Path(args.out) / f"{n}_workers"
         shutil.rmtree(out, ignore_errors=True)
         start = time.perf_counter()

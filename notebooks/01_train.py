@@ -40,6 +40,7 @@ dataset = "mnist"      # "mnist" or "fashion"
 train_limit = None     # use only the first N training images (None: all 60,000)
 test_limit = None      # use only the first N test images (None: all 10,000)
 num_threads = 0        # torch CPU threads (0: share the cores with other running vaelib jobs)
+device = "auto"        # "auto" (CUDA when available), "cpu" or "cuda[:N]"
 runs_dir = None        # None: the project's runs/ (its smoke folder in smoke mode)
 force = False          # retrain even when a finished run of this config exists
 keep_stale = False     # reuse a finished run made by other training code
@@ -61,7 +62,7 @@ logs.show()     # vaelib's messages (threads, epochs, reuse) as plain lines
 
 config = RunConfig.from_params(
     arch=arch, latent_dim=latent_dim, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, dataset=dataset,
-    train_limit=train_limit, test_limit=test_limit, num_threads=num_threads)
+    train_limit=train_limit, test_limit=test_limit, num_threads=num_threads, device=device)
 if smoke_test:
     config = dataclasses.replace(config, **{k: SMOKE[k] for k in ("epochs", "train_limit", "test_limit")})
 where = paths.resolve(smoke_test, runs_dir=runs_dir)

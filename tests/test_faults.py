@@ -225,3 +225,16 @@ def test_ctrl_c_stops_the_report_in_seconds_with_one_line_and_the_rerun_resumes(
     again = subprocess.run(SMOKE + ["--out", str(tmp_path)], capture_output=True, text=True, timeout=900)
     assert again.returncode == 0, again.stderr[-2000:]
     assert json.loads((tmp_path / "results" / "run.json").read_text())["sweep"]["seeds"] == [0]
+
+
+def test_a_notebook_first_cell_raises_the_same_line_as_the_command(tmp_path):
+    """Under papermill, notebook 01's first cell fails with the very message the CLI prints after 'error: '."""
+    import papermill
+    from vaelib.infra.paths import PROJECT
+    cli = subprocess.run(TRAIN[:7] + ["0", "--runs-dir", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    line = one_line_error(cli, BAD_INPUT).removeprefix("error: ")
+    with pytest.raises(papermill.PapermillExecutionError) as failed:
+        papermill.execute_notebook(PROJECT / "notebooks" / "01_train.ipynb", tmp_path / "out.ipynb",
+                                   parameters={"latent_dim": 0, "smoke_test": True, "runs_dir": str(tmp_path)},
+                                   cwd=PROJECT / "notebooks", progress_bar=False, kernel_name="python3")
+    assert failed.value.ename == "ConfigError" and failed.value.evalue == line

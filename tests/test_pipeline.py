@@ -34,7 +34,7 @@ def figures_made(out):
 
 
 def test_one_architecture_two_seeds(tmp_path):
-    report(tmp_path, "--archs", "conv", "--dims", "2", "5", "--seeds", "0", "1")
+    report(tmp_path, "--archs", "conv", "--dims", "2", "5", "--seeds", "0", "1", "--device", "cpu")
     sweep = Sweep.from_params({"archs": ["conv"], "dims": [2, 5], "seeds": [0, 1]}, smoke=True)
     assert figures_made(tmp_path) == set(expected_figures(sweep))
     for name in expected_figures(sweep):
@@ -50,6 +50,7 @@ def test_one_architecture_two_seeds(tmp_path):
     assert len(list((tmp_path / "executed").glob("0[2-5]_*.ipynb"))) == 4
     info = json.loads((tmp_path / "results" / "run.json").read_text())
     assert info["sweep"]["seeds"] == [0, 1] and info["runs_code"] and info["torch"]
+    assert info["devices"] == ["cpu"] and info["evaluation_devices"] == ["cpu"]     # --device cpu, everywhere
     text = (tmp_path / "REPORT.md").read_text()
     assert "recon_falls_with_d" not in text and "Verdict" in text and "fashion" in text.lower()
     assert "conv vs linear" not in text           # one architecture: no comparison claimed
@@ -87,3 +88,10 @@ def test_a_binarized_sweep_end_to_end_uses_binary_pixels_everywhere(tmp_path):
     got = pd.read_csv(tmp_path / "results" / "digit_geometry.csv")
     assert got["centroid_norm"].round(3).tolist() == want["centroid_norm"].round(3).tolist()
     assert "The pixels are binary" in (tmp_path / "REPORT.md").read_text()
+
+
+def test_a_device_this_machine_lacks_is_refused_before_any_work(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "vaelib.report", "--smoke", "--out", str(tmp_path), "--device",
+                             "cuda:7"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "device='cuda:7' is not available here" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "runs").exists()

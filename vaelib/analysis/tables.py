@@ -34,7 +34,7 @@ def run_folders(runs_dir: Path | str, sweep: Sweep) -> dict:
         else:
             missing.append(config.name)
     if missing:
-        raise FileNotFoundError(f"no finished run for {', '.join(missing)} in {runs_dir}; run `make report` "
+        raise runs.MissingRun(f"no finished run for {', '.join(missing)} in {runs_dir}; run `make report` "
                                 f"(or notebook 01) for them first")
     return found
 

@@ -118,6 +118,19 @@ class RunConfig:
         return base if self.dataset == "mnist" else f"{self.dataset}_{base}"
 
 
+def check_device(value: str) -> str:
+    """A device name this machine can use: 'auto', 'cpu', or 'cuda[:N]' when CUDA is visible."""
+    _as_device(value)
+    if value.startswith("cuda"):
+        import torch
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(value.split(":")[1]) if ":" in value else 0
+        if index >= count:
+            raise ConfigError(f"device={value!r} is not available here ({count} CUDA device(s) visible); "
+                              f"use 'auto' or 'cpu'")
+    return value
+
+
 def _as_device(value):
     if not isinstance(value, str) or not (value in ("auto", "cpu", "mps") or value.startswith("cuda")):
         raise ConfigError(f"device={value!r} is not allowed; expected 'auto', 'cpu' or 'cuda[:N]'")

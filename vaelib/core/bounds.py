@@ -118,12 +118,13 @@ def iwae_bound(model: VAE, x: torch.Tensor, k: int = 1000, samples_per_chunk: in
     decode = model.decode
     if fast:
         probe = torch.randn(min(samples_per_chunk, per_chunk * k), model.latent_dim, generator=torch.Generator())
+        probe = probe.to(next(model.parameters()).device)
         decode = fastest_decoder(model, probe)
     bounds = []
     for xb in tqdm(x.split(per_chunk), desc=f"IWAE k={k}", disable=not progress, leave=False, mininterval=2):
         each_chunk()
         mu, logvar = model.encode(xb)
-        eps = torch.randn((k, *mu.shape), generator=gen)
+        eps = torch.randn((k, *mu.shape), generator=gen).to(mu.device)     # the same draws on any device
         z = mu + eps * torch.exp(0.5 * logvar)                                   # [k, B, d]
         logits = decode(z.flatten(0, 1)).reshape(k, len(xb), -1)
         log_px_z = log_bernoulli(logits, xb.flatten(1))

@@ -26,7 +26,9 @@ from ..data import datasets as data
 from ..infra import locks, provenance
 from ..infra.atomic import atomic_write_text
 from ..infra.cpushare import CpuShare
+from ..config.run import check_device
 from ..training import runs
+from ..training.engine import resolve_device
 from . import classifier
 from .latent import confusion_matrix, encode_means, knn_predict, latent_diagnostics
 from ..infra import logs
@@ -38,7 +40,7 @@ logger = logging.getLogger(__name__)
 @torch.inference_mode()
 def reconstruction_accuracy(model: VAE, clf, x, y) -> tuple[float, torch.Tensor]:
     """Share of reconstructions (decoded posterior means) the classifier reads as the true digit."""
-    recon = torch.cat([model.reconstruct(xb) for xb in x.split(2500)])
+    recon = torch.cat([model.reconstruct(xb).cpu() for xb in x.split(2500)])
     pred = classifier.predict(clf, recon)
     return (pred == y).float().mean().item(), pred
 
@@ -59,23 +61,27 @@ def cached(folder: Path, settings: dict) -> dict | None:
 
 
 def evaluate_run(folder: Path | str, clf_path: Path | str, iwae_k: int | None = 1000, knn_k: int = 5,
-                 num_threads: int = 0, progress: bool = False) -> dict:
-    """All metrics of one finished run, cached in its metrics.json (recomputed when stale)."""
+                 num_threads: int = 0, progress: bool = False, device: str = "cpu") -> dict:
+    """All metrics of one finished run, cached in its metrics.json (recomputed when stale), computed on
+    `device` ("auto": CUDA when available); the device is recorded in the provenance."""
     folder = Path(folder)
     with locks.exclusive(folder):   # one writer per run folder (another runner may be here)
         config = runs.read_config(folder)
         if not runs.is_finished(folder):
-            raise FileNotFoundError(f"{folder} holds no finished run to evaluate")
+            raise Refused(f"{folder} holds no finished run to evaluate")
         settings = settings_of(config, iwae_k, knn_k)
         if (hit := cached(folder, settings)) is not None:
             return hit
-        return _evaluate(folder, config, settings, clf_path, iwae_k, knn_k, num_threads, progress)
+        return _evaluate(folder, config, settings, clf_path, iwae_k, knn_k, num_threads, progress,
+                         resolve_device(device))
 
 
-def _evaluate(folder: Path, config: dict, settings: dict, clf_path, iwae_k, knn_k, num_threads, progress) -> dict:
+def _evaluate(folder: Path, config: dict, settings: dict, clf_path, iwae_k, knn_k, num_threads, progress,
+              device) -> dict:
     clf = classifier.load(clf_path)
-    model = load_model(folder)
+    model = load_model(folder, device=device)
     x_test, y_test = data.load(config["dataset"], train=False, limit=config.get("test_limit"))
+    x_test = x_test.to(device)
     x_train, y_train = data.load(config["dataset"], train=True, limit=config.get("train_limit"))
     out = {"run": folder.name, "arch": config["arch"], "latent_dim": config["latent_dim"], "seed": config["seed"],
            "dataset": config["dataset"], "settings": settings, "seconds": {}}
@@ -99,7 +105,7 @@ def _evaluate(folder: Path, config: dict, settings: dict, clf_path, iwae_k, knn_
         out["knn_confusion"] = confusion_matrix(y_test, knn).tolist()
         out.update(latent_diagnostics(model, x_test))
         out["seconds"]["latent"] = time.perf_counter() - start
-        out["provenance"] = provenance.record(provenance.EVALUATION, **share.record())
+        out["provenance"] = provenance.record(provenance.EVALUATION, device=device, **share.record())
     out["run_code"] = (runs.read_provenance(folder) or {}).get("code")
     atomic_write_text(folder / "metrics.json", json.dumps(out, indent=1))
     logger.info(f"{folder.name}: ELBO {out['test_elbo']:.2f}" + (f", IWAE {out['iwae_bound']:.2f}" if iwae_k else "")
@@ -108,8 +114,10 @@ def _evaluate(folder: Path, config: dict, settings: dict, clf_path, iwae_k, knn_
     return out
 
 
-def check_arguments(folders, clf_path, iwae_k: int, threads: int) -> None:
-    """Refuse bad input before any work: every run folder holds a finished run, the classifier exists."""
+def check_arguments(folders, clf_path, iwae_k: int, threads: int, device: str = "cpu") -> None:
+    """Refuse bad input before any work: every run folder holds a finished run, the classifier exists,
+    the device is one this machine has."""
+    check_device(device)
     for name, value in (("--iwae-k", iwae_k), ("--threads", threads)):
         if value < 0:
             raise Refused(f"{name}={value} is not allowed; expected an integer >= 0 ({name} 0: "
@@ -136,12 +144,13 @@ def main(argv=None) -> int:
     parser.add_argument("--classifier", required=True, help="the digit classifier (vaelib.classifier)")
     parser.add_argument("--iwae-k", type=int, default=1000, help="importance samples; 0 skips the bound")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: share with other jobs)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda[:N]")
     args = parser.parse_args(argv)
     logs.show()
-    check_arguments(args.runs, args.classifier, args.iwae_k, args.threads)
+    check_arguments(args.runs, args.classifier, args.iwae_k, args.threads, args.device)
     for folder in args.runs:
         evaluate_run(folder, args.classifier, iwae_k=args.iwae_k or None, num_threads=args.threads,
-                     progress=sys.stderr.isatty())
+                     progress=sys.stderr.isatty(), device=args.device)
     return 0
 
 

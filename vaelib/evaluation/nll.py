@@ -21,31 +21,36 @@ from ..infra.atomic import atomic_write_text
 from ..infra.cpushare import CpuShare
 from ..training import runs
 from ..infra import logs
-from ..infra.faults import guard
+from ..config.run import check_device
+from ..infra.faults import Refused, guard
+from ..training.engine import resolve_device
 
 logger = logging.getLogger(__name__)
 
 
-def evaluate_images(folder: Path | str, epoch: int, k: int, start: int, stop: int, num_threads: int = 0) -> dict:
+def evaluate_images(folder: Path | str, epoch: int, k: int, start: int, stop: int, num_threads: int = 0,
+                    device: str = "cpu") -> dict:
     """The IWAE bound (K=k) of the weights after `epoch` on test images [start, stop), one per image,
     cached in the run folder with the code that made it (recomputed when anything differs)."""
     folder = Path(folder)
     cfg = runs.read_config(folder)
     if not runs.is_finished(folder):
-        raise FileNotFoundError(f"{folder} holds no finished run to evaluate")
+        raise Refused(f"{folder} holds no finished run to evaluate")
     name = f"nll_epoch{epoch}_k{k}_images{start}-{stop}"
     settings = settings_of(epoch, k, start, stop)
     run_code = (runs.read_provenance(folder) or {}).get("code")
     with locks.exclusive(folder / name):
         if (saved := cached(folder, epoch, k, start, stop)) is not None:
             return saved
-        model = load_model(runs.weights_of(folder, epoch, cfg["epochs"]))
-        x_test = data.load(cfg["dataset"], train=False, limit=cfg.get("test_limit"))[0][start:stop]
+        device = resolve_device(device)
+        model = load_model(runs.weights_of(folder, epoch, cfg["epochs"]), device=device)
+        x_test = data.load(cfg["dataset"], train=False, limit=cfg.get("test_limit"))[0][start:stop].to(device)
         begin = time.perf_counter()
         with CpuShare(num_threads) as share:
             bounds = iwae_bound(model, x_test, k=k, seed=start, each_chunk=share.adjust)
-            out = {"settings": settings, "bounds": bounds.tolist(), "seconds": time.perf_counter() - begin,
-                   "run_code": run_code, "provenance": provenance.record(provenance.NLL, **share.record())}
+            out = {"settings": settings, "bounds": bounds.cpu().tolist(), "seconds": time.perf_counter() - begin,
+                   "run_code": run_code, "provenance": provenance.record(provenance.NLL, device=device,
+                                                                          **share.record())}
         atomic_write_text(folder / f"{name}.json", json.dumps(out))
         logger.info(f"{folder.name} epoch {epoch}: NLL {-bounds.mean().item():.2f} (K={k}, test images {start}-{stop}, "
             f"{out['seconds']:.0f}s)")
@@ -76,10 +81,12 @@ def main(argv=None) -> int:
     parser.add_argument("--k", type=int, default=5000, help="importance samples")
     parser.add_argument("--images", required=True, help="test images START-STOP")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: share with other jobs)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda[:N]")
     args = parser.parse_args(argv)
+    check_device(args.device)
     logs.show()
     start, stop = (int(i) for i in args.images.split("-"))
-    evaluate_images(args.run, args.epoch, args.k, start, stop, args.threads)
+    evaluate_images(args.run, args.epoch, args.k, start, stop, args.threads, args.device)
     return 0
 
 

@@ -28,16 +28,18 @@ from pathlib import Path
 from ..analysis import writeup
 from ..analysis.reference import by_epoch_table, plot, summary
 from ..config.reference import PAPER, config, pieces, snapshot_epochs, test_size
-from ..config.run import ConfigError, RunConfig
+from ..config.run import ConfigError, RunConfig, check_device
 from ..core.bounds import MALLOC_ENV
 from ..data import datasets as data
 from ..evaluation.nll import cached
 from ..infra import paths
 from ..infra.atomic import atomic_write_text
+from ..infra.cpushare import available_cores
 from ..infra.memwatch import PeakMemory
 from ..training import runs
 from . import launch
 from .schedule import Task, cluster, describe, run_all
+from .workers import RULE, this_machine
 from ..infra import logs
 from ..infra.faults import EXIT_CODES, guard
 
@@ -49,9 +51,10 @@ def trained(cfg: RunConfig, folder: Path) -> bool:
             and not runs.is_stale(folder))
 
 
-def build_tasks(cfg: RunConfig, runs_dir: Path, k: int, curve_images: int, threads: int | None) -> list[Task]:
+def build_tasks(cfg: RunConfig, runs_dir: Path, k: int, curve_images: int, threads: int | None,
+                device: str = "auto") -> list[Task]:
     """Train (keeping the snapshots), then every snapshot's curve point and the whole-test-set NLL in pieces."""
-    threads_arg = ["--threads", str(threads or 0)]
+    threads_arg = ["--threads", str(threads or 0), "--device", device]
     train_args = ["-m", "vaelib", "train", "--arch", cfg.arch, "--latent-dim", str(cfg.latent_dim),
                   "--dataset", cfg.dataset, "--epochs", str(cfg.epochs), "--batch-size", str(cfg.batch_size),
                   "--lr", str(cfg.lr), "--seed", str(cfg.seed), "--runs-dir", str(runs_dir), *threads_arg,
@@ -79,13 +82,13 @@ def build_tasks(cfg: RunConfig, runs_dir: Path, k: int, curve_images: int, threa
 
 
 def run(cfg: RunConfig, where: paths.Paths, k: int, curve_images: int, jobs: int, address: str | None,
-        command: str) -> dict:
+        command: str, device: str = "auto") -> dict:
     """The whole reference comparison on the engine; the result files' contents."""
     start = time.perf_counter()
     with PeakMemory(every=1.0) as watch, cluster(jobs, address) as client:
         engine = f"Dask {'scheduler ' + address if address else 'LocalCluster'}: {describe(client)}"
-        threads = None if address else 1
-        tasks = build_tasks(cfg, where.runs, k, curve_images, threads)
+        threads = None if address else max(1, available_cores() // jobs)   # the worker rule's threads
+        tasks = build_tasks(cfg, where.runs, k, curve_images, threads, device)
         if not tasks:
             print(f"{where.runs / cfg.name}: trained and evaluated by today's code, reused")
         run_all(tasks, client, desc="reference")
@@ -113,8 +116,10 @@ def main(argv=None) -> int:
     parser.add_argument("--curve-images", type=int, default=500, help="test images for the curve by epoch")
     parser.add_argument("--train-limit", default=None)
     parser.add_argument("--test-limit", default=None)
-    parser.add_argument("--jobs", type=int, default=2, help="local workers (default 2)")
+    parser.add_argument("--jobs", type=int, default=None, help=f"local workers (default: from the machine: {RULE})")
     parser.add_argument("--scheduler", default=None, help="address of a running Dask scheduler")
+    parser.add_argument("--device", default="auto", help="where training and the NLL run: auto (CUDA when "
+                                                         "available), cpu or cuda[:N]")
     parser.add_argument("--out", default=None, help="put runs/, figures/, results/ here")
     parser.add_argument("--runs-dir", default=None)
     parser.add_argument("--results-dir", default=None)
@@ -123,6 +128,8 @@ def main(argv=None) -> int:
     logs.show()
     try:
         cfg = config(args.epochs, args.batch_size, args.lr, args.seed, args.train_limit, args.test_limit)
+        args.jobs = args.jobs or this_machine().jobs
+        check_device(args.device)
         for name in ("k", "curve_images", "jobs"):
             if getattr(args, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')}={getattr(args, name)} is not allowed; expected an integer >= 1")
@@ -133,7 +140,7 @@ def main(argv=None) -> int:
                           results_dir=args.results_dir)
     where.make()
     info = run(cfg, where, args.k, args.curve_images, args.jobs, args.scheduler,
-               "python -m vaelib.reference " + " ".join(argv if argv is not None else sys.argv[1:]))
+               "python -m vaelib.reference " + " ".join(argv if argv is not None else sys.argv[1:]), args.device)
     ours = info["ours"]
     print(f"NLL {ours['nll']:.2f} nats (K={ours['k']:,}, {ours['test_images']:,} test images) after "
           f"{ours['epochs']} epochs; the paper: {PAPER['vae_nll']} after {PAPER['epochs']:,}; gap "

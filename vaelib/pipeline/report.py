@@ -24,7 +24,7 @@ import time
 
 from ..analysis import writeup
 from ..analysis.figures import write_figure_index
-from ..config.run import ConfigError
+from ..config.run import ConfigError, check_device
 from ..config.sweep import Sweep
 from ..data import datasets as data
 from ..infra import paths, provenance
@@ -32,7 +32,8 @@ from ..infra.cpushare import available_cores
 from ..infra.memwatch import PeakMemory
 from .runinfo import write_run_info
 from .schedule import SCHEDULER_ENV, cluster, describe, run_all, worker_threads
-from .tasks import build_tasks, default_jobs, stale_runs
+from .tasks import build_tasks, stale_runs
+from .workers import RULE, this_machine
 from ..infra import logs
 from ..infra.faults import BAD_INPUT, EXIT_CODES, guard
 
@@ -56,7 +57,9 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--keep-stale", action="store_true", help="reuse runs made by other training code")
     parser.add_argument("--smoke", action="store_true", help="CI-sized runs (2,000/500 images, 1 epoch)")
     parser.add_argument("--jobs", type=int, default=None,
-                        help="local workers, one task each (default: 2 on a CPU, 1 with a GPU)")
+                        help=f"local workers, one task each (default: from the machine: {RULE})")
+    parser.add_argument("--device", default="auto", help="where training and evaluation run: auto (CUDA when "
+                                                         "available), cpu or cuda[:N]")
     parser.add_argument("--scheduler", default=os.environ.get(SCHEDULER_ENV),
                         help=f"address of a running Dask scheduler whose workers share these folders "
                              f"(default: ${SCHEDULER_ENV}; unset: a local cluster of --jobs workers)")
@@ -76,6 +79,7 @@ def main(argv=None) -> int:
         if args.seeds is not None:
             settings["seeds"] = args.seeds
         sweep = Sweep.from_params(settings, smoke=args.smoke)
+        check_device(args.device)
         if args.iwae_k is not None:
             sweep = Sweep.from_params({**sweep.to_params(), "iwae_k": args.iwae_k})
         for dataset in sweep.datasets:
@@ -91,8 +95,11 @@ def main(argv=None) -> int:
             "retrained (old folders kept as NAME.replaced-<time>; --keep-stale reuses them)"
         print(f"{len(stale)} run(s) were made by other training code than today's "
               f"(code {provenance.fingerprint()}): {', '.join(sorted(stale))}; they will be {verb}")
-    jobs = args.jobs or default_jobs()
-    threads = None if args.scheduler else max(1, available_cores() // jobs)
+    machine = this_machine()
+    jobs = args.jobs or machine.jobs
+    threads = None if args.scheduler else (max(1, available_cores() // jobs) if args.jobs else machine.threads)
+    if not (args.jobs or args.scheduler):
+        print(f"local workers from the machine: {machine.reason} (--jobs overrides)")
     command = " ".join(["python -m vaelib.report", *(sys.argv[1:] if argv is None else argv)]).strip()
     start = time.perf_counter()
     with PeakMemory(every=1.0) as watch:
@@ -101,7 +108,7 @@ def main(argv=None) -> int:
             jobs = worker_threads(client)
             print(f"report over {len(sweep.configs())} runs ({sweep.to_params()}) into {where.runs.parent}; {engine}")
             seconds = run_all(build_tasks(sweep, where, threads, args.force, args.keep_stale,
-                                          set() if args.keep_stale else stale), client)
+                                          set() if args.keep_stale else stale, args.device), client)
     wall = time.perf_counter() - start
     write_figure_index(where, sweep, command)
     info = write_run_info(where, sweep, seconds, wall, watch, jobs, threads, engine, command)

@@ -39,6 +39,8 @@ def write_run_info(where: paths.Paths, sweep: Sweep, seconds: dict, wall: float,
                                     for p in run_prov}),
             "torch": sorted({p.get("torch", "unknown") for p in run_prov}),
             "devices": sorted({p.get("device", "unknown") for p in run_prov}),
+            "evaluation_devices": sorted({metrics.read(where.runs / c.name)["provenance"].get("device", "cpu")
+                                          for c in sweep.configs() if (where.runs / c.name / "metrics.json").is_file()}),
             "report": provenance.record(provenance.EVALUATION)}
     info["minutes"]["notebooks"] = info["minutes"].pop("0")
     (where.results / "run.json").write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")

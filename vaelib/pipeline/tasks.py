@@ -11,7 +11,6 @@ from ..config.sweep import Sweep
 from ..core.bounds import MALLOC_ENV
 from ..evaluation.classifier import classifier_path
 from ..infra import paths
-from ..infra.cpushare import available_cores
 from ..training import runs
 from . import launch
 from .schedule import Task
@@ -19,17 +18,12 @@ from .schedule import Task
 ANALYSIS = ("02_compare_losses", "03_explore_latent_space", "04_embed_test_set", "05_beyond")
 
 
-def default_jobs() -> int:
-    import torch
-    return 1 if torch.cuda.is_available() else max(1, min(2, available_cores()))
-
-
 def stale_runs(sweep: Sweep, runs_dir: Path) -> list[str]:
     return [c.name for c in sweep.configs() if runs.is_stale(runs_dir / c.name)]
 
 
 def build_tasks(sweep: Sweep, where: paths.Paths, threads: int | None, force: bool, keep_stale: bool,
-                stale: set) -> list[Task]:
+                stale: set, device: str = "auto") -> list[Task]:
     """The report's task graph. `threads` per task (None: each task shares its machine's cores itself)."""
     scale = (sweep.epochs / 15) * ((sweep.train_limit or 60000) / 60000)
     clf = classifier_path(where.runs, sweep.train_limit)
@@ -42,7 +36,7 @@ def build_tasks(sweep: Sweep, where: paths.Paths, threads: int | None, force: bo
         params = {"arch": c.arch, "latent_dim": c.latent_dim, "epochs": c.epochs, "seed": c.seed,
                   "dataset": c.dataset, "train_limit": c.train_limit, "test_limit": c.test_limit,
                   "runs_dir": str(where.runs), "num_threads": threads or 0, "force": force or c.name in stale,
-                  "keep_stale": keep_stale, "smoke_test": False}
+                  "keep_stale": keep_stale, "smoke_test": False, "device": device}
         out = where.executed / f"01_train_{c.name}.ipynb"
         tasks.append(Task(f"train {c.name}", partial(launch.notebook, "01_train", out, params),
                           cost=(180 if c.arch == "conv" else 55) * scale + 5))
@@ -50,7 +44,7 @@ def build_tasks(sweep: Sweep, where: paths.Paths, threads: int | None, force: bo
             continue
         iwae = sweep.iwae_k if c.seed == sweep.seeds[0] else 0
         cmd = ["-m", "vaelib.metrics", str(where.runs / c.name), "--classifier", str(clf),
-               "--iwae-k", str(iwae), *threads_arg]
+               "--iwae-k", str(iwae), "--device", device, *threads_arg]
         iwae_cost = (700 if c.arch == "conv" else 140) * (iwae / 1000) * ((sweep.test_limit or 10000) / 10000)
         tasks.append(Task(f"evaluate {c.name}", partial(launch.python, cmd, f"evaluate {c.name}",
                                                         MALLOC_ENV),  # see core.bounds.iwae_bound

@@ -19,6 +19,10 @@ RUNNER_MB = 800          # the runner itself: Dask scheduler, workers as threads
 GPU_TASK_MB = 2000       # the GPU memory a training or an IWAE evaluation may take (not measured here)
 
 
+RULE = ("one task per core, as many as free memory allows at the largest task's peak, leftover cores as "
+        "threads per task; with CUDA, as many GPU tasks as its memory allows, plus one CPU-only step")
+
+
 @dataclass(frozen=True)
 class Plan:
     jobs: int            # local Dask workers, one task each

@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..config.run import IDENTITY, RunConfig
 from ..infra import paths, provenance
-from ..infra.faults import Refused, Unwritable
+from ..infra.faults import Fault, Refused, Unwritable
 from ..infra.atomic import atomic_write_text
 
 RUNS_DIR = paths.resolve().runs      # <project>/runs, from any current folder
@@ -25,6 +25,10 @@ RUNS_DIR = paths.resolve().runs      # <project>/runs, from any current folder
 
 class RunConflictError(Refused):
     """A run folder holds a different config; nothing was touched."""
+
+
+class MissingRun(Fault, FileNotFoundError):
+    """A run that a step reads is not there (or not finished); the message says how to make it."""
 
 
 class StaleRunError(RunConflictError):
@@ -138,7 +142,7 @@ def find(runs_dir: Path | str, config: RunConfig) -> Path:
     """The finished run of `config`, or an error saying how to make it."""
     folder = Path(runs_dir) / config.name
     if not is_finished(folder):
-        raise FileNotFoundError(f"no finished run {config.name} in {runs_dir}; run `make report`, or notebook "
+        raise MissingRun(f"no finished run {config.name} in {runs_dir}; run `make report`, or notebook "
                                 f"01 with arch={config.arch!r}, latent_dim={config.latent_dim}, seed={config.seed}")
     return folder
 
