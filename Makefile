@@ -25,7 +25,7 @@ report: data
 	$(PY) -m vaelib.report $(REPORT_ARGS)
 
 # Debian's chromium and its driver, for the browser test (no browser is downloaded at run time).
-# Burda et al.'s VAE on binarized MNIST against the paper's 86.76 nats (about 45 min here; see README).
+# Burda et al.'s VAE on binarized MNIST by the authors' protocol against the paper's 86.76 nats (hours; resumable; see README).
 reference: data
 	$(PY) -m vaelib.reference $(REFERENCE_ARGS)
 

@@ -1,5 +1,6 @@
 """The binarized protocol and the literature reference run (Burda et al. 2015), on real MNIST slices."""
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -115,3 +116,48 @@ def test_a_whole_sweep_can_be_about_binarized_mnist(tmp_path):
     (results / "run.json").write_text(json.dumps(run))
     text = writeup.render(results)
     assert "The pixels are binary" in text and "The pixels are grey levels" not in text
+
+
+def test_burda_adam_takes_the_hand_computed_steps():
+    """Two steps of the authors' Adam on one parameter, by hand: the first moves nothing (the previous
+    moments are the initial ones, m = 0), the second moves by alpha(t=2) * m1 / (sqrt(v1) + 1e-4)."""
+    from vaelib.training.optim import BurdaAdam
+    p = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    opt = BurdaAdam([p], lr=0.1, betas=(0.99, 0.999), eps=1e-4, v0=1.0)
+    g1, g2 = torch.tensor([0.5, -1.0]), torch.tensor([2.0, 0.25])
+    p.grad = g1.clone()
+    opt.step()
+    assert torch.equal(p.detach(), torch.tensor([1.0, -2.0]))                 # t = 1: m = 0, no move
+    m1, v1 = 0.01 * g1, 0.999 * 1.0 + 0.001 * g1 ** 2
+    p.grad = g2.clone()
+    opt.step()
+    alpha = 0.1 * (1 - 0.999 ** 2) ** 0.5 / (1 - 0.99 ** 2)
+    want = torch.tensor([1.0, -2.0]) - alpha * m1 / (v1.sqrt() + 1e-4)
+    assert torch.allclose(p.detach(), want, rtol=0, atol=1e-7)
+    state = opt.state[p]
+    assert torch.allclose(state["m"], 0.99 * m1 + 0.01 * g2) and state["step"].item() == 3
+
+
+def test_the_authors_stages_and_rates():
+    from vaelib.config.protocols import PROTOCOLS, STAGE_ENDS, learning_rate, stage_of
+    burda = PROTOCOLS["burda"]
+    assert STAGE_ENDS == (1, 4, 13, 40, 121, 364, 1093, 3280)
+    rates = [learning_rate(burda, 1e-3, end) for end in STAGE_ENDS]
+    assert rates == pytest.approx([1e-3, 7.2e-4, 5.2e-4, 3.7e-4, 2.7e-4, 1.9e-4, 1.4e-4, 1e-4])
+    assert stage_of(64) == 5 and learning_rate(burda, 1e-3, 64) == pytest.approx(2.7e-4)
+    assert learning_rate(PROTOCOLS["plain"], 1e-3, 3000) == 1e-3
+
+
+def test_the_burda_protocol_trains_in_order_and_resumes_exactly(tmp_path):
+    """In-order minibatches and the stage schedule through the engine: a run of 2 epochs extended to 5 equals
+    an uninterrupted one of 5 (the optimizer's moments and timestep are in the checkpoint)."""
+    cfg = RunConfig(arch="burda", latent_dim=5, dataset="mnist-binarized", epochs=5, batch_size=20,
+                    train_limit=200, test_limit=50, num_threads=1, protocol="burda")
+    whole = train(cfg, tmp_path / "whole", progress=False).history
+    short = train(dataclasses.replace(cfg, epochs=2), tmp_path / "parts", progress=False)
+    with pytest.raises(runs.RunConflictError, match="epochs: 2 there, 5 asked"):
+        train(cfg, tmp_path / "parts", progress=False)                      # not without asking
+    resumed = train(cfg, tmp_path / "parts", progress=False, extend=True).history
+    assert (short.folder / "weights_epoch2.pt").is_file()
+    cols = ["train_loss", "train_recon", "train_kl", "test_loss"]
+    pd.testing.assert_frame_equal(whole[cols], resumed[cols], check_exact=True)

@@ -40,10 +40,13 @@ def main(argv=None) -> int:
     t.add_argument("--train-limit", default=None, help="use only the first N training images")
     t.add_argument("--test-limit", default=None, help="use only the first N test images")
     t.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda[:N]")
+    t.add_argument("--protocol", default="plain", help="how it is trained: plain (the sweep's) or burda (the "
+                                                        "authors' code of Burda et al. 2015; vaelib.config.protocols)")
     t.add_argument("--threads", default=0, help="torch threads (0: torch's default)")
     t.add_argument("--runs-dir", default=str(runs.RUNS_DIR))
     t.add_argument("--force", action="store_true", help="retrain even if a finished run exists (old folder kept aside)")
     t.add_argument("--keep-stale", action="store_true", help="reuse a run made by other training code")
+    t.add_argument("--extend", action="store_true", help="let a run of fewer epochs (same config otherwise) go on")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.add_argument("--snapshot-epochs", nargs="*", type=int, default=(),
                    help="also keep the weights after these epochs (weights_epoch<N>.pt)")
@@ -58,9 +61,9 @@ def main(argv=None) -> int:
     config = RunConfig(arch=args.arch, latent_dim=args.latent_dim, epochs=args.epochs,
                        batch_size=args.batch_size, lr=args.lr, beta=args.beta, seed=args.seed,
                        dataset=args.dataset, train_limit=args.train_limit, test_limit=args.test_limit,
-                       device=args.device, num_threads=args.threads)
+                       device=args.device, num_threads=args.threads, protocol=args.protocol)
     run = train(config, args.runs_dir, force=args.force, progress=not args.quiet, keep_stale=args.keep_stale,
-                snapshot_epochs=args.snapshot_epochs)
+                snapshot_epochs=args.snapshot_epochs, extend=args.extend)
     print(f"{run.folder}: finished; final test loss {run.history['test_loss'].iloc[-1]:.2f} nats per image")
     return 0
 

@@ -8,6 +8,7 @@ import pandas as pd
 import torch
 
 from ..config.reference import PAPER, pieces, snapshot_epochs, test_size
+from ..config.protocols import PROTOCOLS
 from ..config.run import RunConfig
 from ..data import datasets as data
 from ..evaluation.nll import evaluate_images
@@ -43,12 +44,13 @@ def summary(folder: Path, table: pd.DataFrame, k: int, wall_minutes: float, engi
     history = runs.load_history(folder)
     ours = {"nll": final["nll"], "nll_sem": final["nll_sem"], "k": k, "test_images": final["images"],
             "latent_dim": cfg.latent_dim, "epochs": cfg.epochs, "batch_size": cfg.batch_size, "lr": cfg.lr,
-            "seed": cfg.seed, "train_images": len(data.load(cfg.dataset, train=True, limit=cfg.train_limit)[1]),
+            "seed": cfg.seed, "protocol": cfg.protocol, "train_images": len(data.load(cfg.dataset, train=True, limit=cfg.train_limit)[1]),
             "train_minutes": history["seconds"].sum() / 60, "final_eval_minutes": final["seconds"] / 60,
             "curve_eval_minutes": float(table["eval_minutes"].sum()), "wall_minutes": wall_minutes}
     return {"paper": PAPER, "ours": ours, "gap_nats": ours["nll"] - PAPER["vae_nll"],
             "epochs_share_of_paper": cfg.epochs / PAPER["epochs"],
-            "binarization_seeds": data.FIXED_BINARIZATION_SEED, "engine": engine, "command": command,
+            "binarization_seeds": data.FIXED_BINARIZATION_SEED,
+            "protocol_settings": {name: dict(PROTOCOLS[name].rows()) for name in ("plain", "burda")}, "engine": engine, "command": command,
             "run": folder.name, "run_provenance": runs.read_provenance(folder),
             "evaluation_provenance": parts[-1]["provenance"]}
 

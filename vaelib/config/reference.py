@@ -3,11 +3,13 @@ which weights are kept and which test images each NLL estimate covers."""
 
 from __future__ import annotations
 
+from .protocols import STAGE_ENDS
 from .run import RunConfig
 
 
 PAPER = {"source": "Burda, Grosse & Salakhutdinov (2015), Importance Weighted Autoencoders, Table 1",
-         "vae_nll": 86.76, "iwae_k50_nll": 84.78, "epochs": 3280, "k": 5000, "batch_size": 20}
+         "vae_nll": 86.76, "iwae_k50_nll": 84.78, "epochs": 3280, "k": 5000, "batch_size": 20,
+         "active_units": 19}
 
 
 LATENT_DIM = 50
@@ -16,21 +18,21 @@ LATENT_DIM = 50
 FINAL_PIECES = 4     # the whole-test-set estimate as this many tasks (parallel on the engine's workers)
 
 
-def config(epochs: int = 64, batch_size: int = 20, lr: float = 1e-3, seed: int = 0,
-           train_limit: int | None = None, test_limit: int | None = None, num_threads: int = 0) -> RunConfig:
-    """The reference run's configuration (validated: a bad value is refused before any work)."""
+TRAIN_IMAGES = 59_600    # the authors' datasets.py: the first 59,600 training images, the last 400 held out
+
+
+def config(epochs: int = 3280, batch_size: int = 20, lr: float = 1e-3, seed: int = 0,
+           train_limit: int | None = TRAIN_IMAGES, test_limit: int | None = None, num_threads: int = 0,
+           protocol: str = "burda") -> RunConfig:
+    """The reference run's configuration: the paper's protocol by default (validated before any work)."""
     return RunConfig(arch="burda", latent_dim=LATENT_DIM, dataset="mnist-binarized", epochs=epochs,
                      batch_size=batch_size, lr=lr, seed=seed, train_limit=train_limit, test_limit=test_limit,
-                     num_threads=num_threads)
+                     num_threads=num_threads, protocol=protocol)
 
 
 def snapshot_epochs(epochs: int) -> list[int]:
-    """1, 2, 4, 8, ... up to `epochs`, and `epochs` itself: a curve even on a log axis."""
-    out, e = [], 1
-    while e < epochs:
-        out.append(e)
-        e *= 2
-    return out + [epochs]
+    """The end of every stage of the authors' schedule up to `epochs` (1, 4, 13, 40, ...), and `epochs`."""
+    return [e for e in STAGE_ENDS if e < epochs] + [epochs]
 
 
 def pieces(n: int, count: int = FINAL_PIECES) -> list[tuple[int, int]]:

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from ..core.models import ARCHS
 from ..data.datasets import DATASETS
 from ..infra.faults import Refused
+from .protocols import PROTOCOLS
 
 # Fields that change the result; device and thread count only change the speed.
 IDENTITY = ("dataset", "arch", "latent_dim", "epochs", "batch_size", "lr", "beta", "seed",
-            "train_limit", "test_limit")
+            "train_limit", "test_limit", "protocol")
+DEFAULTS = {"protocol": "plain"}     # what a saved config without the field (older code) meant
 
 
 class ConfigError(Refused, ValueError):
@@ -77,6 +79,7 @@ class RunConfig:
     test_limit: int | None = None
     device: str = "auto"
     num_threads: int = 0   # 0: share the cores with the other running vaelib jobs (vaelib.cpushare)
+    protocol: str = "plain"    # how it is trained (config.protocols): "plain", or "burda" (the authors' code)
 
     def __post_init__(self):
         checks = {
@@ -92,6 +95,7 @@ class RunConfig:
             "test_limit": _as_int("test_limit", self.test_limit, 1, optional=True),
             "device": _as_device(self.device),
             "num_threads": _as_int("num_threads", self.num_threads, 0),
+            "protocol": _as_choice("protocol", self.protocol, tuple(PROTOCOLS)),
         }
         for name, value in checks.items():
             object.__setattr__(self, name, value)

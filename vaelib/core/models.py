@@ -82,15 +82,17 @@ class ConvVAE(VAE):
 
 class BurdaVAE(VAE):
     """The one-stochastic-layer VAE of Burda, Grosse & Salakhutdinov (2015), IWAE Table 1, for the
-    literature comparison: 784-200-200-(2d) / d-200-200-784 with tanh (d=50 there), Glorot-uniform
+    literature comparison: 784-200-200-(d, d) / d-200-200-784 with tanh (d=50 there), Glorot-uniform
     weights, zero biases, and the output bias at the log-odds of the mean training pixel, so that the
-    untrained decoder already predicts the average digit."""
+    untrained decoder already predicts the average digit. As in the authors' code (iwae.py), the encoder
+    has two heads on its 200 units: the mean, and the standard deviation as exp of a linear layer."""
 
     def __init__(self, latent_dim: int, hidden: int = 200):
         super().__init__(latent_dim)
         self.encoder = nn.Sequential(
-            nn.Flatten(), nn.Linear(784, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(),
-            nn.Linear(hidden, 2 * latent_dim))
+            nn.Flatten(), nn.Linear(784, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh())
+        self.mean = nn.Linear(hidden, latent_dim)
+        self.log_sigma = nn.Linear(hidden, latent_dim)
         self.decoder = nn.Sequential(
             nn.Linear(latent_dim, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(),
             nn.Linear(hidden, 784), nn.Unflatten(1, (1, 28, 28)))
@@ -99,8 +101,13 @@ class BurdaVAE(VAE):
                 nn.init.xavier_uniform_(layer.weight)
                 nn.init.zeros_(layer.bias)
 
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.encoder(x)
+        return self.mean(h), 2 * self.log_sigma(h)        # sigma = exp(linear): log-variance = 2 * linear
+
     @torch.no_grad()
     def init_from_data(self, x_train: torch.Tensor) -> None:
+        """The authors' bias: log-odds of the mean grey training pixel, clipped to [0.001, 0.999]."""
         mean = x_train.flatten(1).mean(0).clamp(1e-3, 1 - 1e-3)
         self.decoder[-2].bias.copy_(torch.logit(mean))
 

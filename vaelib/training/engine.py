@@ -18,13 +18,14 @@ from tqdm.auto import tqdm
 
 from ..config.run import RunConfig
 from ..core.bounds import evaluate
-from ..core.losses import vae_loss
+from ..config.protocols import PROTOCOLS, learning_rate
+from ..core.losses import one_sample_loss, vae_loss
 from ..core.models import VAE, build_model, load_model, save_weights
 from ..data import datasets as data
 from ..infra import locks
 from ..infra.faults import StepFailed
 from ..infra.cpushare import CpuShare
-from . import checkpoint, runs
+from . import checkpoint, optim, runs
 
 logger = logging.getLogger(__name__)
 
@@ -51,26 +52,38 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 def train_epoch(model, optimizer, x, config: RunConfig, perm_gen, noise_gen, epoch: int, progress=True,
                 each_batch=lambda: None, binarize_gen=None) -> dict:
-    """One pass over `x` in shuffled in-memory batches; returns the running mean losses.
+    """One pass over `x` in in-memory batches (shuffled, or in order, as the protocol says); returns the
+    running mean losses.
 
     `each_batch` runs before every batch (the trainer re-balances CPU threads there); with
     `binarize_gen` each batch is a fresh Bernoulli draw of its grey levels (dynamic binarization).
     """
+    protocol = PROTOCOLS[config.protocol]
     model.train()
-    perm = torch.randperm(len(x), generator=perm_gen).to(x.device)
+    if protocol.batches == "shuffled":
+        batches = torch.randperm(len(x), generator=perm_gen).to(x.device).split(config.batch_size)
+    else:                                               # the same minibatches every epoch, as slices (no copy)
+        batches = [slice(i, i + config.batch_size) for i in range(0, len(x), config.batch_size)]
     sums = torch.zeros(3, device=x.device)
-    batches = perm.split(config.batch_size)
     bar = tqdm(batches, desc=f"{config.name} epoch {epoch}/{config.epochs}", disable=not progress,
                leave=False, mininterval=0.5)
+    scale = 1.0
     for batch, idx in enumerate(bar, start=1):
         each_batch()
         xb = x[idx] if binarize_gen is None else data.binarize(x[idx], binarize_gen)
-        logits, mu, logvar = model(xb, generator=noise_gen)
-        loss, recon, kl = vae_loss(logits, xb, mu, logvar, config.beta)
+        if protocol.kl == "closed form":
+            logits, mu, logvar = model(xb, generator=noise_gen)
+            loss, recon, kl = vae_loss(logits, xb, mu, logvar, config.beta)
+        else:                                           # the same draws as model(...), z kept for log q(z|x)
+            mu, logvar = model.encode(xb)
+            z = model.reparameterize(mu, logvar, noise_gen)
+            loss, recon, kl = one_sample_loss(model.decode(z), xb, z, mu, logvar, config.beta)
         if not torch.isfinite(loss):
             raise DivergenceError(f"loss is {loss.item()} at epoch {epoch}, batch {batch}")
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if protocol.loss_over_batch == "sum":
+            scale = float(len(xb))
+        (loss * scale if scale != 1.0 else loss).backward()
         optimizer.step()
         sums += torch.stack((loss, recon, kl)).detach() * len(xb)
         if batch % 100 == 0:
@@ -85,13 +98,13 @@ def save_recon_grid(model: VAE, images: torch.Tensor, path: Path) -> None:
     save_image(torch.cat([images, recon]).cpu(), path, nrow=8, padding=2)
 
 
-def make_optimizer(model: VAE, lr: float) -> torch.optim.Adam:
-    """Adam with its fused kernel: one pass over the parameters per step (measured ~10% faster here)."""
-    return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+def make_optimizer(model: VAE, lr: float, protocol: str = "plain") -> torch.optim.Optimizer:
+    """The protocol's optimizer (plain: torch's Adam with its fused kernel, one pass over the parameters)."""
+    return optim.make_optimizer(model, lr, PROTOCOLS[protocol])
 
 
 def train(config: RunConfig, runs_dir: Path | str = runs.RUNS_DIR, force: bool = False,
-          progress: bool = True, keep_stale: bool = False, snapshot_epochs=()) -> Run:
+          progress: bool = True, keep_stale: bool = False, snapshot_epochs=(), extend: bool = False) -> Run:
     """Train `config` in its run folder, resuming or reusing what is already there.
 
     The weights after each of `snapshot_epochs` are kept as weights_epoch<N>.pt (for curves by epoch).
@@ -100,7 +113,7 @@ def train(config: RunConfig, runs_dir: Path | str = runs.RUNS_DIR, force: bool =
         config = RunConfig.from_params(**config)
     data.verify(config.dataset)  # fail on bad data before any folder is created
     with locks.exclusive(Path(runs_dir) / config.name):   # one writer per run folder
-        folder, state = runs.prepare(config, runs_dir, force, keep_stale)
+        folder, state = runs.prepare(config, runs_dir, force, keep_stale, extend)
         if state == "finished":
             same = "made by other training code (kept: keep_stale=True)" if runs.is_stale(folder) \
                 else "of the same config and code"
@@ -124,6 +137,8 @@ def _train(config: RunConfig, folder: Path, state: str, share: CpuShare, progres
         logger.info(f"{folder}: resuming after epoch {len(history)} of {config.epochs}")
     runs.write_status(folder, "running")
     for epoch in range(len(history) + 1, config.epochs + 1):
+        for group in optimizer.param_groups:            # the protocol's rate for this epoch (its stage)
+            group["lr"] = learning_rate(PROTOCOLS[config.protocol], config.lr, epoch)
         history.append(_epoch(model, optimizer, generators, x_train, x_test, config, folder, epoch, history,
                               share, progress))
         if epoch in snapshot_epochs:     # before the checkpoint: a resumed run never lacks a snapshot
@@ -149,7 +164,7 @@ def _start(config: RunConfig, x_train: torch.Tensor, device: torch.device):
                   "noise": torch.Generator(device=device).manual_seed(config.seed + 1)}
     if data.DATASETS[config.dataset].binarized:
         generators["binarize"] = torch.Generator(device=device).manual_seed(config.seed + 2)
-    return model, make_optimizer(model, config.lr), generators
+    return model, make_optimizer(model, config.lr, config.protocol), generators
 
 
 def _epoch(model, optimizer, generators: dict, x_train, x_test, config: RunConfig, folder: Path, epoch: int,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config.run import IDENTITY, RunConfig
+from ..config.run import DEFAULTS, IDENTITY, RunConfig
 from ..infra import paths, provenance
 from ..infra.faults import Fault, Refused, Unwritable
 from ..infra.atomic import atomic_write_text
@@ -79,7 +79,7 @@ def move_aside(folder: Path, why: str = "replaced") -> Path:
 
 def config_differences(saved: dict, config: RunConfig) -> dict:
     wanted = config.identity()
-    return {k: (saved.get(k), wanted[k]) for k in IDENTITY if saved.get(k) != wanted[k]}
+    return {k: (saved.get(k, DEFAULTS.get(k)), wanted[k]) for k in IDENTITY if saved.get(k, DEFAULTS.get(k)) != wanted[k]}
 
 
 def _ensure_writable(folder: Path, what: str) -> None:
@@ -92,12 +92,13 @@ def _ensure_writable(folder: Path, what: str) -> None:
 
 
 def prepare(config: RunConfig, runs_dir: Path | str = RUNS_DIR, force: bool = False,
-            keep_stale: bool = False) -> tuple[Path, str]:
+            keep_stale: bool = False, extend: bool = False) -> tuple[Path, str]:
     """The run folder for `config` and what to do there: "new", "resume" or "finished".
 
     A folder holding another config raises RunConflictError, and one made by other training code
     StaleRunError, unless `force`, which moves the old folder aside (to NAME.replaced-TIMESTAMP)
-    rather than deleting it; `keep_stale` reuses (or resumes) a stale run knowingly.
+    rather than deleting it; `keep_stale` reuses (or resumes) a stale run knowingly; `extend` lets a run
+    that differs only by fewer epochs go on to `config.epochs` (its last weights kept as a snapshot).
     """
     runs_dir = Path(runs_dir)
     _ensure_writable(runs_dir, "runs folder")
@@ -107,6 +108,9 @@ def prepare(config: RunConfig, runs_dir: Path | str = RUNS_DIR, force: bool = Fa
         raise RunConflictError(f"{folder} exists but holds no config.json; move it away or choose another runs_dir")
     if saved is not None:
         diff = config_differences(saved, config)
+        if extend and not force and set(diff) == {"epochs"} and saved["epochs"] < config.epochs:
+            _extend(folder, saved["epochs"], config)
+            diff = {}
         if diff and not force:
             lines = ", ".join(f"{k}: {old!r} there, {new!r} asked" for k, (old, new) in diff.items())
             raise RunConflictError(
@@ -131,6 +135,14 @@ def prepare(config: RunConfig, runs_dir: Path | str = RUNS_DIR, force: bool = Fa
     write_provenance(folder)
     write_status(folder, "running")
     return folder, "new"
+
+
+def _extend(folder: Path, epochs_done: int, config: RunConfig) -> None:
+    """Turn a run of `epochs_done` epochs into an unfinished one of config.epochs: it resumes from its checkpoint."""
+    if (folder / "weights.pt").is_file():
+        os.replace(folder / "weights.pt", folder / f"weights_epoch{epochs_done}.pt")
+    atomic_write_text(folder / "config.json", config.to_json())
+    write_status(folder, "running", extended_from=epochs_done)
 
 
 def write_provenance(folder: Path, **extra) -> None:
