@@ -42,11 +42,13 @@ def main() -> None:
     rows = {}
     rows["train"] = peak(py + ["vaelib", "train", "--arch", "conv", "--latent-dim", "10", "--epochs", "1",
                                "--test-limit", "500", "--threads", "1", "--quiet", "--runs-dir", str(runs)])
-    rows["classifier"] = peak(py + ["vaelib.classifier", str(runs / "clf.pt"), "--threads", "1"])
+    from vaelib.evaluation.classifier import classifier_path
+    clf = classifier_path(runs)
+    rows["classifier"] = peak(py + ["vaelib.classifier", str(clf), "--threads", "1"])
     import os
     from vaelib.core.bounds import MALLOC_ENV
     env = {**os.environ, **MALLOC_ENV}          # as the runner starts an evaluation
-    rows["evaluate"] = peak(py + ["vaelib.metrics", str(runs / "conv_10_s0"), "--classifier", str(runs / "clf.pt"),
+    rows["evaluate"] = peak(py + ["vaelib.metrics", str(runs / "conv_10_s0"), "--classifier", str(clf),
                                   "--iwae-k", "1000", "--threads", "1"], env)
     settings = {"archs": ["conv"], "dims": [10], "seeds": [0], "datasets": ["mnist"], "epochs": 1,
                 "test_limit": 500, "iwae_k": 1000}

@@ -15,3 +15,18 @@ def mnist_slice():
 @pytest.fixture(autouse=True)
 def _one_thread():
     torch.set_num_threads(1)
+
+
+def kill_once(cmd, ready, timeout: float = 120.0) -> None:
+    """Start `cmd` (a real training process), SIGKILL it as soon as the file `ready` exists, and check
+    that it was killed, not finished."""
+    import signal
+    import subprocess
+    import time
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + timeout
+    while not ready.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "training ended before it could be killed"

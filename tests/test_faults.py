@@ -16,7 +16,7 @@ import time
 
 import pandas as pd
 import pytest
-
+from conftest import kill_once
 from vaelib.infra.faults import BAD_INPUT, FILE_FAULT, INTERRUPTED, UNREACHABLE
 from vaelib.training import runs
 from vaelib.training.engine import train
@@ -97,13 +97,7 @@ def killed_after_epoch_two(tmp_path):
     folder = tmp_path / "runs" / "linear_2_s0"
     cmd = [sys.executable, "-m", "vaelib", "train", "--arch", "linear", "--latent-dim", "2", "--train-limit", "3000",
            "--test-limit", "100", "--threads", "1", "--quiet", "--epochs", "30", "--runs-dir", str(tmp_path / "runs")]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not (folder / "checkpoint.prev.pt").is_file() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "training ended before it could be killed"
+    kill_once(cmd, folder / "checkpoint.prev.pt")
     if not (folder / "checkpoint.pt").is_file():     # killed between the rename and the next write: a fallback
         shutil.copy(folder / "checkpoint.prev.pt", folder / "checkpoint.pt")   # case too; make it the damaged one
     return folder, cmd

@@ -117,9 +117,12 @@ def test_the_faster_bound_equals_the_former_one_on_the_same_samples(arch, mnist_
     assert (before - now).abs().max().item() < 1e-4
 
 
-def test_the_folded_transposed_convolution_is_the_same_map():
+@pytest.mark.parametrize("form", ["FoldedTranspose", "PhaseTranspose"])
+def test_the_other_forms_of_the_transposed_convolution_are_the_same_map(form):
     for c_in, c_out in ((16, 1), (32, 16), (8, 3)):
         layer = torch.nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1)
-        x = torch.randn(7, c_in, 7, 7)
+        x = torch.randn(7, c_in, 7, 9)
         with torch.inference_mode():
-            assert torch.allclose(bounds.FoldedTranspose(layer)(x), layer(x), atol=1e-5)
+            assert torch.allclose(getattr(bounds, form)(layer)(x), layer(x), atol=1e-5)
+            channels_last = x.contiguous(memory_format=torch.channels_last)
+            assert torch.allclose(getattr(bounds, form)(layer)(channels_last), layer(x), atol=1e-5)

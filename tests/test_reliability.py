@@ -2,15 +2,13 @@
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pandas as pd
 import papermill as pm
 import pytest
-
+from conftest import kill_once
 from vaelib.training import runs
 from vaelib.config import ConfigError, RunConfig
 from vaelib.core.models import load_model
@@ -77,13 +75,7 @@ def test_killed_run_resumes_to_the_same_history(tmp_path, arch, d, dataset, batc
            "--train-limit", "6000", "--test-limit", "500", "--threads", "1", "--quiet",
            "--runs-dir", str(tmp_path / "killed")]
     folder = tmp_path / "killed" / config.name
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not (folder / "history.csv").exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "training ended before it could be killed"
+    kill_once(cmd, folder / "history.csv")
     done = len(pd.read_csv(folder / "history.csv"))
     assert 1 <= done < 4
     assert runs.read_status(folder)["status"] == "running" and not (folder / "weights.pt").exists()

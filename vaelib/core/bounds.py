@@ -60,6 +60,45 @@ class FoldedTranspose(nn.Module):
         return F.fold(cols, size, self.kernel, stride=self.stride, padding=self.padding).add_(self.bias)
 
 
+class PhaseTranspose(nn.Module):
+    """The same map as a ConvTranspose2d(kernel 4, stride 2, padding 1), as one matrix product on the
+    channels-last input (every input pixel's 4 x 4 output patch at once) and, for each of the 4 output
+    phases (row and column parity), the sum of the 2 x 2 patch taps that land on it, shifted by at most one
+    pixel; then the phases interleaved. No col2im, no zero taps: much faster for a few output channels
+    (the 16 -> 1 layer of the conv decoder). Equal up to float rounding."""
+
+    # output parity -> ((kernel tap, input offset), ...): y = 2i - 1 + ky, so ky = 1 (i = p), 3 (i = p - 1)
+    # land on even rows y = 2p, and ky = 2 (i = p), 0 (i = p + 1) on odd rows y = 2p + 1
+    TAPS = {0: ((1, 0), (3, -1)), 1: ((2, 0), (0, 1))}
+
+    def __init__(self, layer: nn.ConvTranspose2d):
+        super().__init__()
+        c_in, c_out, kh, kw = layer.weight.shape
+        self.c_out = c_out
+        # [c_in, (ky, kx, c_out)]: the product's columns grouped by tap, channels last in each
+        self.register_buffer("matrix", layer.weight.detach().permute(0, 2, 3, 1).reshape(c_in, kh * kw * c_out).clone())
+        self.register_buffer("bias", layer.bias.detach().clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c_in, h, w = x.shape
+        rows = x.permute(0, 2, 3, 1).reshape(n * h * w, c_in)            # free for a channels_last input
+        # every tap's plane contiguous: [ky, kx, c_out, n, h, w]
+        cols = torch.matmul(self.matrix.t(), rows.t()).view(4, 4, self.c_out, n, h, w)
+        out = x.new_empty(2, 2, self.c_out, n, h, w)
+        for a, row_taps in self.TAPS.items():
+            for b, col_taps in self.TAPS.items():
+                phase = out[a, b]
+                phase.copy_(cols[row_taps[0][0], col_taps[0][0]])           # the tap of offset (0, 0)
+                for ky, di in row_taps:
+                    for kx, dj in col_taps:
+                        if (di, dj) != (0, 0):                     # a shifted tap: no pixel beyond the border
+                            phase[..., max(0, -di):h - max(0, di), max(0, -dj):w - max(0, dj)].add_(
+                                cols[ky, kx, ..., max(0, di):h + min(0, di), max(0, dj):w + min(0, dj)])
+        out += self.bias.view(1, 1, -1, 1, 1, 1)
+        # interleave the phases: y = 2p + a, x = 2q + b
+        return out.permute(3, 2, 4, 0, 5, 1).reshape(n, self.c_out, 2 * h, 2 * w)
+
+
 def log_bernoulli(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """log p(x | logits) summed over the pixels, for logits [k, B, P] and pixels x [B, P] (grey or binary):
     sum x*l - softplus(l), i.e. minus the summed BCE, with the x*l term as one batched matrix product
@@ -79,7 +118,7 @@ def _seconds(module: nn.Module, x: torch.Tensor, repeats: int = 3) -> float:
 @torch.inference_mode()
 def fastest_decoder(model: VAE, z: torch.Tensor) -> nn.Module:
     """A channels_last copy of the decoder where each stride-2 transposed convolution takes whichever of
-    its three equal forms (transposed, sub-pixel, folded) runs fastest on this machine for inputs like `z`, and each
+    its four equal forms (transposed, sub-pixel, folded, by phase) runs fastest on this machine for inputs like `z`, and each
     ReLU works in place (no new tensor per call: 13% off a conv d=50 bound, the same numbers, measured)."""
     decoder = copy.deepcopy(model.decoder).eval().to(memory_format=torch.channels_last)
     if not isinstance(decoder, nn.Sequential):
@@ -89,7 +128,8 @@ def fastest_decoder(model: VAE, z: torch.Tensor) -> nn.Module:
         if isinstance(layer, nn.ConvTranspose2d) and layer.kernel_size == (4, 4) and layer.stride == (2, 2) \
                 and layer.padding == (1, 1) and layer.groups == 1 and layer.dilation == (1, 1):
             h = h.contiguous(memory_format=torch.channels_last)
-            forms = [layer, subpixel(layer).to(memory_format=torch.channels_last), FoldedTranspose(layer)]
+            forms = [layer, subpixel(layer).to(memory_format=torch.channels_last), FoldedTranspose(layer),
+                     PhaseTranspose(layer)]
             layer = min(forms, key=lambda form: _seconds(form, h))
         elif isinstance(layer, nn.ReLU):
             layer = nn.ReLU(inplace=True)       # its input is the previous layer's fresh output
