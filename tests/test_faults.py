@@ -199,8 +199,11 @@ def test_an_unreachable_scheduler_fails_in_seconds_naming_address_and_source(tmp
 
 
 def test_ctrl_c_stops_the_report_in_seconds_with_one_line_and_the_rerun_resumes(tmp_path):
+    # As in a terminal: Ctrl-C's signal is not ignored. (A test run started in the background, as CI may be,
+    # inherits SIGINT ignored, and Python then never raises KeyboardInterrupt.)
     proc = subprocess.Popen(SMOKE + ["--out", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     classifier = tmp_path / "runs" / "classifier_mnist_2000.pt"
     deadline = time.time() + 300
     while not (classifier.is_file() and list((tmp_path / "runs").glob("linear_2_s0/history.csv"))) \
