@@ -1,7 +1,7 @@
 """Where the IWAE bound's time goes, per model: the whole bound and its stages on one thread.
 
     MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=1073741824 \
-        python -m benchmarks.iwae runs/conv_50_s0 runs/linear_50_s0 [--images 40]     # vaelib.core.bounds.MALLOC_ENV
+        python -m benchmarks.iwae runs/conv_50_s0 runs/linear_50_s0 [--images 40]     # vaelib.pipeline.launch.MALLOC_ENV
 
 Prints the bound's time (and its projection to the 10,000 test images), then, for one chunk of
 1,000 samples of 2 images, the time of each stage and of each decoder layer (vaelib.bounds.fastest_decoder).

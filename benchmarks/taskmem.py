@@ -46,7 +46,7 @@ def main() -> None:
     clf = classifier_path(runs)
     rows["classifier"] = peak(py + ["vaelib.classifier", str(clf), "--threads", "1"])
     import os
-    from vaelib.core.bounds import MALLOC_ENV
+    from vaelib.pipeline.launch import MALLOC_ENV
     env = {**os.environ, **MALLOC_ENV}          # as the runner starts an evaluation
     rows["evaluate"] = peak(py + ["vaelib.metrics", str(runs / "conv_10_s0"), "--classifier", str(clf),
                                   "--iwae-k", "1000", "--threads", "1"], env)

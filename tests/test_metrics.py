@@ -117,7 +117,7 @@ def test_the_faster_bound_equals_the_former_one_on_the_same_samples(arch, mnist_
     assert (before - now).abs().max().item() < 1e-4
 
 
-@pytest.mark.parametrize("form", ["FoldedTranspose", "PhaseTranspose"])
+@pytest.mark.parametrize("form", ["PhaseTranspose"])
 def test_the_other_forms_of_the_transposed_convolution_are_the_same_map(form):
     for c_in, c_out in ((16, 1), (32, 16), (8, 3)):
         layer = torch.nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1)

@@ -119,23 +119,27 @@ def test_a_whole_sweep_can_be_about_binarized_mnist(tmp_path):
 
 
 def test_burda_adam_takes_the_hand_computed_steps():
-    """Two steps of the authors' Adam on one parameter, by hand: the first moves nothing (the previous
-    moments are the initial ones, m = 0), the second moves by alpha(t=2) * m1 / (sqrt(v1) + 1e-4)."""
+    """Three steps of the authors' Adam on one parameter, by hand: the first moves nothing (the previous
+    moments are the initial ones, m = 0), step t moves by alpha(t) * m(t-1) / (sqrt(v(t-1)) + 1e-4), with
+    m and v holding the gradients up to t-1 (v starting at 1)."""
     from vaelib.training.optim import BurdaAdam
-    p = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    p = torch.nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.float64))
     opt = BurdaAdam([p], lr=0.1, betas=(0.99, 0.999), eps=1e-4, v0=1.0)
-    g1, g2 = torch.tensor([0.5, -1.0]), torch.tensor([2.0, 0.25])
-    p.grad = g1.clone()
-    opt.step()
-    assert torch.equal(p.detach(), torch.tensor([1.0, -2.0]))                 # t = 1: m = 0, no move
-    m1, v1 = 0.01 * g1, 0.999 * 1.0 + 0.001 * g1 ** 2
-    p.grad = g2.clone()
-    opt.step()
-    alpha = 0.1 * (1 - 0.999 ** 2) ** 0.5 / (1 - 0.99 ** 2)
-    want = torch.tensor([1.0, -2.0]) - alpha * m1 / (v1.sqrt() + 1e-4)
-    assert torch.allclose(p.detach(), want, rtol=0, atol=1e-7)
-    state = opt.state[p]
-    assert torch.allclose(state["m"], 0.99 * m1 + 0.01 * g2) and state["step"].item() == 3
+    grads = [torch.tensor(g, dtype=torch.float64) for g in ([0.5, -1.0], [2.0, 0.25], [-0.3, 4.0])]
+    m, v, want = torch.zeros(2, dtype=torch.float64), torch.ones(2, dtype=torch.float64), p.detach().clone()
+    for t, g in enumerate(grads, start=1):
+        alpha = 0.1 * (1 - 0.999 ** t) ** 0.5 / (1 - 0.99 ** t)
+        want = want - alpha * m / (v.sqrt() + 1e-4)
+        m, v = 0.99 * m + 0.01 * g, 0.999 * v + 0.001 * g ** 2
+        p.grad = g.clone()
+        opt.step()
+        assert p.grad is None                                                # the optimizer took it
+        assert torch.allclose(p.detach(), want, rtol=0, atol=1e-12), t
+        if t == 1:
+            assert torch.equal(p.detach(), torch.tensor([1.0, -2.0], dtype=torch.float64))   # no move
+    state = opt.state[p]                     # the moments of steps 1-2, gradient 3 pending, as checkpointed
+    assert torch.allclose(state["exp_avg"], 0.99 * (0.01 * grads[0]) + 0.01 * grads[1], atol=1e-15)
+    assert torch.equal(state["pending"], grads[2]) and state["step"].item() == 3
 
 
 def test_the_authors_stages_and_rates():

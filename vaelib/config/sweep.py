@@ -18,6 +18,13 @@ from .run import ConfigError, RunConfig, _as_choice, _as_int
 DIGITS = ("mnist", "mnist-binarized")   # datasets a report can be about (its claims read digits)
 
 DIMS = (2, 3, 5, 10, 50)
+# Named extras: experiments beside the grid, each an architecture trained at the grid's two largest d
+# with every seed, to test an explanation the write-up would otherwise only assert.
+EXTRAS = {
+    # Is conv's flat loss from the second-largest d to the largest its 64-unit dense layer? The same conv
+    # with linear's 256 units (models.WIDE_HIDDEN), compared with conv at the same d.
+    "wide-dense": ("convwide", "conv"),      # (arch trained, the grid arch it is compared with)
+}
 SEEDS = (0, 1, 2)
 # CI-sized: a few thousand images, one epoch, a cheap likelihood bound; two seeds so spreads exist.
 SMOKE = {"epochs": 1, "train_limit": 2000, "test_limit": 500, "iwae_k": 50, "seeds": (0, 1)}
@@ -47,6 +54,7 @@ class Sweep:
     train_limit: int | None = None
     test_limit: int | None = None
     iwae_k: int = 1000            # importance samples of the IWAE bound, on the first seed only (0: none)
+    extras: tuple = tuple(EXTRAS)  # named extra experiments (EXTRAS); () for none
 
     def __post_init__(self):
         fix = {
@@ -58,6 +66,8 @@ class Sweep:
             "train_limit": _as_int("train_limit", self.train_limit, 1, optional=True),
             "test_limit": _as_int("test_limit", self.test_limit, 1, optional=True),
             "iwae_k": _as_int("iwae_k", self.iwae_k, 0),
+            "extras": tuple(_as_choice("extras", e, tuple(EXTRAS)) for e in
+                            ([self.extras] if isinstance(self.extras, str) else self.extras)),
         }
         if fix["datasets"][0] not in DIGITS:
             raise ConfigError(f"datasets={list(fix['datasets'])} is not allowed; the first dataset must be "
@@ -101,10 +111,24 @@ class Sweep:
         """The runs on the first dataset: every arch, d and seed."""
         return [self.config(a, d, s) for a in self.archs for d in self.dims for s in self.seeds]
 
+    def extra_dims(self, extra: str) -> tuple:
+        """The d of an extra: the grid's two largest, when its baseline arch is in the grid (else none)."""
+        return self.dims[-2:] if EXTRAS[extra][1] in self.archs and len(self.dims) >= 2 else ()
+
+    def extra_configs(self) -> list[RunConfig]:
+        return [self.config(EXTRAS[e][0], d, s) for e in self.extras for d in self.extra_dims(e)
+                for s in self.seeds]
+
     def configs(self) -> list[RunConfig]:
-        """Every run of the report: the grid on the first dataset, then one appendix model per other dataset."""
+        """Every run of the report: the grid on the first dataset, the extras, then one appendix model per
+        other dataset."""
         arch, d, seed = self.appendix
-        return self.grid() + [self.config(arch, d, seed, dataset=ds) for ds in self.datasets[1:]]
+        return self.grid() + self.extra_configs() + [self.config(arch, d, seed, dataset=ds)
+                                                     for ds in self.datasets[1:]]
+
+    def iwae_k_for(self, config: RunConfig) -> int:
+        """Importance samples of a run's IWAE bound: the grid's first seed only (extras: the ELBO alone)."""
+        return self.iwae_k if config.seed == self.seeds[0] and config.arch in self.archs else 0
 
     def has_2d(self) -> bool:
         return 2 in self.dims

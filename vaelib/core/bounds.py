@@ -17,8 +17,6 @@ from .models import VAE
 
 
 LOG_2PI = math.log(2 * math.pi)
-# glibc settings for a process that computes IWAE bounds (see iwae_bound); the runner starts it with them.
-MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
 
 
 def subpixel(layer: nn.ConvTranspose2d) -> nn.Sequential:
@@ -38,26 +36,6 @@ def subpixel(layer: nn.ConvTranspose2d) -> nn.Sequential:
     conv.weight.data = kernel.reshape(4 * c_out, c_in, 3, 3).to(w.device)
     conv.bias.data = layer.bias.detach().repeat_interleave(4)
     return nn.Sequential(conv, nn.PixelShuffle(2))
-
-
-class FoldedTranspose(nn.Module):
-    """The same map as a ConvTranspose2d, as one matrix product and a col2im (F.fold): each input pixel
-    times the [c_in, c_out*kh*kw] kernel matrix gives its output patch, and fold adds the overlapping
-    patches. The transposed convolution's own definition, without its kernel's per-call overheads; equal up
-    to float rounding, and much faster for a few output channels (the 16 -> 1 layer of the conv decoder)."""
-
-    def __init__(self, layer: nn.ConvTranspose2d):
-        super().__init__()
-        c_in, c_out, kh, kw = layer.weight.shape
-        self.register_buffer("matrix", layer.weight.detach().reshape(c_in, c_out * kh * kw).clone())
-        self.register_buffer("bias", layer.bias.detach().view(1, c_out, 1, 1).clone())
-        self.kernel, self.stride, self.padding = (kh, kw), layer.stride, layer.padding
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, c_in, h, w = x.shape
-        cols = torch.matmul(x.flatten(2).transpose(1, 2), self.matrix).transpose(1, 2)   # [n, c_out*kh*kw, h*w]
-        size = tuple((s - 1) * st - 2 * p + k for s, st, p, k in zip((h, w), self.stride, self.padding, self.kernel))
-        return F.fold(cols, size, self.kernel, stride=self.stride, padding=self.padding).add_(self.bias)
 
 
 class PhaseTranspose(nn.Module):
@@ -118,7 +96,7 @@ def _seconds(module: nn.Module, x: torch.Tensor, repeats: int = 3) -> float:
 @torch.inference_mode()
 def fastest_decoder(model: VAE, z: torch.Tensor) -> nn.Module:
     """A channels_last copy of the decoder where each stride-2 transposed convolution takes whichever of
-    its four equal forms (transposed, sub-pixel, folded, by phase) runs fastest on this machine for inputs like `z`, and each
+    its three equal forms (transposed, sub-pixel, by phase) runs fastest on this machine for inputs like `z`, and each
     ReLU works in place (no new tensor per call: 13% off a conv d=50 bound, the same numbers, measured)."""
     decoder = copy.deepcopy(model.decoder).eval().to(memory_format=torch.channels_last)
     if not isinstance(decoder, nn.Sequential):
@@ -128,8 +106,7 @@ def fastest_decoder(model: VAE, z: torch.Tensor) -> nn.Module:
         if isinstance(layer, nn.ConvTranspose2d) and layer.kernel_size == (4, 4) and layer.stride == (2, 2) \
                 and layer.padding == (1, 1) and layer.groups == 1 and layer.dilation == (1, 1):
             h = h.contiguous(memory_format=torch.channels_last)
-            forms = [layer, subpixel(layer).to(memory_format=torch.channels_last), FoldedTranspose(layer),
-                     PhaseTranspose(layer)]
+            forms = [layer, subpixel(layer).to(memory_format=torch.channels_last), PhaseTranspose(layer)]
             layer = min(forms, key=lambda form: _seconds(form, h))
         elif isinstance(layer, nn.ReLU):
             layer = nn.ReLU(inplace=True)       # its input is the previous layer's fresh output
@@ -148,7 +125,7 @@ def iwae_bound(model: VAE, x: torch.Tensor, k: int = 1000, samples_per_chunk: in
     measured fastest here), on a channels_last copy of the model (measured 2x faster decoding here;
     the caller's model is left as it is) whose transposed convolutions take their fastest equal form
     (`fast`; see fastest_decoder). Run it in a process started with glibc's malloc thresholds fixed
-    (`MALLOC_ENV`, the runner does): the chunk's tensors have the same sizes every chunk, so freed blocks
+    (pipeline.launch.MALLOC_ENV: the runner starts every step so): the chunk's tensors have the same sizes every chunk, so freed blocks
     are reused as they are, neither returned to the kernel and faulted in again (a low mmap threshold)
     nor fragmenting the heap (glibc's moving threshold); see benchmarks/iwae.py.
     """

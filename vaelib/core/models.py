@@ -10,8 +10,10 @@ from torch import nn
 from ..infra.atomic import atomic_torch_save, torch_load
 from ..infra.faults import DamagedFile
 
-ARCHS = ("linear", "conv", "burda")
-SWEEP_ARCHS = ARCHS[:2]   # the seed's two; "burda" is the literature reference (vaelib.reference)
+ARCHS = ("linear", "conv", "convwide", "burda")
+SWEEP_ARCHS = ARCHS[:2]   # the seed's two; "convwide" is an extra of the report (config.sweep.EXTRAS),
+                          # "burda" the literature reference (vaelib.reference)
+WIDE_HIDDEN = 256         # convwide: conv with the linear model's dense width
 
 
 class VAE(nn.Module):
@@ -117,6 +119,8 @@ def build_model(arch: str, latent_dim: int) -> VAE:
         return LinearVAE(latent_dim)
     if arch == "conv":
         return ConvVAE(latent_dim)
+    if arch == "convwide":
+        return ConvVAE(latent_dim, hidden=WIDE_HIDDEN)
     if arch == "burda":
         return BurdaVAE(latent_dim)
     raise ValueError(f"arch={arch!r} is not known; allowed: {', '.join(ARCHS)}")

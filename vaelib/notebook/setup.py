@@ -36,5 +36,5 @@ def prepare_smoke(sweep: Sweep, where: paths.Paths) -> None:
         classifier.ensure(clf, train_limit=sweep.train_limit, progress=False)
         for config in sweep.configs():
             if config.dataset == sweep.dataset:
-                evaluate_run(where.runs / config.name, clf, iwae_k=sweep.iwae_k if config.seed == sweep.seeds[0] else None)
+                evaluate_run(where.runs / config.name, clf, iwae_k=sweep.iwae_k_for(config) or None)
         write_all(sweep, where)

@@ -28,6 +28,11 @@ PR_SET_PDEATHSIG = 1
 # every large free, and a conv training then spent as much time in the kernel (page faults) as in
 # user space, 2x slower; the thread counts are vaelib.cpushare's business.
 DASK_WORKER_ENV = ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+# What every step gets instead: glibc's mmap and trim thresholds fixed at 1 GB, so that the large
+# temporaries a step frees and allocates again at the same sizes (IWAE chunks, evaluation batches) are
+# reused from the heap, not handed back to the kernel and faulted in again (core.bounds.iwae_bound;
+# benchmarks/iwae.py, the issue-20 note for /usr/bin/time -v before and after).
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
 
 
 def python(args: list[str], what: str, extra_env: dict | None = None) -> None:
@@ -35,7 +40,7 @@ def python(args: list[str], what: str, extra_env: dict | None = None) -> None:
     cmd = [sys.executable, "-m", "vaelib.pipeline.launch", str(os.getpid()),
            sys.executable, *args]
     env = {k: v for k, v in os.environ.items() if not (in_dask_worker() and k in DASK_WORKER_ENV)}
-    env.update(extra_env or {})
+    env.update({**MALLOC_ENV, **(extra_env or {})})
     result = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if result.returncode != 0:
         lines = (result.stderr or result.stdout).strip().splitlines()

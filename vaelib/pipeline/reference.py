@@ -30,7 +30,6 @@ from ..analysis import writeup
 from ..analysis.reference import by_epoch_table, plot, summary
 from ..config.reference import PAPER, TRAIN_IMAGES, config, pieces, snapshot_epochs, test_size
 from ..config.run import ConfigError, RunConfig, check_device
-from ..core.bounds import MALLOC_ENV
 from ..data import datasets as data
 from ..evaluation.nll import cached
 from ..infra import paths
@@ -77,8 +76,7 @@ def build_tasks(cfg: RunConfig, runs_dir: Path, k: int, curve_images: int, threa
         label = f"NLL epoch {epoch}, test images {a}-{b}"
         args = ["-m", "vaelib.evaluation.nll", str(folder), "--epoch", str(epoch), "--k", str(k),
                 "--images", f"{a}-{b}", *threads_arg]
-        tasks.append(Task(label, partial(launch.python, args, label,
-                                         MALLOC_ENV),   # see core.bounds.iwae_bound
+        tasks.append(Task(label, partial(launch.python, args, label),
                           cost=0.12 * k / 1000 * (b - a), deps=() if done else ("train reference",)))
     return tasks
 

@@ -25,7 +25,7 @@ import time
 from ..analysis import writeup
 from ..analysis.figures import write_figure_index
 from ..config.run import ConfigError, check_device
-from ..config.sweep import Sweep
+from ..config.sweep import EXTRAS, Sweep
 from ..data import datasets as data
 from ..infra import paths, provenance
 from ..infra.cpushare import available_cores
@@ -53,6 +53,9 @@ def parse(argv=None) -> argparse.Namespace:
                         help="mnist first; each further one gets an appendix model")
     parser.add_argument("--iwae-k", default=None, help=f"importance samples (first seed only; 0 skips; "
                                                        f"default {default.iwae_k})")
+    parser.add_argument("--extras", nargs="*", default=None, choices=list(EXTRAS),
+                        help=f"named extra experiments beside the grid (default: all: {', '.join(EXTRAS)}; "
+                             f"none: --extras with no name)")
     parser.add_argument("--force", action="store_true", help="retrain every run (old folders are kept aside)")
     parser.add_argument("--keep-stale", action="store_true", help="reuse runs made by other training code")
     parser.add_argument("--smoke", action="store_true", help="CI-sized runs (2,000/500 images, 1 epoch)")
@@ -78,6 +81,8 @@ def main(argv=None) -> int:
         settings = {"archs": args.archs, "dims": args.dims, "epochs": args.epochs, "datasets": args.datasets}
         if args.seeds is not None:
             settings["seeds"] = args.seeds
+        if args.extras is not None:
+            settings["extras"] = args.extras
         sweep = Sweep.from_params(settings, smoke=args.smoke)
         check_device(args.device)
         if args.iwae_k is not None:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from ..analysis.results import write_all
 from ..config.sweep import Sweep
-from ..core.bounds import MALLOC_ENV
 from ..evaluation.classifier import classifier_path
 from ..infra import paths
 from ..training import runs
@@ -39,15 +38,14 @@ def build_tasks(sweep: Sweep, where: paths.Paths, threads: int | None, force: bo
                   "keep_stale": keep_stale, "smoke_test": False, "device": device}
         out = where.executed / f"01_train_{c.name}.ipynb"
         tasks.append(Task(f"train {c.name}", partial(launch.notebook, "01_train", out, params),
-                          cost=(180 if c.arch == "conv" else 55) * scale + 5))
+                          cost=(180 if c.arch.startswith("conv") else 55) * scale + 5))
         if c.dataset != sweep.dataset:
             continue
-        iwae = sweep.iwae_k if c.seed == sweep.seeds[0] else 0
+        iwae = sweep.iwae_k_for(c)
         cmd = ["-m", "vaelib.metrics", str(where.runs / c.name), "--classifier", str(clf),
                "--iwae-k", str(iwae), "--device", device, *threads_arg]
         iwae_cost = (700 if c.arch == "conv" else 140) * (iwae / 1000) * ((sweep.test_limit or 10000) / 10000)
-        tasks.append(Task(f"evaluate {c.name}", partial(launch.python, cmd, f"evaluate {c.name}",
-                                                        MALLOC_ENV),  # see core.bounds.iwae_bound
+        tasks.append(Task(f"evaluate {c.name}", partial(launch.python, cmd, f"evaluate {c.name}"),
                           cost=iwae_cost + 15 * scale, deps=(f"train {c.name}", "classifier")))
     everything = tuple(t.name for t in tasks)
     tasks.append(Task("results tables", partial(write_all, sweep, where), deps=everything))
