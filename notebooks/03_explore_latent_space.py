@@ -20,8 +20,9 @@
 # the digits the decoder produces (first seed of each 2-D model). The seed decodes the 5 x 5 grid z1, z2 in
 # {-2, -1, 0, 1, 2}; we also decode a finer grid at quantiles of the standard normal, so that each cell
 # covers the same prior mass. The digit classifier of the evaluation step reads the corners and the
-# centre of the 5 x 5 grids, so that the write-up can say which digits live there
-# (`results/grid_digits.csv`). A sweep without d = 2 has nothing to show here: the cells say so and skip.
+# every cell of the 5 x 5 grids, so that the write-up can say which digits live there and which cells are
+# no clear digit (`results/grid_cells.csv`, `results/grid_summary.csv`). A sweep without d = 2 has nothing to
+# show here: the cells say so and skip.
 
 # %% tags=["parameters"]
 import os
@@ -51,32 +52,35 @@ if not models:
 # %% [markdown]
 # ## The seed's 5 x 5 grid
 #
-# Look for smooth morphing between neighbouring cells and for which digits own which region: the decoder
-# never saw these exact points, yet (almost) every one decodes to a plausible digit.
+# Compare neighbouring cells, and find which digits own which region; the decoder never saw these exact
+# points. The table after it says, cell by cell, what the classifier reads.
 
 # %%
 for arch, model in models.items():
-    fig = plots.plot_latent_grid(latent.decode_grid(model, grid_values), grid_values, title=f"{arch}, d=2")
+    fig = plots.plot_latent_grid(latent.decode_grid(model, grid_values), grid_values,
+                                 title=f"{arch}, d=2 (seed {sweep.seeds[0]})")
     plots.save(fig, where.figures / f"latent_grid_{arch}.png")
 
 # %% [markdown]
-# What the classifier reads in the four corners and the centre of each grid (with its confidence):
+# What the classifier reads in every cell (row 0 is the top of the picture), and per grid how many cells are
+# a clear digit and which classes are missing:
 
 # %%
 if models:
-    display(tables.read(where.results / "grid_digits.csv").round(3))
+    display(tables.read(where.results / "grid_cells.csv").round(3))
+    display(tables.read(where.results / "grid_summary.csv"))
 
 # %% [markdown]
 # ## A finer grid at standard-normal quantiles
 #
-# Here every digit class appears, and the borders between classes show the in-between shapes that make
-# 7/9 or 4/9 easy to confuse in two dimensions.
+# Look for the classes that the coarse grid misses, and at the borders between classes: compare the shapes
+# there with the confusions of notebook 04.
 
 # %%
 fine_values = latent.normal_quantiles(fine_n)
 for arch, model in models.items():
     fig = plots.plot_latent_grid(latent.decode_grid(model, fine_values), fine_values,
-                                 title=f"{arch}, d=2, quantiles 5%-95%")
+                                 title=f"{arch}, d=2, quantiles 5%-95% (seed {sweep.seeds[0]})")
     plots.save(fig, where.figures / f"latent_grid_fine_{arch}.png")
 
 # %% [markdown]

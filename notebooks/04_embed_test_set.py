@@ -58,15 +58,16 @@ first = sweep.seeds[0]
 means_2d = {(a, s): latent.encode_means(load_model(folders[(a, 2, s)]), x_test)
             for a in sweep.archs for s in sweep.seeds} if sweep.has_2d() else {}
 for arch in sweep.archs if sweep.has_2d() else []:
-    fig = plots.plot_embedding(means_2d[(arch, first)], y_test, title=f"{arch}, d=2: test-set means")
+    fig = plots.plot_embedding(means_2d[(arch, first)], y_test, title=f"{arch}, d=2: test-set means (seed {first})")
     plots.save(fig, where.figures / f"latent_embedding_{arch}.png")
 if not sweep.has_2d():
     print("no 2-D model in this sweep: the 2-D embeddings are skipped (the projections below remain)")
 
 # %% [markdown]
 # How far each digit's centroid lies from the origin (`rank_from_edge` 1 = farthest) and how spread its
-# cluster is, for every 2-D model and seed (`results/digit_geometry.csv`); below, the mean over seeds, then
-# the seed's claim that zeros and ones sit at the edge, checked in every seed (`results/claims_edge.csv`).
+# cluster is, for every 2-D model and seed (`results/digit_geometry.csv`); the seed's claim that zeros and
+# ones sit at the edge, checked in every seed with a bootstrap interval of the rank (`results/claims_edge.csv`,
+# `results/edge_ranks.csv`); then the mean over seeds.
 
 # %%
 if means_2d:
@@ -87,7 +88,7 @@ if sweep.has_2d():
     fig, axes = plt.subplots(1, len(sweep.archs), figsize=(5.5 * len(sweep.archs), 4.6), squeeze=False)
     for ax, arch in zip(axes[0], sweep.archs):
         matrix = torch.tensor(metrics.read(folders[(arch, 2, first)])["knn_confusion"])
-        plots.plot_confusion(matrix, title=f"{arch}, d=2: k-NN in latent space", ax=ax)
+        plots.plot_confusion(matrix, title=f"{arch}, d=2: k-NN in latent space (seed {first})", ax=ax)
     fig.tight_layout()
     plots.save(fig, where.figures / "latent_knn_confusion.png")
     confusions = tables.read(where.results / "latent_confusions.csv")
@@ -97,9 +98,9 @@ if sweep.has_2d():
 # %% [markdown]
 # ## Higher dimensions, projected
 #
-# For d > 2 the means are projected on their first two principal axes (the title gives the share of variance
-# they keep). The projection loses most of the structure as d grows, but the k-NN accuracy below, computed in
-# the full latent space, shows that the classes separate *better* with more dimensions.
+# For d > 2 the means are projected on their first two principal axes (first seed; the title gives the share of
+# variance they keep). Compare how much structure the projection keeps as d grows with the k-NN accuracy,
+# computed in the full latent space (notebook 05, `results/metrics_summary.csv`).
 
 # %%
 high = [d for d in sweep.dims if d > 2]
@@ -109,7 +110,7 @@ if high:
     for row, arch in enumerate(sweep.archs):
         for ax, d in zip(axes[row], high):
             coords, explained = latent.pca_2d(latent.encode_means(load_model(folders[(arch, d, first)]), x_test))
-            plots.plot_embedding(coords, y_test, title=f"{arch}, d={d} (PCA {100 * explained.sum():.0f}%)", ax=ax,
+            plots.plot_embedding(coords, y_test, title=f"{arch}, d={d} (PCA {100 * explained.sum():.0f}%, seed {first})", ax=ax,
                                  xlabel="PC 1", ylabel="PC 2")
             ax.get_legend().remove()
     fig.tight_layout()
@@ -120,9 +121,10 @@ if high:
 #
 # A latent coordinate is *active* when the variance of its posterior mean over the test images exceeds 0.01
 # (Burda et al. 2015); an inactive one carries no information about the image (its KL is near zero). Look at
-# the largest d: a model that leaves most coordinates inactive gains nothing from them, which is one reason a
-# bigger d need not mean a better likelihood. Mean and standard deviation over seeds
-# (`results/latent_diagnostics.csv`, and `results/kl_per_dim.csv` for every coordinate).
+# the largest d: how many of its coordinates each architecture uses. Left: mean and standard deviation over
+# seeds (`results/latent_diagnostics.csv`); right: the KL of every coordinate of the first seed's models
+# (`results/kl_per_dim.csv` has every seed). Whether conv's unused coordinates come from its narrow dense
+# layer is tested in notebook 05 (the wide-dense extra).
 
 # %%
 scores = tables.read(where.results / "metrics.csv")

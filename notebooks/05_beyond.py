@@ -78,8 +78,9 @@ iwae = scores[scores["seed"] == first][["arch", "latent_dim", "test_elbo", "iwae
 tables.read(where.results / "metrics_summary.csv").round(3)
 
 # %% [markdown]
-# The IWAE bound against the ELBO, per latent dimension (first seed). Look at the gap: it is the part of the
-# ELBO's pessimism that comes from the approximate posterior q(z|x) being a poor fit to the true one.
+# The IWAE bound against the ELBO of the same models, per latent dimension (first seed). Compare the gap
+# between the two lines across d: it is the part of the ELBO's pessimism that a better approximate posterior
+# q(z|x) could recover.
 
 # %%
 if sweep.iwae_k:
@@ -98,7 +99,7 @@ if sweep.has_2d():
     fig, axes = plt.subplots(1, len(sweep.archs), figsize=(5.5 * len(sweep.archs), 4.6), squeeze=False)
     for ax, arch in zip(axes[0], sweep.archs):
         matrix = torch.tensor(metrics.read(folders[(arch, 2, first)])["recon_confusion"])
-        plots.plot_confusion(matrix, title=f"{arch}, d=2: classifier on reconstructions", ax=ax)
+        plots.plot_confusion(matrix, title=f"{arch}, d=2: classifier on reconstructions (seed {first})", ax=ax)
     fig.tight_layout()
     plots.save(fig, where.figures / "recon_confusion_d2.png")
     confusions = tables.read(where.results / "recon_confusions.csv")
@@ -110,10 +111,9 @@ else:
 # %% [markdown]
 # ## Samples from the prior
 #
-# Decoding z ~ N(0, I) at the smallest and largest d of the sweep. Look at the trade-off: with d = 2 the
-# samples are blurry prototypes of a few classes; with d = 50 the strokes are sharp, but many samples are
-# not digits at all, because the encoder leaves parts of a 50-D prior unused ("holes" that the decoder
-# never learnt).
+# Decoding z ~ N(0, I) at the smallest and largest d of the sweep (first seed). Compare the rows: how sharp
+# the strokes are, and how many samples are digits at all. The table below it says what the digit classifier
+# reads in each panel (`results/prior_summary.csv`, computed by the results step from the same samples).
 
 # %%
 models = {(a, d): load_model(folders[(a, d, first)]) for a, d in sweep.corners()}
@@ -121,35 +121,38 @@ shape = (len({d for _, d in models}), len(sweep.archs))      # rows: smallest an
 fig, axes = plt.subplots(*shape, figsize=(4.5 * shape[1], 2.6 * shape[0]), squeeze=False)
 for ax, ((arch, d), model) in zip(axes.flat, models.items()):
     ax.imshow(sampling.prior_samples(model).permute(1, 2, 0))
-    ax.set_title(f"{arch}, d={d}: z ~ N(0, I)")
+    ax.set_title(f"{arch}, d={d}: z ~ N(0, I) (seed {first})")
     ax.axis("off")
 fig.tight_layout()
-plots.save(fig, where.figures / "prior_samples.png");
+plots.save(fig, where.figures / "prior_samples.png")
+tables.read(where.results / "prior_summary.csv")
 
 # %% [markdown]
 # ## Interpolations between test digits
 #
-# Each row walks in a straight line from the latent mean of one test digit (left) to another's (right).
-# In 2-D the path passes through the digits whose regions lie in between; in 50-D it morphs more directly.
+# Each row walks in a straight line from the latent mean of one test digit (left) to another's (right), first
+# seed. Compare the 2-D rows with the high-d ones: which digits appear on the way. The table below gives the
+# classifier's reading of every step (`results/interpolation_summary.csv`; "?": unclear).
 
 # %%
 x_test, y_test = data.load(sweep.dataset, train=False, limit=sweep.test_limit)
-starts, ends = x_test[[0, 1, 2, 3, 4]], x_test[[11, 7, 18, 9, 13]]
-print("pairs:", list(zip(y_test[[0, 1, 2, 3, 4]].tolist(), y_test[[11, 7, 18, 9, 13]].tolist())))
+starts, ends = sampling.interpolation_ends(x_test)
+print("pairs (test indices):", sampling.INTERPOLATION_PAIRS)
 fig, axes = plt.subplots(*shape, figsize=(5.5 * shape[1], 3 * shape[0]), squeeze=False)
 for ax, ((arch, d), model) in zip(axes.flat, models.items()):
     ax.imshow(sampling.interpolations(model, starts, ends).permute(1, 2, 0))
-    ax.set_title(f"{arch}, d={d}")
+    ax.set_title(f"{arch}, d={d} (seed {first})")
     ax.axis("off")
 fig.tight_layout()
-plots.save(fig, where.figures / "interpolations.png");
+plots.save(fig, where.figures / "interpolations.png")
+tables.read(where.results / "interpolation_summary.csv")[["arch", "latent_dim", "start_digit", "end_digit", "path"]]
 
 # %% [markdown]
 # ### Walk the line yourself
 #
 # In JupyterLab, pick a model (any run of the sweep, every seed) and two test images (by index); the slider moves `t` from the first image's
 # latent mean (`t = 0`) to the second's (`t = 1`), and the middle picture is the decoded point. Watch where
-# the digit changes class: in 2-D it often passes through a third digit on the way. (No widgets outside a
+# the digit changes class, and whether it passes through a third digit on the way. (No widgets outside a
 # live Jupyter; the figure above is the record.)
 
 # %%
@@ -160,11 +163,32 @@ interpolation_explorer = explore.InterpolationExplorer(
 interpolation_explorer
 
 # %% [markdown]
+# ## Does a wider dense layer let conv use d = 50?
+#
+# Conv's loss barely moves between the two largest d of the sweep, while linear's keeps falling. One
+# hypothesis: conv's 64-unit dense layer, not its latent space, limits what it encodes. The report's extra
+# `wide-dense` trains the same conv with linear's 256 units (`convwide`) at those two d, every seed, and the
+# results step compares it with conv (`results/claims_extras.csv`: Welch's intervals; the difference of the
+# two gains is a contrast of four means). Compare the bars of each panel, and the change of each bar between
+# the panels.
+
+# %%
+from vaelib.config.sweep import EXTRAS
+
+wide, base = EXTRAS["wide-dense"]
+if any(c.arch == wide for c in sweep.extra_configs()):
+    final = tables.read(where.results / "final_by_seed.csv")
+    plots.save(plots.plot_extra(final, wide, base), where.figures / "wide_dense.png")
+    display(tables.read(where.results / "claims_extras.csv").round(3))
+else:
+    print("the wide-dense extra is not in this sweep (it needs conv and two d)")
+
+# %% [markdown]
 # ## Appendix: Fashion-MNIST
 #
 # The appendix model of the sweep (conv, d = 2 when the sweep has it) trained on Fashion-MNIST. Its latent
-# grid and test embedding show how a 2-D code organises clothes: footwear, tops and trousers take separate
-# regions, while shirts, pullovers and coats overlap. Its final losses go to `results/fashion.csv`.
+# grid and test embedding show how a 2-D code organises clothes: look for which classes take regions of their
+# own and which overlap. Its final losses go to `results/fashion.csv`.
 
 # %%
 arch, d, seed = sweep.appendix

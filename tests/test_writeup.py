@@ -3,9 +3,10 @@
 import re
 import shutil
 
+import numpy as np
 import pandas as pd
 
-from vaelib.analysis import writeup
+from vaelib.analysis import tables, writeup
 from vaelib.analysis.results import claim_tables
 from vaelib.infra import paths
 
@@ -19,33 +20,65 @@ def test_the_committed_write_up_is_what_the_committed_results_give():
 
 
 def verdict_of_conv_vs_linear(text):
-    return re.search(r"Verdict on the total test loss: \*\*([a-z ()]+)\*\*", text).group(1)
+    return re.search(r"\*\*Claim 2, conv beats linear at each d\*\* \(total loss\): \*\*([^*]+)\*\*", text).group(1)
 
 
-def test_a_changed_result_changes_the_numbers_and_the_verdict(tmp_path):
+def test_a_changed_result_changes_the_numbers_the_intervals_and_the_verdict(tmp_path):
     results = shutil.copytree(RESULTS, tmp_path / "results")
     before = writeup.render(results)
-    summary = pd.read_csv(results / "summary.csv")
-    conv, linear = summary["arch"] == "conv", summary["arch"] == "linear"
-    # make conv clearly worse than linear at every d: 100 nats above, with the same spread
-    summary.loc[conv, "test_loss_mean"] = summary.loc[linear, "test_loss_mean"].to_numpy() + 100
-    summary.to_csv(results / "summary.csv", index=False)
+    final = pd.read_csv(results / "final_by_seed.csv")
+    conv, linear = final["arch"] == "conv", final["arch"] == "linear"
+    # make conv clearly worse than linear at every d and seed: 100 nats above, with the same spread
+    final.loc[conv, "test_loss"] = final.loc[linear, "test_loss"].to_numpy() + 100
+    final.to_csv(results / "final_by_seed.csv", index=False)
+    tables.save(tables.summary(final), results / "summary.csv")          # as the results step derives it
     claim_tables(results)        # the results step: verdicts from the saved base tables
     after = writeup.render(results)
 
     assert verdict_of_conv_vs_linear(before) != "refuted"
     assert verdict_of_conv_vs_linear(after) == "refuted"
-    new = summary[conv].iloc[0]
+    claims_after = pd.read_csv(results / "claims.csv").query("claim == 'conv_beats_linear'")
+    assert (claims_after["ci_high"] < 0).all() and (claims_after["difference"] < -90).all()
+    row = claims_after.iloc[0]
+    assert f"| {row['difference']:,.2f} | [{row['ci_low']:,.2f}, {row['ci_high']:,.2f}] | **refuted** |" in after
+    new = tables.summary(final).query("arch == 'conv'").iloc[0]
     line = next(l for l in after.splitlines() if l.startswith(f"| conv | {new['latent_dim']} |"))
     assert f"{new['test_loss_mean']:,.2f} ±" in line
     untouched = lambda text: [l for l in text.splitlines() if l.startswith("| linear |")]  # noqa: E731
     assert untouched(before) == untouched(after)   # the linear rows, not edited, did not move
 
 
+def test_what_the_text_says_of_a_figure_follows_the_classifier_readings(tmp_path):
+    """Every cell of the linear grid read as unclear, every conv prior sample read as a confident 3, and one
+    interpolation read as 7 -> 1 -> 9: the computed sentences and tables change with them."""
+    results = shutil.copytree(RESULTS, tmp_path / "results")
+    cells = pd.read_csv(results / "grid_cells.csv")
+    cells.loc[cells["arch"] == "linear", "confident"] = False
+    cells.to_csv(results / "grid_cells.csv", index=False)
+    prior = pd.read_csv(results / "prior_reads.csv")
+    conv = prior["arch"] == "conv"
+    prior.loc[conv, ["digit", "confident"]] = [3, True]
+    prior.to_csv(results / "prior_reads.csv", index=False)
+    walks = pd.read_csv(results / "interpolation_reads.csv")
+    path = (walks["arch"] == "linear") & (walks["latent_dim"] == walks["latent_dim"].min()) & (walks["pair"] == 0)
+    steps = walks.loc[path, "step"]
+    walks.loc[path, "digit"] = np.where(steps < 3, 7, np.where(steps < 7, 1, 9))
+    walks.loc[path, ["confident", "start_digit", "end_digit"]] = [True, 7, 9]
+    walks.to_csv(results / "interpolation_reads.csv", index=False)
+    claim_tables(results)
+    text = writeup.render(results)
+    n = int((cells["arch"] == "linear").sum())
+    assert f"| linear, d = 2 | 0 of {n} | {n} |  | 0 1 2 3 4 5 6 7 8 9 |" in text
+    for d in prior.loc[conv, "latent_dim"].unique():
+        k = int((conv & (prior["latent_dim"] == d)).sum())
+        assert f"| conv, d = {d} | {k} of {k} | 0 | 3 | 0 1 2 4 5 6 7 8 9 |" in text
+    assert "7 -> 1 -> 9" in text
+
+
 # Numbers of the hand-written prose that describe the method, not a result: layer sizes, kernel and
 # stride, image sizes, the grid values of the seed, the quantile range, the citation year.
 METHOD_NUMBERS = {"784", "256", "4", "1", "16", "32", "28", "14", "7", "64", "2", "0", "2015", "9", "8",
-                  "5", "15", "-2", "-1", "5%", "95%", "0.01", "50", "10", "3"}
+                  "5", "15", "-2", "-1", "5%", "95%", "0.01", "50", "10", "3", "25", "90"}
 NUMBER = re.compile(r"(?<![\w.])-?\d+(?:,\d{3})*(?:\.\d+)?%?")
 
 

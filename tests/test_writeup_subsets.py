@@ -16,7 +16,8 @@ from vaelib.infra.paths import PROJECT
 
 RESULTS = PROJECT / "results"
 BY_ROW = ("metrics", "metrics_summary", "summary", "final_by_seed", "params", "latent_diagnostics", "kl_per_dim",
-          "digit_geometry", "latent_confusions", "recon_confusions", "grid_digits")
+          "digit_geometry", "edge_ranks", "latent_confusions", "recon_confusions", "latent_confusion_intervals",
+          "recon_confusion_intervals", "grid_cells", "prior_reads", "interpolation_reads")
 
 
 def subset(tmp_path, archs=None, dims=None, seeds=None, iwae_k=None):

@@ -1,120 +1,231 @@
-"""The seed's claims, each given a verdict by one stated rule over seed-to-seed spreads.
+"""The seed's claims, each checked at every setting it covers by a stated procedure (analysis.inference).
 
-For a claim "A is lower than B" at one setting: the difference is mean(B) - mean(A) (positive when
-the claim goes the right way) and the noise level is twice the pooled seed-to-seed standard deviation,
-2 * sqrt((sd_A^2 + sd_B^2) / 2). The claim *holds* there when the difference exceeds the noise,
-is *refuted* when it is below minus the noise, and is *within noise* otherwise. Over several
-settings, a claim holds when it holds at every one, is refuted when it is refuted somewhere and holds
-nowhere, *partly holds* when it holds at some settings only, and is within noise otherwise.
+Loss claims compare seed means by Welch's 95% interval (holds / refuted / inconclusive at each setting),
+summed up by where they hold and where they are refuted, with Holm's correction over the whole family
+beside. Claims about ranks and confusions are per seed: a percentile bootstrap over the test images
+gives each seed's interval, and the summary says in how many seeds the interval supports the claim.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
-RULE = __doc__.split("\n\n", 1)[1].strip().replace("\n", " ")
-NOISE_FACTOR = 2.0
+from . import inference
+
+COLUMNS = ["claim", "arch", "setting", "metric", "difference", "ci_low", "ci_high", "p", "verdict",
+           "resolvable", "seeds_needed", "seeds"]
 
 
-def verdict(diff: float, noise: float) -> str:
-    if noise != noise:            # NaN: a single seed has no spread
-        return "untested (one seed)"
-    if diff > noise:
-        return "holds"
-    if diff < -noise:
-        return "refuted"
-    return "within noise"
+def _values(final: pd.DataFrame, arch: str, d: int, metric: str) -> np.ndarray:
+    return final[(final["arch"] == arch) & (final["latent_dim"] == d)].sort_values("seed")[metric].to_numpy()
 
 
-def overall(verdicts) -> str:
-    verdicts = list(verdicts)
-    if any(v.startswith("untested") for v in verdicts):
-        return "untested (one seed)"
-    if all(v == "holds" for v in verdicts):
-        return "holds"
-    if "holds" in verdicts:
-        return "partly holds"
-    if "refuted" in verdicts:
-        return "refuted"
-    return "within noise"
+def _row(final, claim, arch_label, setting, metric, lower, higher) -> dict:
+    """Claim "`lower` (arch, d) has the lower `metric` than `higher`", over the per-seed values."""
+    return {"claim": claim, "arch": arch_label, "setting": setting, "metric": metric,
+            **inference.compare(_values(final, *lower, metric), _values(final, *higher, metric))}
 
 
-def compare(lower: pd.Series, higher: pd.Series, metric: str) -> dict:
-    """The claim "`lower` has the lower `metric`": difference, noise level and verdict."""
-    diff = higher[f"{metric}_mean"] - lower[f"{metric}_mean"]
-    noise = NOISE_FACTOR * math.sqrt((lower[f"{metric}_std"] ** 2 + higher[f"{metric}_std"] ** 2) / 2)
-    return {"difference": diff, "noise": noise, "verdict": verdict(diff, noise)}
-
-
-def loss_claims(summary: pd.DataFrame) -> pd.DataFrame:
-    """Rows for the seed's three loss claims, one per setting compared, each with its verdict."""
+def loss_claims(final: pd.DataFrame, archs=("linear", "conv")) -> pd.DataFrame:
+    """Rows for the seed's loss claims (and "the total loss falls with d", beyond the seed), one per setting,
+    from the per-seed final test values (`final_by_seed`); Holm-adjusted over all of them."""
+    final = final[final["arch"].isin(archs)]
+    archs = [a for a in archs if a in set(final["arch"])]
+    dims = sorted(final["latent_dim"].unique())
     rows = []
-    by = summary.set_index(["arch", "latent_dim"])
-    archs = list(summary["arch"].unique())
-    dims = sorted(summary["latent_dim"].unique())
+    steps = list(zip(dims, dims[1:]))
     for arch in archs:                         # 1: reconstruction falls as d grows
-        for small, large in zip(dims, dims[1:]):
-            rows.append({"claim": "recon_falls_with_d", "arch": arch, "setting": f"d={small} -> d={large}",
-                         **compare(by.loc[(arch, large)], by.loc[(arch, small)], "test_recon")})
+        rows += [_row(final, "recon_falls_with_d", arch, f"d={a} -> d={b}", "test_recon", (arch, b), (arch, a))
+                 for a, b in steps]
     if {"linear", "conv"} <= set(archs):
         for d in dims:                         # 2: conv better than linear at each d (total loss, recon)
-            for claim, metric in (("conv_beats_linear", "test_loss"), ("conv_reconstructs_better", "test_recon")):
-                rows.append({"claim": claim, "arch": "conv vs linear", "setting": f"d={d}",
-                             **compare(by.loc[("conv", d)], by.loc[("linear", d)], metric)})
-            rows.append({"claim": "linear_lower_kl", "arch": "linear vs conv", "setting": f"d={d}",
-                         **compare(by.loc[("linear", d)], by.loc[("conv", d)], "test_kl")})
+            rows.append(_row(final, "conv_beats_linear", "conv vs linear", f"d={d}", "test_loss",
+                             ("conv", d), ("linear", d)))
+            rows.append(_row(final, "conv_reconstructs_better", "conv vs linear", f"d={d}", "test_recon",
+                             ("conv", d), ("linear", d)))
+            rows.append(_row(final, "linear_lower_kl", "linear vs conv", f"d={d}", "test_kl",
+                             ("linear", d), ("conv", d)))
     for arch in archs:                         # 3: KL rises with d (the opposite ranking)
-        for small, large in zip(dims, dims[1:]):
-            rows.append({"claim": "kl_rises_with_d", "arch": arch, "setting": f"d={small} -> d={large}",
-                         **compare(by.loc[(arch, small)], by.loc[(arch, large)], "test_kl")})
+        rows += [_row(final, "kl_rises_with_d", arch, f"d={a} -> d={b}", "test_kl", (arch, a), (arch, b))
+                 for a, b in steps]
     for arch in archs:                         # beyond the seed: does the total loss keep falling with d?
-        for small, large in zip(dims, dims[1:]):
-            rows.append({"claim": "loss_falls_with_d", "arch": arch, "setting": f"d={small} -> d={large}",
-                         **compare(by.loc[(arch, large)], by.loc[(arch, small)], "test_loss")})
+        rows += [_row(final, "loss_falls_with_d", arch, f"d={a} -> d={b}", "test_loss", (arch, b), (arch, a))
+                 for a, b in steps]
     # one architecture at one d compares nothing: an empty table, with its columns
-    return pd.DataFrame(rows, columns=["claim", "arch", "setting", "difference", "noise", "verdict"])
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    return inference.holm(table) if len(table) else table.assign(holm_p=[], holm_verdict=[])
+
+
+def extra_claims(final: pd.DataFrame, scores: pd.DataFrame, arch: str, base: str) -> pd.DataFrame:
+    """An extra of the report (config.sweep.EXTRAS) against the grid arch it varies, at its two d (small,
+    large): does `arch` have the lower test loss at each d, does its loss fall from small to large d, does it
+    gain more from that step than `base` (a contrast of four means), does it use more active units?"""
+    dims = sorted(set(final.loc[final["arch"] == arch, "latent_dim"]))
+    if len(dims) != 2:
+        return pd.DataFrame(columns=COLUMNS)
+    small, large = dims
+    rows = [_row(final, "extra_lowers_loss", f"{arch} vs {base}", f"d={d}", "test_loss", (arch, d), (base, d))
+            for d in dims]
+    rows += [_row(final, "loss_falls_with_d", a, f"d={small} -> d={large}", "test_loss", (a, large), (a, small))
+             for a in (base, arch)]
+    gain = inference.contrast([(1, _values(final, arch, small, "test_loss")),
+                               (-1, _values(final, arch, large, "test_loss")),
+                               (-1, _values(final, base, small, "test_loss")),
+                               (1, _values(final, base, large, "test_loss"))])
+    rows.append({"claim": "extra_gains_more_with_d", "arch": f"{arch} vs {base}",
+                 "setting": f"d={small} -> d={large}", "metric": "test_loss", **gain, "seeds_needed": math.nan})
+    rows.append(_row(scores, "extra_uses_more_units", f"{arch} vs {base}", f"d={large}", "active_units",
+                     (base, large), (arch, large)))
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def overall_verdicts(claims: pd.DataFrame) -> pd.DataFrame:
-    """One verdict per (claim, arch) and per claim, by the rule above."""
-    per_arch = claims.groupby(["claim", "arch"], sort=False)["verdict"].agg(overall).reset_index()
-    per_claim = claims.groupby("claim", sort=False)["verdict"].agg(overall).reset_index().assign(arch="all")
-    return pd.concat([per_arch, per_claim], ignore_index=True)
-
-
-def share_of_seeds(flags: pd.Series) -> str:
-    """A yes/no fact seen in each seed: holds (all seeds), refuted (none), within noise (some)."""
-    if flags.all():
-        return "holds"
-    return "refuted" if not flags.any() else "within noise"
-
-
-def edge_claim(geometry: pd.DataFrame, digits=(0, 1), top: int = 3) -> pd.DataFrame:
-    """The seed's "zeros and ones sit at the edge": per (arch, digit), its centroid's rank from the edge in
-    each seed (1 = farthest from the origin) and whether it is among the `top` farthest in every seed."""
+    """Per (claim, arch): where it holds, where it is refuted, where inconclusive (inference.where), for the
+    per-setting 95% intervals and for Holm's family-wise verdicts; how many settings each; and the numbers
+    behind it (every setting where it does not hold, with its interval, and the range where it holds)."""
     rows = []
-    for (arch, digit), g in geometry[geometry["digit"].isin(digits)].groupby(["arch", "digit"], sort=False):
-        ranks = g.sort_values("seed")["rank_from_edge"]
-        rows.append({"claim": "at_the_edge", "arch": arch, "digit": digit, "top": top,
-                     "ranks": ", ".join(str(int(r)) for r in ranks), "mean_rank": ranks.mean(),
-                     "verdict": share_of_seeds(ranks <= top)})
+    for (claim, arch), g in claims.groupby(["claim", "arch"], sort=False):
+        rows.append({"claim": claim, "arch": arch, "verdict": inference.where(g["verdict"], g["setting"]),
+                     "holm_verdict": inference.where(g["holm_verdict"], g["setting"]),
+                     "settings": len(g), "holds": int((g["verdict"] == "holds").sum()),
+                     "refuted": int((g["verdict"] == "refuted").sum()),
+                     "inconclusive": int((g["verdict"] == "inconclusive").sum()), "behind": behind(g)})
+    return pd.DataFrame(rows, columns=["claim", "arch", "verdict", "holm_verdict", "settings", "holds",
+                                       "refuted", "inconclusive", "behind"])
+
+
+def behind(g: pd.DataFrame) -> str:
+    """The numbers behind a summary: "by 13.28 to 21.49 where it holds; d=10 -> d=50: 0.64 [-4.06, 5.35]"."""
+    held = g[g["verdict"] == "holds"]["difference"]
+    parts = [f"by {held.min():.2f} to {held.max():.2f} where it holds" if len(held) > 1 else
+             f"by {held.iloc[0]:.2f} where it holds"] if len(held) else []
+    parts += [f"{r.setting}: {r.difference:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}]" if r.ci_low == r.ci_low else
+              f"{r.setting}: {r.difference:.2f} (one seed, no interval)" for r in g[g["verdict"] != "holds"].itertuples()]
+    return "; ".join(parts)
+
+
+def on_another_machine(claims: pd.DataFrame, final_elsewhere: pd.DataFrame | None) -> pd.DataFrame:
+    """`claims` with the verdict the same comparisons get from a rerun's per-seed table (another machine,
+    same code and seeds), and `settled`: yes when both agree, no when the rerun flips it."""
+    out = claims.copy()
+    if final_elsewhere is None or not len(claims):
+        return out.assign(elsewhere_verdict="not rerun", settled="one machine only")
+    there = loss_claims(final_elsewhere)[["claim", "arch", "setting", "verdict"]]
+    out = out.merge(there.rename(columns={"verdict": "elsewhere_verdict"}), on=["claim", "arch", "setting"],
+                    how="left")
+    out["elsewhere_verdict"] = out["elsewhere_verdict"].fillna("not rerun")
+    out["settled"] = np.where(out["elsewhere_verdict"] == "not rerun", "one machine only",
+                              np.where(out["elsewhere_verdict"] == out["verdict"], "yes", "no"))
+    return out
+
+
+def machine_shift(final: pd.DataFrame, final_elsewhere: pd.DataFrame) -> pd.DataFrame:
+    """Per run (arch, d, seed) in both tables: the final test loss here and there, and the change."""
+    keys = ["arch", "latent_dim", "seed"]
+    both = final[keys + ["test_loss"]].merge(final_elsewhere[keys + ["test_loss"]], on=keys,
+                                             suffixes=("", "_elsewhere"))
+    return both.assign(change=both["test_loss_elsewhere"] - both["test_loss"])
+
+
+def per_seed_support(supported: pd.Series, against: pd.Series) -> str:
+    """What the seeds support, in words: "in all 3 seeds", "in 2 of 3 seeds (against it in 1)", ...."""
+    n, k, no = len(supported), int(supported.sum()), int(against.sum())
+    if n == 1:
+        return "supported in the one seed" if k else ("contradicted in the one seed" if no else
+                                                       "undecided in the one seed")
+    if k == n:
+        return f"supported in all {n} seeds"
+    if no == n:
+        return f"contradicted in all {n} seeds"
+    parts = [f"supported in {k} of {n} seeds"] + ([f"contradicted in {no}"] if no else []) + \
+        ([f"undecided in {n - k - no}"] if n - k - no else [])
+    return ", ".join(parts)
+
+
+def edge_ranks(z: np.ndarray, labels: np.ndarray, digits=(0, 1), seed: int = 0) -> pd.DataFrame:
+    """Per digit: its centroid's rank from the edge (1 = farthest from the origin) and a percentile-bootstrap
+    95% interval of that rank over the test images."""
+    z, labels = np.asarray(z, dtype=float), np.asarray(labels)
+    n_digits = int(labels.max()) + 1
+
+    def ranks(z1, z2, y):
+        y = y.astype(int)
+        count = np.bincount(y, minlength=n_digits)
+        centre = np.stack([np.bincount(y, w, minlength=n_digits) for w in (z1, z2)], 1) / count[:, None]
+        norm = np.linalg.norm(centre, axis=1)
+        return (norm[None, :] > norm[:, None]).sum(1) + 1            # 1 + how many lie farther out
+
+    data = (z[:, 0], z[:, 1], labels)
+    here = ranks(*data)
+    rows = []
+    for digit in digits:
+        low, high = inference.bootstrap_interval(data, lambda a, b, y: ranks(a, b, y)[digit], seed=seed)
+        rows.append({"digit": digit, "rank": int(here[digit]), "rank_low": low, "rank_high": high})
     return pd.DataFrame(rows)
 
 
-def confusion_claim(confusions: pd.DataFrame, pairs=((7, 9), (5, 8)), top: int = 5) -> pd.DataFrame:
-    """The seed's "a 9 for a 7, an 8 for a 5": per (arch, pair), the rate in each seed (% of the true digit),
-    its rank among all confusions, and whether it is among the `top` largest in every seed."""
+def edge_claim(ranks: pd.DataFrame, top: int = 3) -> pd.DataFrame:
+    """The seed's "zeros and ones sit at the edge": per (arch, digit), each seed's rank with its bootstrap
+    interval; a seed supports it when the whole interval lies within the `top` farthest, and is against
+    it when the whole interval lies beyond."""
     rows = []
-    for arch, g in confusions.groupby("arch", sort=False):
-        for true, predicted in pairs:
-            cell = g[(g["true"] == true) & (g["predicted"] == predicted)].sort_values("seed")
-            rows.append({"claim": "frequent_confusion", "arch": arch, "true": true, "predicted": predicted,
-                         "top": top, "percent_mean": cell["percent_of_true"].mean(),
-                         "percent_std": cell["percent_of_true"].std(ddof=1),
-                         "ranks": ", ".join(str(int(r)) for r in cell["rank"]),
-                         "verdict": share_of_seeds(cell["rank"] <= top)})
+    for (arch, digit), g in ranks.groupby(["arch", "digit"], sort=False):
+        g = g.sort_values("seed")
+        rows.append({"claim": "at_the_edge", "arch": arch, "digit": digit, "top": top,
+                     "ranks": ", ".join(f"{int(r)} [{lo:.0f}, {hi:.0f}]" for r, lo, hi in
+                                        zip(g["rank"], g["rank_low"], g["rank_high"])),
+                     "seeds": len(g), "support": per_seed_support(g["rank_high"] <= top, g["rank_low"] > top)})
+    return pd.DataFrame(rows)
+
+
+def _rates(true: np.ndarray, predicted: np.ndarray, n: int = 10) -> np.ndarray:
+    true, predicted = true.astype(int), predicted.astype(int)
+    matrix = np.bincount(true * n + predicted, minlength=n * n).reshape(n, n).astype(float)
+    rates = 100 * matrix / np.maximum(matrix.sum(1, keepdims=True), 1)
+    np.fill_diagonal(rates, -1.0)                                   # not a confusion
+    return rates
+
+
+def confusion_intervals(matrix, pairs=((7, 9), (5, 8)), seed: int = 0) -> pd.DataFrame:
+    """Per pair (true, predicted): its rate (% of the true digit) and its rank among the 90 confusions of
+    the matrix, each with a percentile-bootstrap 95% interval over the test images behind the matrix."""
+    matrix = np.asarray(matrix, dtype=int)
+    n = len(matrix)
+    cells = np.repeat(np.arange(n * n), matrix.reshape(-1))          # one entry per test image
+    true, predicted = cells // n, cells % n
+    rows = []
+    for t, p in pairs:
+        def rate(a, b):
+            return _rates(a, b, n)[t, p]
+
+        def rank(a, b):
+            r = _rates(a, b, n)
+            return 1 + (r > r[t, p]).sum()
+        here = _rates(true, predicted, n)
+        rate_ci = inference.bootstrap_interval((true, predicted), rate, seed=seed)
+        rank_ci = inference.bootstrap_interval((true, predicted), rank, seed=seed)
+        rows.append({"true": t, "predicted": p, "percent": here[t, p], "percent_low": rate_ci[0],
+                     "percent_high": rate_ci[1], "rank": int(1 + (here > here[t, p]).sum()),
+                     "rank_low": rank_ci[0], "rank_high": rank_ci[1]})
+    return pd.DataFrame(rows)
+
+
+def confusion_claim(intervals: pd.DataFrame, top: int = 5) -> pd.DataFrame:
+    """The seed's "a 9 for a 7, an 8 for a 5": per (arch, pair), each seed's rate and rank with their
+    bootstrap intervals; a seed supports it when the rank's interval lies within the `top` largest
+    confusions, and is against it when it lies beyond."""
+    rows = []
+    for (arch, t, p), g in intervals.groupby(["arch", "true", "predicted"], sort=False):
+        g = g.sort_values("seed")
+        rows.append({"claim": "frequent_confusion", "arch": arch, "true": t, "predicted": p, "top": top,
+                     "percents": ", ".join(f"{v:.1f} [{lo:.1f}, {hi:.1f}]" for v, lo, hi in
+                                           zip(g["percent"], g["percent_low"], g["percent_high"])),
+                     "ranks": ", ".join(f"{int(r)} [{lo:.0f}, {hi:.0f}]" for r, lo, hi in
+                                        zip(g["rank"], g["rank_low"], g["rank_high"])),
+                     "seeds": len(g), "support": per_seed_support(g["rank_high"] <= top, g["rank_low"] > top)})
     return pd.DataFrame(rows)
 
 

@@ -10,8 +10,19 @@ import seaborn as sns
 import torch
 from matplotlib.ticker import NullLocator
 
-ARCH_ORDER = ["linear", "conv"]
+ARCH_ORDER = ["linear", "conv"]       # the grid's architectures; extras are drawn only where named
 METRICS = {"loss": "total (-ELBO)", "recon": "reconstruction (BCE)", "kl": "KL to N(0, I)"}
+D_PALETTE = "colorblind"              # categorical: neighbouring d must not look alike (viridis made 10 and 50 so)
+
+
+def seeds_label(table: pd.DataFrame) -> str:
+    """"seeds 0, 1, 2" (or "seed 0") of the rows a figure draws."""
+    seeds = sorted(int(s) for s in table["seed"].unique())
+    return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
+
+
+def grid_only(table: pd.DataFrame) -> pd.DataFrame:
+    return table[table["arch"].isin(ARCH_ORDER)]
 
 
 def save(fig, path: Path | str) -> Path:
@@ -47,20 +58,25 @@ def epochs_to_show(epochs: int) -> list[int]:
 
 
 def plot_sweep_curves(histories: pd.DataFrame):
-    """Every model: the three metrics per epoch (columns), train and test (rows), d by colour; the band
-    is one standard deviation over seeds."""
+    """Every model of the grid: the three metrics per epoch (columns), train and test of each architecture
+    (rows), d by colour; the band is one standard deviation over seeds."""
+    histories = grid_only(histories)
     long = history_long(histories)
-    long["d"] = long["latent_dim"].astype(str)
-    grid = sns.relplot(data=long, x="epoch", y="nats per image", hue="d", style="arch", row="split",
-                       col="metric", kind="line", palette="viridis", errorbar="sd",
-                       hue_order=sorted(long["d"].unique(), key=int),
-                       facet_kws={"sharey": False}, height=3, aspect=1.15)
+    long["latent dimension d"] = long["latent_dim"].astype(str)
+    long["panel"] = long["arch"] + ", " + long["split"]           # architecture by panel, d by colour
+    order = [f"{a}, {split}" for a in _archs(histories) for split in ("train", "test")]
+    grid = sns.relplot(data=long, x="epoch", y="nats per image", hue="latent dimension d", row="panel",
+                       row_order=order, col="metric", kind="line", palette=D_PALETTE, errorbar="sd",
+                       hue_order=sorted(long["latent dimension d"].unique(), key=int),
+                       facet_kws={"sharey": False}, height=2.6, aspect=1.3)
     grid.set_titles("{row_name}: {col_name}")
+    grid.figure.suptitle(f"mean over {seeds_label(histories)}; bands: one standard deviation", y=1.02)
     return grid.figure
 
 
 def plot_final_by_dim(final: pd.DataFrame):
     """Final test metrics against d, one line per architecture: mean over seeds, bars of one std."""
+    final = grid_only(final)
     long = final.melt(id_vars=["arch", "latent_dim", "seed"], value_vars=["test_loss", "test_recon", "test_kl"],
                       var_name="metric", value_name="nats per image")
     long["metric"] = long["metric"].str.removeprefix("test_").map(METRICS)
@@ -69,22 +85,30 @@ def plot_final_by_dim(final: pd.DataFrame):
                        facet_kws={"sharey": False}, height=3, aspect=1.1)
     _dims_axis(grid, final["latent_dim"])
     grid.set_titles("final test {col_name}")
+    grid.set_axis_labels("latent dimension d", "nats per image")
+    grid.legend.set_title("architecture")
+    grid.figure.suptitle(f"mean over {seeds_label(final)}; bars: one standard deviation", y=1.04)
     return grid.figure
 
 
 def plot_bounds_by_dim(table: pd.DataFrame):
-    """Test ELBO and IWAE bound (higher is better) against d, per architecture."""
+    """Test ELBO and IWAE bound (higher is better) against d, per architecture, of one seed's models."""
+    table = grid_only(table)
     long = table.melt(id_vars=["arch", "latent_dim"], value_vars=["test_elbo", "iwae_bound"],
                       var_name="bound", value_name="log p(x) lower bound (nats per image)")
     long["bound"] = long["bound"].map({"test_elbo": "ELBO", "iwae_bound": f"IWAE, K={table['iwae_k'].iloc[0]}"})
     grid = sns.relplot(data=long, x="latent_dim", y="log p(x) lower bound (nats per image)", hue="arch",
                        hue_order=_archs(table), style="bound", kind="line", marker="o", height=3.5, aspect=1.4)
     _dims_axis(grid, table["latent_dim"])
+    grid.set_axis_labels("latent dimension d", "log p(x) lower bound (nats per image)")
+    grid.figure.suptitle(f"the models of {seeds_label(table)}", y=1.03)
     return grid.figure
 
 
 def plot_active_units(scores: pd.DataFrame, kl_dims: pd.DataFrame):
-    """Left: active units against d (the diagonal: every unit used); right: KL per sorted coordinate, first seed."""
+    """Left: active units against d (the diagonal: every unit used), every seed; right: KL per sorted
+    coordinate of the largest-d models, first seed."""
+    scores, kl_dims = grid_only(scores), grid_only(kl_dims)
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
     sns.lineplot(data=scores, x="latent_dim", y="active_units", hue="arch", hue_order=_archs(scores), marker="o",
                  errorbar="sd", err_style="bars", ax=left)
@@ -95,7 +119,8 @@ def plot_active_units(scores: pd.DataFrame, kl_dims: pd.DataFrame):
     left.set_yticks(dims, [str(d) for d in dims])
     left.xaxis.set_minor_locator(NullLocator())
     left.yaxis.set_minor_locator(NullLocator())
-    left.legend(frameon=False)
+    left.legend(frameon=False, title="architecture")
+    left.set_title(f"mean and sd over {seeds_label(scores)}", fontsize=10)
     largest = kl_dims[(kl_dims["latent_dim"] == kl_dims["latent_dim"].max())
                       & (kl_dims["seed"] == kl_dims["seed"].min())]
     sns.lineplot(data=largest, x="rank", y="kl", hue="arch", hue_order=_archs(largest), marker=".", ax=right)
@@ -105,8 +130,30 @@ def plot_active_units(scores: pd.DataFrame, kl_dims: pd.DataFrame):
     right.set_yticks([0, 0.01, 0.1, 1, 10], ["0", "0.01", "0.1", "1", "10"])
     right.yaxis.set_minor_locator(NullLocator())
     right.set_ylim(bottom=0)
+    right.set_title(f"{seeds_label(largest)} only", fontsize=10)
+    right.legend(frameon=False, title="architecture")
     fig.tight_layout()
     return fig
+
+
+def plot_extra(final: pd.DataFrame, arch: str, base: str):
+    """An extra against the grid arch it varies: final test loss at its d, every seed (points) and the mean
+    (bar), one panel per d (their losses differ by more than the effect)."""
+    table = final[final["arch"].isin([base, arch])]
+    dims = sorted(table.loc[table["arch"] == arch, "latent_dim"].unique())
+    table = table[table["latent_dim"].isin(dims)].rename(columns={"arch": "architecture"})
+    grid = sns.catplot(data=table, x="architecture", y="test_loss", col="latent_dim", order=[base, arch],
+                       kind="bar", errorbar=None, color="0.85", height=3.2, aspect=0.9, sharey=False)
+    grid.map_dataframe(sns.stripplot, x="architecture", y="test_loss", order=[base, arch], hue="seed",
+                       palette="dark", size=6, jitter=0.15)
+    for ax in grid.axes.flat:
+        lows = table.loc[table["latent_dim"] == int(ax.get_title().split("= ")[-1]), "test_loss"]
+        ax.set_ylim(lows.min() - 2, lows.max() + 1.5)
+    grid.set_titles("latent dimension d = {col_name}")
+    grid.set_axis_labels("", "final test loss (nats per image)")
+    grid.add_legend(title="seed")
+    grid.figure.suptitle(f"bars: mean over {seeds_label(table)}; points: each seed", y=1.04)
+    return grid.figure
 
 
 def _archs(table: pd.DataFrame) -> list[str]:

@@ -14,46 +14,61 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from ..config.sweep import Sweep
+from ..config.sweep import EXTRAS, Sweep
 from ..core.models import load_model
 from ..data import datasets as data
-from ..evaluation import classifier, latent
+from ..evaluation import classifier, latent, reading
 from ..evaluation import evaluate as metrics
 from ..infra import paths
 from ..infra.atomic import atomic_write_text
 from ..training import runs
-from . import claims, tables
+from . import claims, inference, pictures, tables
 
 GRID_VALUES = (-2, -1, 0, 1, 2)     # the seed's coarse 5 x 5 latent grid (notebook 03 draws it)
+RERUNS = paths.PROJECT / "reruns"   # the same sweep rerun elsewhere (same code and seeds): reruns/README.md
 
 
 def loss_tables(sweep: Sweep, where: paths.Paths) -> None:
-    """final_by_seed, summary (mean and sd over seeds), params."""
+    """final_by_seed (grid and extras), summary (mean and sd over seeds), params."""
     final = tables.final_by_seed(tables.histories(where.runs, sweep))
     tables.save(final, where.results / "final_by_seed.csv")
     tables.save(tables.summary(final), where.results / "summary.csv")
-    tables.save(tables.params(sweep.archs, sweep.dims), where.results / "params.csv")
+    tables.save(tables.params(list(dict.fromkeys(final["arch"])), sweep.dims), where.results / "params.csv")
 
 
 def latent_tables(sweep: Sweep, where: paths.Paths) -> None:
-    """digit_geometry and latent_confusions (2-D models, every seed), latent_diagnostics, kl_per_dim,
-    grid_digits (what the classifier reads at the coarse grid's corners and centre, first seed)."""
+    """latent_diagnostics, kl_per_dim; for the 2-D models of every seed digit_geometry, edge_ranks (with
+    bootstrap intervals) and latent_confusions; for the first seed's 2-D models what the classifier reads
+    in every cell of the coarse grid (grid_cells); and what it reads in the prior samples and interpolations
+    of the first seed's smallest- and largest-d models (prior_reads, interpolation_reads)."""
     folders = tables.run_folders(where.runs, sweep)
     scores = tables.metrics_table(where.runs, sweep)
     tables.save(tables.mean_std(scores, ["active_units", "knn_accuracy", "recon_accuracy", "test_elbo"]),
                 where.results / "latent_diagnostics.csv")
     tables.save(tables.kl_per_dim(where.runs, sweep), where.results / "kl_per_dim.csv")
+    x_test, y_test = data.load(sweep.dataset, train=False, limit=sweep.test_limit)
+    clf = classifier.load(classifier.classifier_path(where.runs, sweep.train_limit))
+    first = sweep.seeds[0]
+    corners = {(a, d): load_model(folders[(a, d, first)]) for a, d in sweep.corners()}
+    tables.save(pd.concat([reading.read_prior(m, clf).assign(arch=a, latent_dim=d, seed=first)
+                           for (a, d), m in corners.items()], ignore_index=True), where.results / "prior_reads.csv")
+    tables.save(pd.concat([reading.read_interpolations(m, clf, x_test, y_test).assign(arch=a, latent_dim=d, seed=first)
+                           for (a, d), m in corners.items()], ignore_index=True),
+                where.results / "interpolation_reads.csv")
     if not sweep.has_2d():
         return
-    x_test, y_test = data.load(sweep.dataset, train=False, limit=sweep.test_limit)
-    geometry = pd.concat([latent.digit_geometry(latent.encode_means(load_model(folders[(a, 2, s)]), x_test), y_test)
-                          .reset_index().assign(arch=a, seed=s) for a in sweep.archs for s in sweep.seeds],
-                         ignore_index=True)
-    tables.save(geometry, where.results / "digit_geometry.csv")
+    geometry, edges = [], []
+    for a in sweep.archs:
+        for s in sweep.seeds:
+            z = latent.encode_means(load_model(folders[(a, 2, s)]), x_test)
+            geometry.append(latent.digit_geometry(z, y_test).reset_index().assign(arch=a, seed=s))
+            edges.append(claims.edge_ranks(z.numpy(), y_test.numpy(), seed=s).assign(arch=a, seed=s))
+    tables.save(pd.concat(geometry, ignore_index=True), where.results / "digit_geometry.csv")
+    tables.save(pd.concat(edges, ignore_index=True), where.results / "edge_ranks.csv")
     tables.save(confusions(folders, sweep, "knn_confusion"), where.results / "latent_confusions.csv")
-    clf = classifier.load(classifier.classifier_path(where.runs, sweep.train_limit))
-    models = {a: load_model(folders[(a, 2, sweep.seeds[0])]) for a in sweep.archs}
-    tables.save(latent.read_grid_points(models, clf, GRID_VALUES), where.results / "grid_digits.csv")
+    tables.save(confusion_intervals(folders, sweep, "knn_confusion"), where.results / "latent_confusion_intervals.csv")
+    tables.save(pd.concat([reading.read_grid(load_model(folders[(a, 2, first)]), clf, GRID_VALUES).assign(arch=a, seed=first)
+                           for a in sweep.archs], ignore_index=True), where.results / "grid_cells.csv")
 
 
 def confusions(folders: dict, sweep: Sweep, matrix: str) -> pd.DataFrame:
@@ -62,9 +77,15 @@ def confusions(folders: dict, sweep: Sweep, matrix: str) -> pd.DataFrame:
                       for a in sweep.archs for s in sweep.seeds], ignore_index=True)
 
 
+def confusion_intervals(folders: dict, sweep: Sweep, matrix: str) -> pd.DataFrame:
+    """The seed's confusion pairs in every 2-D model and seed, with bootstrap intervals (claims)."""
+    return pd.concat([claims.confusion_intervals(metrics.read(folders[(a, 2, s)])[matrix], seed=s).assign(arch=a, seed=s)
+                      for a in sweep.archs for s in sweep.seeds], ignore_index=True)
+
+
 def metric_tables(sweep: Sweep, where: paths.Paths) -> None:
-    """classifier.json, metrics_summary (seed means beside the first seed's IWAE bound), recon_confusions,
-    and one table per appendix dataset (its final epoch)."""
+    """classifier.json, metrics_summary (seed means, and the first seed's ELBO, IWAE bound and their gap:
+    quantities of the same runs), recon_confusions (and intervals), and one table per appendix dataset."""
     info = classifier.read_info(classifier.classifier_path(where.runs, sweep.train_limit))
     atomic_write_text(where.results / "classifier.json", json.dumps(
         {k: info[k] for k in ("train_images", "test_images", "test_accuracy")}, indent=1) + "\n")
@@ -76,33 +97,89 @@ def metric_tables(sweep: Sweep, where: paths.Paths) -> None:
     summary["recon_minus_knn"] = summary["recon_accuracy_mean"] - summary["knn_accuracy_mean"]
     tables.save(summary, where.results / "metrics_summary.csv")
     if sweep.has_2d():
-        tables.save(confusions(tables.run_folders(where.runs, sweep), sweep, "recon_confusion"),
-                    where.results / "recon_confusions.csv")
+        folders = tables.run_folders(where.runs, sweep)
+        tables.save(confusions(folders, sweep, "recon_confusion"), where.results / "recon_confusions.csv")
+        tables.save(confusion_intervals(folders, sweep, "recon_confusion"),
+                    where.results / "recon_confusion_intervals.csv")
     arch, d, seed = sweep.appendix
     for ds in sweep.datasets[1:]:
         history = runs.load_history(runs.find(where.runs, sweep.config(arch, d, seed, dataset=ds)))
         tables.save(history.tail(1).assign(dataset=ds, arch=arch, latent_dim=d, seed=seed), where.results / f"{ds}.csv")
 
 
-def claim_tables(results_dir: Path | str) -> None:
-    """The seed's claims and their verdicts, from the saved base tables (summary, digit_geometry, the
-    confusions): claims, verdicts, seed_batch, claims_edge, claims_*_confusion, largest_*_confusions."""
+def rerun_elsewhere(final: pd.DataFrame, sweep: Sweep | None, reruns: Path = RERUNS) -> tuple[pd.DataFrame | None, dict]:
+    """The per-seed final table of the same sweep rerun on another machine (reruns/final_by_seed.csv and
+    its machine.json), when there is one of the same numerics: its linear models must equal ours to the
+    saved digits (they are bit-identical across machines of this kind); else it is not used, and why."""
+    table, info = reruns / "final_by_seed.csv", reruns / "machine.json"
+    if not table.is_file() or not info.is_file():
+        return None, {"used": False, "why": "no rerun on another machine in reruns/"}
+    there, about = pd.read_csv(table), json.loads(info.read_text())
+    size = {k: about.get("sweep", {}).get(k) for k in ("epochs", "train_limit", "test_limit")}
+    if sweep is None or size != {k: getattr(sweep, k) for k in size}:
+        return None, {**about, "used": False, "why": f"the rerun is of another sweep size ({size})"}
+    keys, cols = ["arch", "latent_dim", "seed"], ["test_loss", "test_recon", "test_kl"]
+    linear = final[final["arch"] == "linear"][keys + cols].merge(there[keys + cols], on=keys, suffixes=("", "_x"))
+    if not len(linear):
+        return None, {**about, "used": False, "why": "no linear model in both runs to check that the code is the same"}
+    same = all((linear[c] - linear[f"{c}_x"]).abs().max() < 1e-3 for c in cols)
+    if not same:
+        return None, {**about, "used": False, "why": "its linear models differ from ours: not the same numerics"}
+    return there, {**about, "used": True, "linear_runs_identical": len(linear)}
+
+
+DERIVED = ("claims.csv", "verdicts.csv", "seed_batch.csv", "machines.csv", "rerun.json", "inference.json",
+           "claims_extras.csv", "grid_summary.csv", "prior_summary.csv", "interpolation_summary.csv",
+           "interpolation_counts.csv", "claims_edge.csv", "claims_*_confusion.csv", "largest_*_confusions.csv")
+
+
+def claim_tables(results_dir: Path | str, sweep: Sweep | None = None, reruns: Path = RERUNS) -> None:
+    """The seed's claims and their verdicts, from the saved base tables (final_by_seed, metrics, edge_ranks,
+    the confusion intervals): claims, verdicts, claims_extras, machines, seed_batch, claims_edge,
+    claims_*_confusion, largest_*_confusions."""
     results = Path(results_dir)
+    for stale in DERIVED:                  # what an earlier sweep derived and this one may not
+        for path in results.glob(stale):
+            path.unlink()
 
     def base(name):
         path = results / f"{name}.csv"
         return pd.read_csv(path) if path.is_file() else None
 
-    if (summary := base("summary")) is not None:
-        checked = claims.loss_claims(summary)
+    if (final := base("final_by_seed")) is not None:
+        elsewhere, about = rerun_elsewhere(final, sweep, reruns)
+        checked = claims.on_another_machine(claims.loss_claims(final), elsewhere)
         tables.save(checked, results / "claims.csv")
         tables.save(claims.overall_verdicts(checked), results / "verdicts.csv")
-        tables.save(claims.seed_batch_size(summary), results / "seed_batch.csv")
-    if (geometry := base("digit_geometry")) is not None:
-        tables.save(claims.edge_claim(geometry), results / "claims_edge.csv")
+        tables.save(claims.seed_batch_size(base("summary")), results / "seed_batch.csv")
+        shift = claims.machine_shift(final, elsewhere) if elsewhere is not None else None
+        if shift is not None:
+            tables.save(shift, results / "machines.csv")
+            about["changes"] = {a: {"runs": int(len(g)), "sd": float(g["change"].std(ddof=1)),
+                                    "max_abs": float(g["change"].abs().max())} for a, g in shift.groupby("arch")}
+        atomic_write_text(results / "rerun.json", json.dumps(about, indent=1) + "\n")
+        atomic_write_text(results / "inference.json", json.dumps(
+            {"level": inference.LEVEL, "family": int(checked["p"].notna().sum()), "max_seeds": inference.MAX_SEEDS,
+             "bootstrap_resamples": inference.RESAMPLES, "confident": reading.CONFIDENT}, indent=1) + "\n")
+        scores = base("metrics")
+        extras = [t for arch, grid_arch in EXTRAS.values() if arch in set(final["arch"])
+                  if len(t := claims.extra_claims(final, scores, arch, grid_arch))]
+        if extras:
+            tables.save(pd.concat(extras, ignore_index=True), results / "claims_extras.csv")
+    if (cells := base("grid_cells")) is not None:
+        tables.save(pictures.read_summary(cells, ["arch", "seed"]), results / "grid_summary.csv")
+    if (prior := base("prior_reads")) is not None:
+        tables.save(pictures.read_summary(prior, ["arch", "latent_dim", "seed"]), results / "prior_summary.csv")
+    if (paths_read := base("interpolation_reads")) is not None:
+        walks = pictures.interpolation_summary(paths_read)
+        tables.save(walks, results / "interpolation_summary.csv")
+        tables.save(pictures.interpolation_counts(walks), results / "interpolation_counts.csv")
+    if (ranks := base("edge_ranks")) is not None:
+        tables.save(claims.edge_claim(ranks), results / "claims_edge.csv")
     for source in ("latent", "recon"):
-        if (found := base(f"{source}_confusions")) is not None:
+        if (found := base(f"{source}_confusion_intervals")) is not None:
             tables.save(claims.confusion_claim(found), results / f"claims_{source}_confusion.csv")
+        if (found := base(f"{source}_confusions")) is not None:
             tables.save(claims.largest_confusions(found), results / f"largest_{source}_confusions.csv")
 
 
@@ -113,4 +190,4 @@ def write_all(sweep: Sweep, where: paths.Paths) -> None:
     with torch.inference_mode():
         latent_tables(sweep, where)
     metric_tables(sweep, where)
-    claim_tables(where.results)
+    claim_tables(where.results, sweep)

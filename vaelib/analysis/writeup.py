@@ -21,7 +21,7 @@ import jinja2
 import pandas as pd
 
 from ..infra import paths
-from . import claims
+from . import claims, inference
 from ..infra.faults import EXIT_CODES, Refused, guard
 
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "REPORT.md.j2"
@@ -52,6 +52,16 @@ def pm(mean, std, digits: int = 2) -> str:
     return f"{num(mean, digits)} ± {num(std, digits)}"
 
 
+def ci(low, high, digits: int = 2) -> str:
+    """A 95% interval as the write-up prints it: [low, high] (n/a with one seed)."""
+    return f"[{num(low, digits)}, {num(high, digits)}]"
+
+
+def seeds_word(n) -> str:
+    """The seeds a resolving interval would need: a count, or "> 1,000" when none up to the search limit."""
+    return "> 1,000" if n is None or (isinstance(n, float) and math.isnan(n)) else f"{int(n):,}"
+
+
 def pct(x, digits: int = 1) -> str:
     return f"{100 * x:.{digits}f}%"
 
@@ -79,9 +89,8 @@ def join(items, last: str = "and") -> str:
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE.parent), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters.update(num=num, pct=pct, join=join, int=lambda x: f"{int(x):,}")
-    env.globals.update(pm=pm, rows=rows, row=row, rule=claims.RULE, noise_factor=claims.NOISE_FACTOR,
-                       seed_endpoints=claims.SEED_ENDPOINTS)
+    env.filters.update(num=num, pct=pct, join=join, int=lambda x: f"{int(x):,}", seeds_word=seeds_word)
+    env.globals.update(pm=pm, ci=ci, rows=rows, row=row, rule=inference.RULE, seed_endpoints=claims.SEED_ENDPOINTS)
     return env
 
 

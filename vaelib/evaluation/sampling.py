@@ -1,4 +1,8 @@
-"""Pictures drawn from a trained model: samples from the prior and latent interpolations."""
+"""Pictures drawn from a trained model: samples from the prior and latent interpolations.
+
+Each picture is made from its images (`prior_images`, `interpolation_images`), so that what the report
+says of a figure (evaluation.reading) is computed on the very images the figure shows.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +11,41 @@ from torchvision.utils import make_grid
 
 from ..core.models import VAE
 
+# The test images the interpolations join (indices into the test set): start -> end, one row each.
+INTERPOLATION_PAIRS = ((0, 11), (1, 7), (2, 18), (3, 9), (4, 13))
+PRIOR_SAMPLES = 32
+STEPS = 10
+
 
 @torch.inference_mode()
-def prior_samples(model: VAE, n: int = 32, seed: int = 0) -> torch.Tensor:
-    """n images decoded from z ~ N(0, I), as one grid (8 per row)."""
+def prior_images(model: VAE, n: int = PRIOR_SAMPLES, seed: int = 0) -> torch.Tensor:
+    """n images (pixel probabilities) decoded from z ~ N(0, I) drawn with `seed`."""
     z = torch.randn(n, model.latent_dim, generator=torch.Generator().manual_seed(seed))
-    return make_grid(torch.sigmoid(model.decode(z)), nrow=8, padding=1, pad_value=1.0)
+    return torch.sigmoid(model.decode(z))
+
+
+def prior_samples(model: VAE, n: int = PRIOR_SAMPLES, seed: int = 0) -> torch.Tensor:
+    """prior_images as one grid (8 per row)."""
+    return make_grid(prior_images(model, n, seed), nrow=8, padding=1, pad_value=1.0)
 
 
 @torch.inference_mode()
-def interpolations(model: VAE, starts: torch.Tensor, ends: torch.Tensor, steps: int = 10) -> torch.Tensor:
-    """One row per pair: decoded points on the straight line between the two posterior means."""
+def interpolation_images(model: VAE, starts: torch.Tensor, ends: torch.Tensor, steps: int = STEPS) -> torch.Tensor:
+    """[pairs, steps, 1, 28, 28]: decoded points on the straight line between the two posterior means."""
     mu_a, _ = model.encode(starts)
     mu_b, _ = model.encode(ends)
     t = torch.linspace(0, 1, steps).view(1, steps, 1)
     z = (1 - t) * mu_a.unsqueeze(1) + t * mu_b.unsqueeze(1)                     # [pairs, steps, d]
-    images = torch.sigmoid(model.decode(z.flatten(0, 1)))
-    return make_grid(images, nrow=steps, padding=1, pad_value=1.0)
+    return torch.sigmoid(model.decode(z.flatten(0, 1))).unflatten(0, (len(starts), steps))
+
+
+def interpolations(model: VAE, starts: torch.Tensor, ends: torch.Tensor, steps: int = STEPS) -> torch.Tensor:
+    """interpolation_images as one grid, one row per pair."""
+    return make_grid(interpolation_images(model, starts, ends, steps).flatten(0, 1), nrow=steps, padding=1,
+                     pad_value=1.0)
+
+
+def interpolation_ends(x_test: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The start and end images of INTERPOLATION_PAIRS."""
+    starts, ends = zip(*INTERPOLATION_PAIRS)
+    return x_test[list(starts)], x_test[list(ends)]

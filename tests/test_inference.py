@@ -1,0 +1,92 @@
+"""The statistics behind the verdicts (analysis.inference, analysis.claims): Welch intervals and their
+verdicts, what the seeds could resolve, Holm's correction, summaries that hide no refutation, and the
+bootstrap intervals of ranks."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from vaelib.analysis import claims, inference
+
+
+def test_the_verdict_follows_the_welch_interval():
+    lower, higher = [100.0, 100.5, 99.8], [104.0, 103.2, 104.9]
+    out = inference.compare(lower, higher)
+    assert out["difference"] == pytest.approx(np.mean(higher) - np.mean(lower))
+    assert 0 < out["ci_low"] < out["difference"] < out["ci_high"] and out["verdict"] == "holds"
+    assert inference.compare(higher, lower)["verdict"] == "refuted"             # the other way round
+    noisy = inference.compare([100.0, 103.0, 97.0], [101.0, 104.0, 98.5])
+    assert noisy["ci_low"] < 0 < noisy["ci_high"] and noisy["verdict"] == "inconclusive"
+    assert noisy["resolvable"] == pytest.approx((noisy["ci_high"] - noisy["ci_low"]) / 2)
+    assert inference.compare([1.0], [2.0])["verdict"] == "untested (one seed)"
+
+
+def test_seeds_needed_is_the_first_count_whose_interval_excludes_zero():
+    sa, sb, diff = 1.5, 2.0, 1.2
+    n = inference.seeds_needed(sa, sb, diff)
+
+    def half_width(k):
+        df = inference.welch_df(sa ** 2, k, sb ** 2, k)
+        return stats.t.ppf(0.975, df) * math.sqrt((sa ** 2 + sb ** 2) / k)
+    assert half_width(n) < diff <= half_width(n - 1)
+    assert inference.seeds_needed(sa, sb, 1e-4) != inference.seeds_needed(sa, sb, 1e-4)   # NaN: beyond the cap
+
+
+def test_holm_adjusts_the_family():
+    table = pd.DataFrame({"p": [0.01, 0.04, 0.03, float("nan")], "difference": [1.0, -1.0, 2.0, 0.5],
+                          "verdict": ["holds", "refuted", "holds", "untested (one seed)"]})
+    out = inference.holm(table)
+    assert out["holm_p"].iloc[:3].tolist() == pytest.approx([0.03, 0.06, 0.06])    # 3 tests, step-down
+    assert out["holm_verdict"].tolist() == ["holds", "inconclusive", "inconclusive", "untested (one seed)"]
+
+
+def test_a_summary_names_every_refutation():
+    summary = inference.where(pd.Series(["holds", "holds", "refuted", "inconclusive"]),
+                              pd.Series(["d=2", "d=3", "d=50", "d=10"]))
+    assert summary == "holds at d=2, d=3; refuted at d=50; inconclusive at d=10"
+    assert inference.where(pd.Series(["holds", "holds"]), pd.Series(["a", "b"])) == "holds"
+
+
+def test_the_seed_claims_from_per_seed_values(tmp_path):
+    """Linear better than conv by 5 nats at d=2 (tight seeds), equal at d=5 (noisy): claim 2 is refuted at d=2
+    and inconclusive at d=5, and the summary says both."""
+    rows = []
+    for seed, (n1, n2) in enumerate([(0.1, -1.0), (-0.2, 1.5), (0.1, -0.4)]):
+        for d, conv_gap, noise in ((2, 5.0, n1), (5, 0.0, n2)):
+            for arch, shift in (("linear", 0.0), ("conv", conv_gap)):
+                rows.append({"arch": arch, "latent_dim": d, "seed": seed, "test_loss": 150 - 10 * d + shift + noise,
+                             "test_recon": 140 - 12 * d + shift + noise, "test_kl": 10 + 2 * d + noise})
+    table = claims.loss_claims(pd.DataFrame(rows))
+    beats = table[table["claim"] == "conv_beats_linear"].set_index("setting")
+    assert beats.loc["d=2", "verdict"] == "refuted" and beats.loc["d=5", "verdict"] == "inconclusive"
+    assert beats.loc["d=5", "seeds_needed"] != beats.loc["d=5", "seeds_needed"] or beats.loc["d=5", "seeds_needed"] > 3
+    summary = claims.overall_verdicts(table).set_index("claim").loc["conv_beats_linear"]
+    assert summary["verdict"] == "refuted at d=2; inconclusive at d=5"
+    assert "d=2: -5.00" in summary["behind"]
+
+
+def test_edge_ranks_and_their_bootstrap_intervals():
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 10, 3000)
+    z = rng.normal(size=(3000, 2)) * 0.3
+    z[labels == 0] += [4.0, 0.0]                # far out, clearly first
+    z[labels == 3] += [0.02, 0.0]               # among the crowd at the centre
+    ranks = claims.edge_ranks(z, labels, digits=(0, 3)).set_index("digit")
+    assert ranks.loc[0, "rank"] == 1 and ranks.loc[0, "rank_low"] == ranks.loc[0, "rank_high"] == 1
+    assert ranks.loc[3, "rank_high"] - ranks.loc[3, "rank_low"] >= 2       # undecided among similar digits
+    per_seed = pd.concat([ranks.reset_index().assign(arch="linear", seed=s) for s in (0, 1, 2)])
+    edge = claims.edge_claim(per_seed, top=3).set_index("digit")
+    assert edge.loc[0, "support"] == "supported in all 3 seeds" and edge.loc[0, "ranks"].startswith("1 [1, 1]")
+
+
+def test_confusion_intervals_from_a_matrix():
+    matrix = np.full((10, 10), 5)
+    np.fill_diagonal(matrix, 900)
+    matrix[7, 9] = 120                          # by far the largest confusion
+    out = claims.confusion_intervals(matrix, pairs=((7, 9), (5, 8))).set_index(["true", "predicted"])
+    assert out.loc[(7, 9), "rank"] == 1 and out.loc[(7, 9), "rank_high"] == 1
+    assert out.loc[(7, 9), "percent_low"] < out.loc[(7, 9), "percent"] < out.loc[(7, 9), "percent_high"]
+    assert out.loc[(5, 8), "rank_high"] > 5                                  # one of many equal ones

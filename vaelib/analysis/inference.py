@@ -1,0 +1,124 @@
+"""The statistics behind every verdict: Welch's t interval for a difference of seed means, the verdict
+it gives, what the seeds could have resolved, Holm's correction over a family, and a percentile
+bootstrap over test images for ranks.
+
+A comparison "A is lower than B" is the difference mean(B) - mean(A) over seeds (positive when the claim
+goes the right way), with a 95% confidence interval by Welch's t (two samples, unequal variances:
+`scipy.stats.ttest_ind(equal_var=False)`). The claim **holds** at that setting when the interval lies
+above 0, is **refuted** when it lies below 0, and is **inconclusive** when it contains 0. Inconclusive is
+not "equal": with these spreads, only a difference larger than the interval's half-width would have been
+resolved, and `seeds_needed` says how many seeds per side would resolve the observed one.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
+
+LEVEL = 0.95
+RESAMPLES = 999           # bootstrap resamples of the test images per interval
+MAX_SEEDS = 1000          # seeds_needed gives up here: the observed difference is too small to chase
+RULE = __doc__.split("\n\n", 1)[1].strip().replace("\n", " ")
+
+
+def verdict(low: float, high: float) -> str:
+    if low != low or high != high:                # NaN: one seed on a side has no spread
+        return "untested (one seed)"
+    if low > 0:
+        return "holds"
+    if high < 0:
+        return "refuted"
+    return "inconclusive"
+
+
+def welch_df(var_a: float, n_a: int, var_b: float, n_b: int) -> float:
+    """Welch-Satterthwaite degrees of freedom of a difference of two means."""
+    a, b = var_a / n_a, var_b / n_b
+    return (a + b) ** 2 / (a ** 2 / (n_a - 1) + b ** 2 / (n_b - 1)) if a + b > 0 else math.inf
+
+
+def seeds_needed(std_a: float, std_b: float, difference: float) -> float:
+    """Seeds per side for which a Welch 95% interval of this half-width would exclude 0 at the observed
+    difference, if the spreads stayed as observed; NaN above MAX_SEEDS (or with no difference)."""
+    var = std_a ** 2 + std_b ** 2
+    if difference == 0 or var == 0 or var != var:
+        return math.nan
+    for n in range(2, MAX_SEEDS + 1):
+        df = welch_df(std_a ** 2, n, std_b ** 2, n)
+        if stats.t.ppf(0.5 + LEVEL / 2, df) * math.sqrt(var / n) < abs(difference):
+            return float(n)
+    return math.nan
+
+
+def compare(lower, higher) -> dict:
+    """The claim "`lower` has the lower value" over per-seed values: difference mean(higher) - mean(lower),
+    its Welch 95% interval, the two-sided p-value, the verdict, the half-width (the smallest difference
+    these seeds resolve), and the seeds per side that would resolve the observed difference."""
+    lower, higher = np.asarray(lower, dtype=float), np.asarray(higher, dtype=float)
+    diff = higher.mean() - lower.mean()
+    if min(len(lower), len(higher)) < 2:
+        return {"difference": diff, "ci_low": math.nan, "ci_high": math.nan, "p": math.nan,
+                "verdict": verdict(math.nan, math.nan), "resolvable": math.nan, "seeds_needed": math.nan,
+                "seeds": min(len(lower), len(higher))}
+    test = stats.ttest_ind(higher, lower, equal_var=False)
+    ci = test.confidence_interval(LEVEL)
+    found = verdict(ci.low, ci.high)
+    return {"difference": diff, "ci_low": ci.low, "ci_high": ci.high, "p": test.pvalue, "verdict": found,
+            "resolvable": (ci.high - ci.low) / 2,
+            "seeds_needed": seeds_needed(lower.std(ddof=1), higher.std(ddof=1), diff)
+            if found == "inconclusive" else math.nan,
+            "seeds": min(len(lower), len(higher))}
+
+
+def contrast(groups: list[tuple[float, np.ndarray]]) -> dict:
+    """A linear contrast sum(c_i * mean_i) of independent groups, with a 95% t interval whose degrees of
+    freedom are Welch-Satterthwaite's (the difference of two differences: does one gap exceed another?)."""
+    terms = [(c, np.asarray(x, dtype=float)) for c, x in groups]
+    value = sum(c * x.mean() for c, x in terms)
+    parts = [c ** 2 * x.var(ddof=1) / len(x) for c, x in terms]
+    se = math.sqrt(sum(parts))
+    df = sum(parts) ** 2 / sum(p ** 2 / (len(x) - 1) for p, (_, x) in zip(parts, terms)) if se > 0 else math.inf
+    half = stats.t.ppf(0.5 + LEVEL / 2, df) * se
+    p = 2 * stats.t.sf(abs(value) / se, df) if se > 0 else math.nan
+    return {"difference": value, "ci_low": value - half, "ci_high": value + half, "p": p,
+            "verdict": verdict(value - half, value + half), "resolvable": half,
+            "seeds": min(len(x) for _, x in terms)}
+
+
+def holm(table: pd.DataFrame) -> pd.DataFrame:
+    """Holm's step-down correction over every comparison of `table` (the family): the adjusted p-value and
+    the verdict at a family-wise error rate of 5% (`holm_verdict`: holds / refuted / inconclusive)."""
+    out = table.copy()
+    tested = out["p"].notna()
+    out["holm_p"] = math.nan
+    out["holm_verdict"] = out["verdict"]
+    if tested.any():
+        reject, adjusted, _, _ = multipletests(out.loc[tested, "p"], alpha=1 - LEVEL, method="holm")
+        out.loc[tested, "holm_p"] = adjusted
+        out.loc[tested, "holm_verdict"] = np.where(reject, np.where(out.loc[tested, "difference"] > 0,
+                                                                    "holds", "refuted"), "inconclusive")
+    return out
+
+
+def where(verdicts: pd.Series, settings: pd.Series) -> str:
+    """Where a claim holds, is refuted and is inconclusive, in that order: "holds at d=2, d=3;
+    refuted at d=50" (one word when every setting agrees); nothing hides a refutation."""
+    found = {}
+    for v, s in zip(verdicts, settings):
+        found.setdefault(v, []).append(str(s))
+    if len(found) == 1:
+        return next(iter(found))
+    order = ["holds", "refuted", "inconclusive", "untested (one seed)"]
+    return "; ".join(f"{v} at {', '.join(found[v])}" for v in order if v in found)
+
+
+def bootstrap_interval(data: tuple, statistic, seed: int = 0, resamples: int = RESAMPLES) -> tuple[float, float]:
+    """Percentile bootstrap 95% interval of `statistic` over the rows of `data` (arrays resampled together,
+    as test images; scipy.stats.bootstrap)."""
+    result = stats.bootstrap(data, lambda *rows: float(statistic(*rows)), paired=True, vectorized=False, method="percentile",
+                             n_resamples=resamples, confidence_level=LEVEL, rng=np.random.default_rng(seed))
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
