@@ -74,7 +74,7 @@ print(f"classifier test accuracy: {clf_info['test_accuracy']:.4f} on {clf_info['
 # one seed, so no spread. The `*_s` columns of `results/metrics.csv` give the seconds each metric took.
 
 # %%
-iwae = scores[scores["seed"] == first][["arch", "latent_dim", "test_elbo", "iwae_bound", "iwae_gain", "iwae_k"]]
+iwae = scores[scores["seed"] == first][["arch", "latent_dim", "seed", "test_elbo", "iwae_bound", "iwae_gain", "iwae_k"]]
 tables.read(where.results / "metrics_summary.csv").round(3)
 
 # %% [markdown]

@@ -42,17 +42,22 @@ def test_one_architecture_two_seeds(tmp_path):
     summary = pd.read_csv(tmp_path / "results" / "summary.csv")
     assert list(summary["seeds"]) == [2, 2] and summary["test_loss_std"].notna().all()
     scores = pd.read_csv(tmp_path / "results" / "metrics.csv")
-    assert len(scores) == 4 and scores["run_code"].nunique() == 1
-    assert scores.loc[scores["seed"] == 0, "iwae_bound"].notna().all()      # the bound on the first seed only
-    assert scores.loc[scores["seed"] == 1, "iwae_bound"].isna().all()
-    # 4 MNIST runs + the Fashion-MNIST appendix model, each through notebook 01, then 02-05
-    assert len(list((tmp_path / "executed").glob("01_train_*.ipynb"))) == 5
+    assert len(scores) == 8 and scores["run_code"].nunique() == 1          # 4 grid runs, 4 of the wide-dense extra
+    grid = scores["arch"] == "conv"
+    assert scores.loc[grid & (scores["seed"] == 0), "iwae_bound"].notna().all()   # the bound: grid, first seed
+    assert scores.loc[~grid | (scores["seed"] == 1), "iwae_bound"].isna().all()
+    extras = pd.read_csv(tmp_path / "results" / "claims_extras.csv")
+    assert set(extras["claim"]) == {"extra_lowers_loss", "loss_falls_with_d", "extra_gains_more_with_d",
+                                    "extra_uses_more_units"} and extras["ci_low"].notna().all()
+    # 4 MNIST runs, 4 extra runs and the Fashion-MNIST appendix model, each through notebook 01, then 02-05
+    assert len(list((tmp_path / "executed").glob("01_train_*.ipynb"))) == 9
     assert len(list((tmp_path / "executed").glob("0[2-5]_*.ipynb"))) == 4
     info = json.loads((tmp_path / "results" / "run.json").read_text())
     assert info["sweep"]["seeds"] == [0, 1] and info["runs_code"] and info["torch"]
     assert info["devices"] == ["cpu"] and info["evaluation_devices"] == ["cpu"]     # --device cpu, everywhere
     text = (tmp_path / "REPORT.md").read_text()
-    assert "recon_falls_with_d" not in text and "Verdict" in text and "fashion" in text.lower()
+    assert "recon_falls_with_d" not in text and "## How verdicts are reached" in text and "fashion" in text.lower()
+    assert "Does a wider dense layer let conv use d = 50?" in text
     assert "conv vs linear" not in text           # one architecture: no comparison claimed
     index = (tmp_path / "figures" / "README.md").read_text()
     assert all(name in index for name in expected_figures(sweep))

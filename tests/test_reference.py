@@ -81,6 +81,13 @@ def test_reference_command_end_to_end_and_its_rendered_section(tmp_path):
     # the IWAE bound (K=20) is tighter than the ELBO: NLL below -ELBO, on the same fixed test images
     assert info["ours"]["nll"] < history["test_loss"].iloc[-1] + 1.0
     assert (tmp_path / "figures" / "reference_nll.png").stat().st_size > 10_000
+    # the stage table, the active units on 500 training images, and the training subset beside the test one
+    assert list(curve["stage"]) == [1, 2] and curve["learning_rate"].tolist() == pytest.approx([1e-3, 7.2e-4])
+    assert curve["stage_minutes"].sum() == pytest.approx(curve["train_minutes"].iloc[-1])
+    assert 0 <= info["ours"]["active_units"] <= 50 and info["ours"]["active_unit_images"] == 500
+    train_part = json.loads((folder / "nll_epoch2_k20_train_images0-10.json").read_text())
+    assert info["ours"]["train_subset_nll"] == pytest.approx(-torch.tensor(train_part["bounds"]).double().mean().item())
+    assert info["ours"]["subset_images"] == 10 and info["ours"]["test_subset_nll"] == pytest.approx(curve["nll"].iloc[-1])
 
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "reused" in again.stdout + again.stderr
@@ -92,7 +99,8 @@ def test_reference_command_end_to_end_and_its_rendered_section(tmp_path):
         shutil.copy(tmp_path / "results" / name, results / name)
     text = writeup.render(results)
     section = text[text.index("## Against the literature"):text.index("## Reproduce")]
-    assert f"{info['ours']['nll']:.2f}" in section and "86.76" in section and "| 2 |" in section
+    assert f"{info['ours']['nll']:.2f}" in section and "86.76" in section and "| 2 | 2 |" in section
+    assert f"| {info['paper']['active_units']} | {info['ours']['active_units']} |" in section
 
 
 def test_bad_reference_input_is_refused_before_any_work(tmp_path):

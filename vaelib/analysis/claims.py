@@ -131,18 +131,15 @@ def machine_shift(final: pd.DataFrame, final_elsewhere: pd.DataFrame) -> pd.Data
 
 
 def per_seed_support(supported: pd.Series, against: pd.Series) -> str:
-    """What the seeds support, in words: "in all 3 seeds", "in 2 of 3 seeds (against it in 1)", ...."""
+    """What the seeds support, in words: "supported in all 3 seeds", "supported in 2, undecided in 1 of 3
+    seeds" (undecided: the seed's interval straddles the threshold)."""
     n, k, no = len(supported), int(supported.sum()), int(against.sum())
+    counts = {"supported": k, "contradicted": no, "undecided": n - k - no}
     if n == 1:
-        return "supported in the one seed" if k else ("contradicted in the one seed" if no else
-                                                       "undecided in the one seed")
-    if k == n:
-        return f"supported in all {n} seeds"
-    if no == n:
-        return f"contradicted in all {n} seeds"
-    parts = [f"supported in {k} of {n} seeds"] + ([f"contradicted in {no}"] if no else []) + \
-        ([f"undecided in {n - k - no}"] if n - k - no else [])
-    return ", ".join(parts)
+        return f"{next(word for word, c in counts.items() if c)} in the one seed"
+    if max(counts.values()) == n:
+        return f"{next(word for word, c in counts.items() if c == n)} in all {n} seeds"
+    return ", ".join(f"{word} in {c}" for word, c in counts.items() if c) + f" of {n} seeds"
 
 
 def edge_ranks(z: np.ndarray, labels: np.ndarray, digits=(0, 1), seed: int = 0) -> pd.DataFrame:

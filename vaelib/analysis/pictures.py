@@ -10,8 +10,8 @@ DIGITS = tuple(range(10))
 
 
 def _classes(reads: pd.DataFrame) -> tuple[str, str]:
-    seen = sorted(set(reads.loc[reads["confident"], "digit"].astype(int)))
-    return " ".join(map(str, seen)), " ".join(str(d) for d in DIGITS if d not in seen)
+    seen = sorted(set(reads.loc[reads["confident"].astype(bool), "digit"].astype(int)))
+    return " ".join(map(str, seen)) or "none", " ".join(str(d) for d in DIGITS if d not in seen) or "none"
 
 
 def read_summary(reads: pd.DataFrame, by: list[str]) -> pd.DataFrame:
@@ -21,7 +21,7 @@ def read_summary(reads: pd.DataFrame, by: list[str]) -> pd.DataFrame:
         seen, missing = _classes(g)
         rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "images": len(g),
                      "digits": int(g["confident"].sum()), "unclear": int((~g["confident"].astype(bool)).sum()),
-                     "share_digits": g["confident"].mean(), "classes": seen, "missing": missing or "none"})
+                     "share_digits": g["confident"].mean(), "classes": seen, "missing": missing})
     return pd.DataFrame(rows)
 
 
@@ -36,8 +36,8 @@ def interpolation_summary(reads: pd.DataFrame) -> pd.DataFrame:
     """Per (arch, d, pair): the true digits at its ends, the path read along it, and whether it passes
     through a third digit (a confident reading of neither end's digit)."""
     rows = []
-    for (arch, d, seed, pair), g in reads.sort_values("step").groupby(["arch", "latent_dim", "seed", "pair"],
-                                                                       sort=False):
+    for (arch, d, seed, pair), g in reads.sort_values(["pair", "step"]).groupby(["arch", "latent_dim", "seed", "pair"],
+                                                                                 sort=False):
         ends = {int(g["start_digit"].iloc[0]), int(g["end_digit"].iloc[0])}
         third = sorted(set(g.loc[g["confident"].astype(bool), "digit"].astype(int)) - ends)
         rows.append({"arch": arch, "latent_dim": d, "seed": seed, "pair": pair,

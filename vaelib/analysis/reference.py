@@ -8,11 +8,16 @@ import pandas as pd
 import torch
 
 from ..config.reference import PAPER, pieces, snapshot_epochs, test_size
-from ..config.protocols import PROTOCOLS
+from ..config.protocols import PROTOCOLS, STAGE_ENDS, learning_rate, stage_of
 from ..config.run import RunConfig
 from ..data import datasets as data
+from ..core.models import load_model
+from ..evaluation.latent import latent_diagnostics
 from ..evaluation.nll import evaluate_images
 from ..training import runs
+
+
+PAPER_ACTIVE_UNIT_IMAGES = 500     # the authors' code counts active units on this many training images
 
 
 def nll(parts: list[dict]) -> dict:
@@ -23,30 +28,50 @@ def nll(parts: list[dict]) -> dict:
 
 
 def by_epoch_table(folder: Path, k: int, curve_images: int) -> pd.DataFrame:
-    """Epoch, training minutes so far, -ELBO on the whole test set, NLL (K) on the first curve images."""
+    """Per kept epoch (the end of each stage reached): its stage and learning rate, the training minutes of
+    that stage and so far, -ELBO on the whole test set, NLL (K) on the first curve images of the test set."""
     history = runs.load_history(folder)
     cfg = RunConfig.from_params(**runs.read_config(folder))
-    rows = []
+    protocol = PROTOCOLS[cfg.protocol]
+    rows, before = [], 0
     for epoch in snapshot_epochs(cfg.epochs):
         point = nll([evaluate_images(folder, epoch, k, 0, min(curve_images, test_size(cfg)))])
         done = history[history["epoch"] <= epoch]
-        rows.append({"epoch": epoch, "train_minutes": done["seconds"].sum() / 60,
+        stage = done[done["epoch"] > before]
+        rows.append({"epoch": epoch, "stage": stage_of(epoch), "learning_rate": learning_rate(protocol, cfg.lr, epoch),
+                     "stage_minutes": stage["seconds"].sum() / 60, "train_minutes": done["seconds"].sum() / 60,
                      "test_neg_elbo": float(done["test_loss"].iloc[-1]), "nll": point["nll"],
                      "nll_sem": point["nll_sem"], "k": k, "test_images": point["images"],
                      "eval_minutes": point["seconds"] / 60})
+        before = epoch
     return pd.DataFrame(rows)
+
+
+def active_units(folder: Path, epoch: int, images: int = PAPER_ACTIVE_UNIT_IMAGES) -> int:
+    """Active units of the weights after `epoch` as the authors count them: on the first `images` training
+    images (their fixed binarization), a unit is active when its posterior mean varies by more than 0.01."""
+    cfg = runs.read_config(folder)
+    model = load_model(runs.weights_of(folder, epoch, cfg["epochs"]))
+    x = data.load(cfg["dataset"], train=True, limit=images)[0]
+    return latent_diagnostics(model, x)["active_units"]
 
 
 def summary(folder: Path, table: pd.DataFrame, k: int, wall_minutes: float, engine: str, command: str) -> dict:
     cfg = RunConfig.from_params(**runs.read_config(folder))
     parts = [evaluate_images(folder, cfg.epochs, k, a, b) for a, b in pieces(test_size(cfg))]
     final = nll(parts)
+    n = min(int(table["test_images"].iloc[-1]), test_size(cfg))
+    subset = {split: nll([evaluate_images(folder, cfg.epochs, k, 0, n, split=split)]) for split in ("train", "test")}
     history = runs.load_history(folder)
     ours = {"nll": final["nll"], "nll_sem": final["nll_sem"], "k": k, "test_images": final["images"],
             "latent_dim": cfg.latent_dim, "epochs": cfg.epochs, "batch_size": cfg.batch_size, "lr": cfg.lr,
             "seed": cfg.seed, "protocol": cfg.protocol, "train_images": len(data.load(cfg.dataset, train=True, limit=cfg.train_limit)[1]),
             "train_minutes": history["seconds"].sum() / 60, "final_eval_minutes": final["seconds"] / 60,
-            "curve_eval_minutes": float(table["eval_minutes"].sum()), "wall_minutes": wall_minutes}
+            "curve_eval_minutes": float(table["eval_minutes"].sum()), "wall_minutes": wall_minutes,
+            "subset_images": n, "train_subset_nll": subset["train"]["nll"], "train_subset_sem": subset["train"]["nll_sem"],
+            "test_subset_nll": subset["test"]["nll"], "test_subset_sem": subset["test"]["nll_sem"],
+            "active_units": active_units(folder, cfg.epochs), "active_unit_images": PAPER_ACTIVE_UNIT_IMAGES,
+            "stage": stage_of(cfg.epochs), "stages_done": sum(end <= cfg.epochs for end in STAGE_ENDS)}
     return {"paper": PAPER, "ours": ours, "gap_nats": ours["nll"] - PAPER["vae_nll"],
             "epochs_share_of_paper": cfg.epochs / PAPER["epochs"],
             "binarization_seeds": data.FIXED_BINARIZATION_SEED,
@@ -56,20 +81,30 @@ def summary(folder: Path, table: pd.DataFrame, k: int, wall_minutes: float, engi
 
 
 def plot(table: pd.DataFrame, info: dict, path: Path) -> None:
+    """Two panels, each comparing like with like: left, our run through its stages on the same first test
+    images (and the -ELBO on the whole test set); right, the whole test set: ours at the last epoch reached
+    against the paper's two numbers."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    ax.plot(table["epoch"], table["test_neg_elbo"], "o-", label="ours: -ELBO, whole test set")
-    ax.errorbar(table["epoch"], table["nll"], yerr=table["nll_sem"], fmt="s-",
-                label=f"ours: NLL (IWAE K={info['ours']['k']:,}), first {int(table['test_images'].iloc[0]):,} test images")
-    ax.plot([info["ours"]["epochs"]], [info["ours"]["nll"]], "k*", ms=12,
-            label=f"ours: NLL (K={info['ours']['k']:,}), whole test set")
-    ax.axhline(PAPER["vae_nll"], color="grey", ls="--", label=f"paper: VAE {PAPER['vae_nll']} ({PAPER['epochs']:,} epochs)")
-    ax.axhline(PAPER["iwae_k50_nll"], color="grey", ls=":", label=f"paper: IWAE k=50 {PAPER['iwae_k50_nll']}")
-    ax.set(xscale="log", xlabel="epoch", ylabel="nats per image (lower is better)",
-           title="Burda et al.'s VAE on dynamically binarized MNIST")
-    ax.legend(fontsize=7)
+    o = info["ours"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [1.6, 1]})
+    left.plot(table["epoch"], table["test_neg_elbo"], "o-", label="-ELBO, whole test set")
+    left.errorbar(table["epoch"], table["nll"], yerr=table["nll_sem"], fmt="s-",
+                  label=f"NLL (K = {o['k']:,}), first {int(table['test_images'].iloc[0]):,} test images")
+    left.set(xscale="log", xlabel="epoch (end of each stage reached)", ylabel="nats per image (lower is better)",
+             title="our run, by stage of the authors' schedule")
+    left.legend(fontsize=7, frameon=False)
+    names = [f"ours, epoch {o['epochs']:,}\nK = {o['k']:,}", f"paper: VAE\n{PAPER['epochs']:,} epochs",
+             "paper: IWAE\nk = 50"]
+    values = [o["nll"], PAPER["vae_nll"], PAPER["iwae_k50_nll"]]
+    right.bar(names, values, yerr=[o["nll_sem"], 0, 0], color=["C1", "0.6", "0.8"])
+    for x, v in enumerate(values):
+        right.text(x, v + 0.3, f"{v:.2f}", ha="center", fontsize=8)
+    right.set_ylim(min(values) - 5, max(values) + 3)
+    right.set(ylabel="test NLL, whole test set (nats per image)", title=f"all {o['test_images']:,} test images")
+    right.tick_params(axis="x", labelsize=7)
+    fig.suptitle("Burda et al.'s VAE on dynamically binarized MNIST (seed 0)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

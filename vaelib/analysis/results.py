@@ -116,8 +116,11 @@ def rerun_elsewhere(final: pd.DataFrame, sweep: Sweep | None, reruns: Path = RER
         return None, {"used": False, "why": "no rerun on another machine in reruns/"}
     there, about = pd.read_csv(table), json.loads(info.read_text())
     size = {k: about.get("sweep", {}).get(k) for k in ("epochs", "train_limit", "test_limit")}
-    if sweep is None or size != {k: getattr(sweep, k) for k in size}:
-        return None, {**about, "used": False, "why": f"the rerun is of another sweep size ({size})"}
+    ours = {k: getattr(sweep, k) for k in size} if sweep is not None else None
+    if size != ours:
+        return None, {**about, "used": False, "why": f"it is of another sweep size (epochs, train and test images: "
+                                                      f"{', '.join(map(str, size.values()))} there, "
+                                                      f"{', '.join(map(str, (ours or {}).values())) or 'unknown'} here)"}
     keys, cols = ["arch", "latent_dim", "seed"], ["test_loss", "test_recon", "test_kl"]
     linear = final[final["arch"] == "linear"][keys + cols].merge(there[keys + cols], on=keys, suffixes=("", "_x"))
     if not len(linear):

@@ -29,22 +29,24 @@ logger = logging.getLogger(__name__)
 
 
 def evaluate_images(folder: Path | str, epoch: int, k: int, start: int, stop: int, num_threads: int = 0,
-                    device: str = "cpu") -> dict:
-    """The IWAE bound (K=k) of the weights after `epoch` on test images [start, stop), one per image,
-    cached in the run folder with the code that made it (recomputed when anything differs)."""
+                    device: str = "cpu", split: str = "test") -> dict:
+    """The IWAE bound (K=k) of the weights after `epoch` on images [start, stop) of `split` ("test", or
+    "train": its fixed binarization, for the overfitting check), one per image, cached in the run folder with
+    the code that made it (recomputed when anything differs)."""
     folder = Path(folder)
     cfg = runs.read_config(folder)
     if not runs.is_finished(folder):
         raise Refused(f"{folder} holds no finished run to evaluate")
-    name = f"nll_epoch{epoch}_k{k}_images{start}-{stop}"
-    settings = settings_of(epoch, k, start, stop)
+    name = cache_name(epoch, k, start, stop, split)
+    settings = settings_of(epoch, k, start, stop, split)
     run_code = (runs.read_provenance(folder) or {}).get("code")
     with locks.exclusive(folder / name):
-        if (saved := cached(folder, epoch, k, start, stop)) is not None:
+        if (saved := cached(folder, epoch, k, start, stop, split)) is not None:
             return saved
         device = resolve_device(device)
         model = load_model(runs.weights_of(folder, epoch, cfg["epochs"]), device=device)
-        x_test = data.load(cfg["dataset"], train=False, limit=cfg.get("test_limit"))[0][start:stop].to(device)
+        limit = cfg.get("test_limit") if split == "test" else cfg.get("train_limit")
+        x_test = data.load(cfg["dataset"], train=split == "train", limit=limit)[0][start:stop].to(device)
         begin = time.perf_counter()
         with CpuShare(num_threads) as share:
             bounds = iwae_bound(model, x_test, k=k, seed=start, each_chunk=share.adjust)
@@ -52,24 +54,29 @@ def evaluate_images(folder: Path | str, epoch: int, k: int, start: int, stop: in
                    "run_code": run_code, "provenance": provenance.record(provenance.NLL, device=device,
                                                                           **share.record())}
         atomic_write_text(folder / f"{name}.json", json.dumps(out))
-        logger.info(f"{folder.name} epoch {epoch}: NLL {-bounds.mean().item():.2f} (K={k}, test images {start}-{stop}, "
+        logger.info(f"{folder.name} epoch {epoch}: NLL {-bounds.mean().item():.2f} (K={k}, {split} images {start}-{stop}, "
             f"{out['seconds']:.0f}s)")
         return out
 
 
-def cached(folder: Path, epoch: int, k: int, start: int, stop: int) -> dict | None:
+def cache_name(epoch: int, k: int, start: int, stop: int, split: str = "test") -> str:
+    return f"nll_epoch{epoch}_k{k}_{'' if split == 'test' else split + '_'}images{start}-{stop}"
+
+
+def cached(folder: Path, epoch: int, k: int, start: int, stop: int, split: str = "test") -> dict | None:
     """The saved bounds of these images when today's code made them for today's run, else None."""
-    path = Path(folder) / f"nll_epoch{epoch}_k{k}_images{start}-{stop}.json"
+    path = Path(folder) / f"{cache_name(epoch, k, start, stop, split)}.json"
     if not path.is_file():
         return None
     saved = json.loads(path.read_text())
     run_code = (runs.read_provenance(folder) or {}).get("code")
-    fresh = provenance.is_fresh(saved, provenance.NLL, settings=settings_of(epoch, k, start, stop), run_code=run_code)
+    fresh = provenance.is_fresh(saved, provenance.NLL, settings=settings_of(epoch, k, start, stop, split),
+                                run_code=run_code)
     return saved if fresh else None
 
 
-def settings_of(epoch: int, k: int, start: int, stop: int) -> dict:
-    return {"epoch": epoch, "k": k, "start": start, "stop": stop, "seed": start}
+def settings_of(epoch: int, k: int, start: int, stop: int, split: str = "test") -> dict:
+    return {"epoch": epoch, "k": k, "start": start, "stop": stop, "seed": start, "split": split}
 
 
 @guard
@@ -79,14 +86,16 @@ def main(argv=None) -> int:
     parser.add_argument("run", help="a finished run folder")
     parser.add_argument("--epoch", type=int, required=True, help="the kept weights after this epoch")
     parser.add_argument("--k", type=int, default=5000, help="importance samples")
-    parser.add_argument("--images", required=True, help="test images START-STOP")
+    parser.add_argument("--images", required=True, help="images START-STOP of --split")
+    parser.add_argument("--split", default="test", choices=["test", "train"],
+                        help="test images, or training images (their fixed binarization)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: share with other jobs)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda[:N]")
     args = parser.parse_args(argv)
     check_device(args.device)
     logs.show()
     start, stop = (int(i) for i in args.images.split("-"))
-    evaluate_images(args.run, args.epoch, args.k, start, stop, args.threads, args.device)
+    evaluate_images(args.run, args.epoch, args.k, start, stop, args.threads, args.device, args.split)
     return 0
 
 

@@ -68,14 +68,15 @@ def build_tasks(cfg: RunConfig, runs_dir: Path, k: int, curve_images: int, threa
     tasks = [] if done else [Task("train reference", partial(launch.python, train_args, "train reference"),
                                   cost=per_epoch * cfg.epochs)]
     n = test_size(cfg)
-    steps = [(e, 0, min(curve_images, n)) for e in snapshot_epochs(cfg.epochs)]
-    steps += [(cfg.epochs, a, b) for a, b in pieces(n)]
-    for epoch, a, b in dict.fromkeys(steps):       # a curve point can be a piece of the last epoch's estimate
-        if done and cached(folder, epoch, k, a, b) is not None:
+    steps = [(e, 0, min(curve_images, n), "test") for e in snapshot_epochs(cfg.epochs)]
+    steps += [(cfg.epochs, a, b, "test") for a, b in pieces(n)]
+    steps += [(cfg.epochs, 0, min(curve_images, n), "train")]     # the overfitting check: as many training images
+    for epoch, a, b, split in dict.fromkeys(steps):  # a curve point can be a piece of the last epoch's estimate
+        if done and cached(folder, epoch, k, a, b, split) is not None:
             continue
-        label = f"NLL epoch {epoch}, test images {a}-{b}"
+        label = f"NLL epoch {epoch}, {split} images {a}-{b}"
         args = ["-m", "vaelib.evaluation.nll", str(folder), "--epoch", str(epoch), "--k", str(k),
-                "--images", f"{a}-{b}", *threads_arg]
+                "--images", f"{a}-{b}", "--split", split, *threads_arg]
         tasks.append(Task(label, partial(launch.python, args, label),
                           cost=0.12 * k / 1000 * (b - a), deps=() if done else ("train reference",)))
     return tasks
