@@ -1,13 +1,13 @@
 """Do the CPU kernels torch picks for this machine change the numbers? The golden-test training (linear
 and conv, d=2, 2 epochs on 1,000 images, one thread) in fresh processes, once with the defaults and
-once per restriction of the instruction sets that oneDNN (convolutions) and ATen (the other kernels)
-may use, and once with oneDNN off; prints each run's final test loss and whether it equals the default
+once per restriction of the instruction sets that oneDNN (convolutions), ATen (the other kernels) and
+MKL (matrix products) may use, once with oneDNN off and once with MKL's reproducible mode; prints each run's final test loss and whether it equals the default
 bit for bit.
 
     python -m benchmarks.kernels
 
-A restriction that changes conv but not linear is what a machine with other instruction sets does by
-itself: the likely cause of conv runs that differ between machines of the same code and seeds.
+A restriction that changes a model's numbers is what a machine with other instruction sets does by itself:
+the likely cause of runs that differ between machines of the same code and seeds.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ SETTINGS = {
     "ATen at most AVX2": {"ATEN_CPU_CAPABILITY": "avx2"},
     "both at most AVX2": {"DNNL_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"},
     "oneDNN off": {"VAELIB_NO_MKLDNN": "1"},
+    "MKL at most AVX2": {"MKL_ENABLE_INSTRUCTIONS": "AVX2"},
+    "MKL conditional reproducibility (COMPATIBLE)": {"MKL_CBWR": "COMPATIBLE"},
 }
 
 CHILD = """
@@ -43,9 +45,11 @@ print(json.dumps(out))
 """
 
 
-def main() -> None:
+def main(argv=None) -> None:
+    names = (argv if argv is not None else sys.argv[1:]) or list(SETTINGS)
     results = {}
-    for name, env in SETTINGS.items():
+    for name in ["default"] + [n for n in names if n != "default"]:
+        env = SETTINGS[name]
         done = subprocess.run([sys.executable, "-c", CHILD], env={**os.environ, **env}, capture_output=True,
                               text=True, check=True)
         results[name] = json.loads(done.stdout.strip().splitlines()[-1])

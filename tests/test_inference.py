@@ -90,3 +90,21 @@ def test_confusion_intervals_from_a_matrix():
     assert out.loc[(7, 9), "rank"] == 1 and out.loc[(7, 9), "rank_high"] == 1
     assert out.loc[(7, 9), "percent_low"] < out.loc[(7, 9), "percent"] < out.loc[(7, 9), "percent_high"]
     assert out.loc[(5, 8), "rank_high"] > 5                                  # one of many equal ones
+
+
+def test_a_verdict_is_settled_only_where_a_rerun_elsewhere_agrees():
+    """The same per-seed table from 'another machine' with conv 6 nats worse at d=5: the verdict there flips,
+    and only that setting loses its 'settled'; the per-run change is reported."""
+    rows = [{"arch": a, "latent_dim": d, "seed": s, "test_loss": 150 - 10 * d + (4.0 if a == "linear" else 0) + n,
+             "test_recon": 140 - 12 * d + n, "test_kl": 10 + 2 * d + n}
+            for s, n in enumerate([0.1, -0.3, 0.2]) for d in (2, 5) for a in ("linear", "conv")]
+    here = pd.DataFrame(rows)
+    there = here.copy()
+    there.loc[(there["arch"] == "conv") & (there["latent_dim"] == 5), "test_loss"] += 6.0
+    checked = claims.on_another_machine(claims.loss_claims(here), there).set_index(["claim", "setting"])
+    assert checked.loc[("conv_beats_linear", "d=5"), ["verdict", "elsewhere_verdict", "settled"]].tolist() == \
+        ["holds", "refuted", "no"]
+    assert checked.loc[("conv_beats_linear", "d=2"), "settled"] == "yes"
+    assert set(claims.on_another_machine(claims.loss_claims(here), None)["settled"]) == {"one machine only"}
+    shift = claims.machine_shift(here, there)
+    assert shift.loc[shift["change"] != 0, ["arch", "latent_dim"]].drop_duplicates().values.tolist() == [["conv", 5]]
