@@ -79,6 +79,9 @@ def contrast(groups: list[tuple[float, np.ndarray]]) -> dict:
     freedom are Welch-Satterthwaite's (the difference of two differences: does one gap exceed another?)."""
     terms = [(c, np.asarray(x, dtype=float)) for c, x in groups]
     value = sum(c * x.mean() for c, x in terms)
+    if min(len(x) for _, x in terms) < 2:
+        return {"difference": value, "ci_low": math.nan, "ci_high": math.nan, "p": math.nan,
+                "verdict": verdict(math.nan, math.nan), "resolvable": math.nan, "seeds": 1}
     parts = [c ** 2 * x.var(ddof=1) / len(x) for c, x in terms]
     se = math.sqrt(sum(parts))
     df = sum(parts) ** 2 / sum(p ** 2 / (len(x) - 1) for p, (_, x) in zip(parts, terms)) if se > 0 else math.inf

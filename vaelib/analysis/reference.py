@@ -92,16 +92,21 @@ def plot(table: pd.DataFrame, info: dict, path: Path) -> None:
     left.plot(table["epoch"], table["test_neg_elbo"], "o-", label="-ELBO, whole test set")
     left.errorbar(table["epoch"], table["nll"], yerr=table["nll_sem"], fmt="s-",
                   label=f"NLL (K = {o['k']:,}), first {int(table['test_images'].iloc[0]):,} test images")
-    left.set(xscale="log", xlabel="epoch (end of each stage reached)", ylabel="nats per image (lower is better)",
-             title="our run, by stage of the authors' schedule")
+    staged = "stage" in table.columns
+    left.set(xscale="log", xlabel="epoch (end of each stage reached)" if staged else "epoch (kept weights)",
+             ylabel="nats per image (lower is better)",
+             title="our run, by stage of the authors' schedule" if staged else "our run, by kept epoch")
     left.legend(fontsize=7, frameon=False)
     names = [f"ours, epoch {o['epochs']:,}\nK = {o['k']:,}", f"paper: VAE\n{PAPER['epochs']:,} epochs",
              "paper: IWAE\nk = 50"]
     values = [o["nll"], PAPER["vae_nll"], PAPER["iwae_k50_nll"]]
-    right.bar(names, values, yerr=[o["nll_sem"], 0, 0], color=["C1", "0.6", "0.8"])
+    right.errorbar(range(3), values, yerr=[o["nll_sem"], 0, 0], fmt="none", ecolor="black", capsize=4)
+    right.scatter(range(3), values, c=["C1", "0.4", "0.6"], s=60, zorder=3)
     for x, v in enumerate(values):
-        right.text(x, v + 0.3, f"{v:.2f}", ha="center", fontsize=8)
-    right.set_ylim(min(values) - 5, max(values) + 3)
+        right.text(x + 0.08, v, f"{v:.2f}", va="center", fontsize=8)
+    right.set_xticks(range(3), names)
+    right.set_xlim(-0.5, 2.7)
+    right.set_ylim(min(values) - 2, max(values) + 2)
     right.set(ylabel="test NLL, whole test set (nats per image)", title=f"all {o['test_images']:,} test images")
     right.tick_params(axis="x", labelsize=7)
     fig.suptitle("Burda et al.'s VAE on dynamically binarized MNIST (seed 0)")
