@@ -22,7 +22,7 @@ SETTINGS = {
     "oneDNN at most AVX2": {"DNNL_MAX_CPU_ISA": "AVX2"},
     "oneDNN at most AVX-512 (no AMX)": {"DNNL_MAX_CPU_ISA": "AVX512_CORE"},
     "ATen at most AVX2": {"ATEN_CPU_CAPABILITY": "avx2"},
-    "both at most AVX2": {"DNNL_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"},
+    "oneDNN and ATen at most AVX2": {"DNNL_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"},
     "oneDNN off": {"VAELIB_NO_MKLDNN": "1"},
     "MKL at most AVX2": {"MKL_ENABLE_INSTRUCTIONS": "AVX2"},
     "MKL conditional reproducibility (COMPATIBLE)": {"MKL_CBWR": "COMPATIBLE"},

@@ -40,7 +40,8 @@ def test_one_architecture_two_seeds(tmp_path):
     for name in expected_figures(sweep):
         assert (tmp_path / "figures" / name).read_bytes()[:8] == PNG_MAGIC
     summary = pd.read_csv(tmp_path / "results" / "summary.csv")
-    assert list(summary["seeds"]) == [2, 2] and summary["test_loss_std"].notna().all()
+    assert list(summary["seeds"]) == [2, 2, 2, 2] and summary["test_loss_std"].notna().all()   # conv, convwide
+    assert list(summary["arch"]) == ["conv", "conv", "convwide", "convwide"]
     scores = pd.read_csv(tmp_path / "results" / "metrics.csv")
     assert len(scores) == 8 and scores["run_code"].nunique() == 1          # 4 grid runs, 4 of the wide-dense extra
     grid = scores["arch"] == "conv"

@@ -96,8 +96,9 @@ def plot_bounds_by_dim(table: pd.DataFrame):
     table = grid_only(table)
     long = table.melt(id_vars=["arch", "latent_dim"], value_vars=["test_elbo", "iwae_bound"],
                       var_name="bound", value_name="log p(x) lower bound (nats per image)")
-    long["bound"] = long["bound"].map({"test_elbo": "ELBO", "iwae_bound": f"IWAE, K={table['iwae_k'].iloc[0]}"})
-    grid = sns.relplot(data=long, x="latent_dim", y="log p(x) lower bound (nats per image)", hue="arch",
+    long["bound"] = long["bound"].map({"test_elbo": "ELBO (K = 1)", "iwae_bound": f"IWAE, K = {int(table['iwae_k'].iloc[0]):,}"})
+    long = long.rename(columns={"arch": "architecture"})
+    grid = sns.relplot(data=long, x="latent_dim", y="log p(x) lower bound (nats per image)", hue="architecture",
                        hue_order=_archs(table), style="bound", kind="line", marker="o", height=3.5, aspect=1.4)
     _dims_axis(grid, table["latent_dim"])
     grid.set_axis_labels("latent dimension d", "log p(x) lower bound (nats per image)")
