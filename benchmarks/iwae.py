@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from vaelib.data import datasets as data
-from vaelib.core import bounds
+from vaelib.core import iwae as bounds
 from vaelib.core.models import load_model
 
 

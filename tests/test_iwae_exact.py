@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaelib.core.bounds import iwae_bound
+from vaelib.core.iwae import iwae_bound
 from vaelib.core.models import VAE
 
 REPEATS = 100

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from vaelib.data import datasets as data
-from vaelib.core import bounds
+from vaelib.core import iwae as bounds
 from vaelib.evaluation import classifier, latent, sampling
 from vaelib.config import RunConfig
 from vaelib.core.losses import vae_loss

@@ -20,7 +20,7 @@ from importlib import import_module
 _EXPORTS = {
     "RunConfig": "vaelib.config.run", "ConfigError": "vaelib.config.run", "Sweep": "vaelib.config.sweep",
     "build_model": "vaelib.core.models", "load_model": "vaelib.core.models", "count_params": "vaelib.core.models",
-    "vae_loss": "vaelib.core.losses", "iwae_bound": "vaelib.core.bounds", "load_data": "vaelib.data.datasets",
+    "vae_loss": "vaelib.core.losses", "iwae_bound": "vaelib.core.iwae", "load_data": "vaelib.data.datasets",
     "train": "vaelib.training.engine", "evaluate_run": "vaelib.evaluation.evaluate",
 }
 __all__ = sorted(_EXPORTS)

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import torch
 
-from ..core.bounds import evaluate, iwae_bound
+from ..core.bounds import evaluate
+from ..core.iwae import iwae_bound
 from ..core.models import VAE, load_model
 from ..data import datasets as data
 from ..infra import locks, provenance

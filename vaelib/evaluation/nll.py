@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..core.bounds import iwae_bound
+from ..core.iwae import iwae_bound
 from ..core.models import load_model
 from ..data import datasets as data
 from ..infra import locks, provenance

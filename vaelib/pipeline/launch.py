@@ -30,7 +30,7 @@ PR_SET_PDEATHSIG = 1
 DASK_WORKER_ENV = ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 # What every step gets instead: glibc's mmap and trim thresholds fixed at 1 GB, so that the large
 # temporaries a step frees and allocates again at the same sizes (IWAE chunks, evaluation batches) are
-# reused from the heap, not handed back to the kernel and faulted in again (core.bounds.iwae_bound;
+# reused from the heap, not handed back to the kernel and faulted in again (core.iwae.iwae_bound;
 # benchmarks/iwae.py, the issue-20 note for /usr/bin/time -v before and after).
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
 

@@ -19,13 +19,13 @@ from tqdm.auto import tqdm
 from ..config.run import RunConfig
 from ..core.bounds import evaluate
 from ..config.protocols import PROTOCOLS, learning_rate
-from ..core.losses import one_sample_loss, vae_loss
 from ..core.models import VAE, build_model, load_model, save_weights
 from ..data import datasets as data
 from ..infra import locks
 from ..infra.faults import StepFailed
 from ..infra.cpushare import CpuShare
 from . import checkpoint, optim, runs
+from .step import AutogradStep, make_step
 
 logger = logging.getLogger(__name__)
 
@@ -51,14 +51,17 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def train_epoch(model, optimizer, x, config: RunConfig, perm_gen, noise_gen, epoch: int, progress=True,
-                each_batch=lambda: None, binarize_gen=None) -> dict:
+                each_batch=lambda: None, binarize_gen=None, step=None) -> dict:
     """One pass over `x` in in-memory batches (shuffled, or in order, as the protocol says); returns the
     running mean losses.
 
-    `each_batch` runs before every batch (the trainer re-balances CPU threads there); with
-    `binarize_gen` each batch is a fresh Bernoulli draw of its grey levels (dynamic binarization).
+    `step` computes a batch's losses and gradients (training.step; autograd's over `model` by default,
+    and then `optimizer` steps the model's parameters); `each_batch` runs before every batch (the trainer
+    re-balances CPU threads there); with `binarize_gen` each batch is a fresh Bernoulli draw of its grey
+    levels (dynamic binarization).
     """
     protocol = PROTOCOLS[config.protocol]
+    step = step or AutogradStep(model, config)
     model.train()
     if protocol.batches == "shuffled":
         batches = torch.randperm(len(x), generator=perm_gen).to(x.device).split(config.batch_size)
@@ -67,25 +70,14 @@ def train_epoch(model, optimizer, x, config: RunConfig, perm_gen, noise_gen, epo
     sums = torch.zeros(3, device=x.device)
     bar = tqdm(batches, desc=f"{config.name} epoch {epoch}/{config.epochs}", disable=not progress,
                leave=False, mininterval=0.5)
-    scale = 1.0
     for batch, idx in enumerate(bar, start=1):
         each_batch()
         xb = x[idx] if binarize_gen is None else data.binarize(x[idx], binarize_gen)
-        if protocol.kl == "closed form":
-            logits, mu, logvar = model(xb, generator=noise_gen)
-            loss, recon, kl = vae_loss(logits, xb, mu, logvar, config.beta)
-        else:                                           # the same draws as model(...), z kept for log q(z|x)
-            mu, logvar = model.encode(xb)
-            z = model.reparameterize(mu, logvar, noise_gen)
-            loss, recon, kl = one_sample_loss(model.decode(z), xb, z, mu, logvar, config.beta)
-        if not torch.isfinite(loss):
-            raise DivergenceError(f"loss is {loss.item()} at epoch {epoch}, batch {batch}")
-        optimizer.zero_grad(set_to_none=True)
-        if protocol.loss_over_batch == "sum":
-            scale = float(len(xb))
-        (loss * scale if scale != 1.0 else loss).backward()
+        losses = step(xb, noise_gen)
+        if not torch.isfinite(losses[0]):
+            raise DivergenceError(f"loss is {losses[0].item()} at epoch {epoch}, batch {batch}")
         optimizer.step()
-        sums += torch.stack((loss, recon, kl)).detach() * len(xb)
+        sums += losses * len(xb)
         if batch % 100 == 0:
             bar.set_postfix(loss=f"{sums[0].item() / (batch * config.batch_size):.1f}", refresh=False)
     loss, recon, kl = (sums / len(x)).tolist()
@@ -99,8 +91,8 @@ def save_recon_grid(model: VAE, images: torch.Tensor, path: Path) -> None:
 
 
 def make_optimizer(model: VAE, lr: float, protocol: str = "plain") -> torch.optim.Optimizer:
-    """The protocol's optimizer (plain: torch's Adam with its fused kernel, one pass over the parameters)."""
-    return optim.make_optimizer(model, lr, PROTOCOLS[protocol])
+    """The protocol's optimizer over the model's parameters (autograd's step; plain: torch's fused Adam)."""
+    return optim.make_optimizer(model.parameters(), lr, PROTOCOLS[protocol])
 
 
 def train(config: RunConfig, runs_dir: Path | str = runs.RUNS_DIR, force: bool = False,
@@ -131,7 +123,7 @@ def _train(config: RunConfig, folder: Path, state: str, share: CpuShare, progres
     x_train, _ = data.load(config.dataset, train=True, limit=config.train_limit, grey=True)
     x_test, _ = data.load(config.dataset, train=False, limit=config.test_limit)
     x_train, x_test = x_train.to(device), x_test.to(device)
-    model, optimizer, generators = _start(config, x_train, device)
+    model, optimizer, generators, step = _start(config, x_train, device)
     history = (checkpoint.restore(folder, model, optimizer, generators) if state == "resume" else None) or []
     if history:
         logger.info(f"{folder}: resuming after epoch {len(history)} of {config.epochs}")
@@ -139,8 +131,8 @@ def _train(config: RunConfig, folder: Path, state: str, share: CpuShare, progres
     for epoch in range(len(history) + 1, config.epochs + 1):
         for group in optimizer.param_groups:            # the protocol's rate for this epoch (its stage)
             group["lr"] = learning_rate(PROTOCOLS[config.protocol], config.lr, epoch)
-        history.append(_epoch(model, optimizer, generators, x_train, x_test, config, folder, epoch, history,
-                              share, progress))
+        history.append(_epoch(model, optimizer, step, generators, x_train, x_test, config, folder, epoch,
+                              history, share, progress))
         if epoch in snapshot_epochs:     # before the checkpoint: a resumed run never lacks a snapshot
             save_weights(model, config.arch, folder / f"weights_epoch{epoch}.pt")
         checkpoint.save(folder, epoch, model, optimizer, generators, history)
@@ -154,8 +146,9 @@ def _train(config: RunConfig, folder: Path, state: str, share: CpuShare, progres
 
 
 def _start(config: RunConfig, x_train: torch.Tensor, device: torch.device):
-    """The seeded initial model, its optimizer, and the random generators of the batches, the noise and
-    (binarized datasets) the binarization; the caller's random state is left untouched."""
+    """The seeded initial model, its optimizer, the random generators of the batches, the noise and
+    (binarized datasets) the binarization, and the training step; the caller's random state is left
+    untouched."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         model = build_model(config.arch, config.latent_dim).to(device)
@@ -164,16 +157,18 @@ def _start(config: RunConfig, x_train: torch.Tensor, device: torch.device):
                   "noise": torch.Generator(device=device).manual_seed(config.seed + 1)}
     if data.DATASETS[config.dataset].binarized:
         generators["binarize"] = torch.Generator(device=device).manual_seed(config.seed + 2)
-    return model, make_optimizer(model, config.lr, config.protocol), generators
+    step = make_step(model, config)                     # before the optimizer: it may re-lay the parameters
+    optimizer = optim.make_optimizer(step.parameters(), config.lr, PROTOCOLS[config.protocol])
+    return model, optimizer, generators, step
 
 
-def _epoch(model, optimizer, generators: dict, x_train, x_test, config: RunConfig, folder: Path, epoch: int,
+def _epoch(model, optimizer, step, generators: dict, x_train, x_test, config: RunConfig, folder: Path, epoch: int,
            history: list, share: CpuShare, progress: bool) -> dict:
     """Train one epoch, then evaluate on the test set and draw the two grids: the epoch's history row."""
     start = time.perf_counter()
     try:
         train_metrics = train_epoch(model, optimizer, x_train, config, generators["perm"], generators["noise"],
-                                    epoch, progress, share.adjust, generators.get("binarize"))
+                                    epoch, progress, share.adjust, generators.get("binarize"), step)
     except DivergenceError as e:
         runs.write_status(folder, "failed", error=str(e), last_good_epoch=len(history))
         raise DivergenceError(f"{folder}: training diverged: {e}. The checkpoint of the last good "

@@ -16,8 +16,8 @@ class BurdaAdam(torch.optim.Optimizer):
     step moves nothing), epsilon is added to sqrt(v), and the step size is
     lr * sqrt(1 - beta2^t) / (1 - beta1^t) with t starting at 1.
 
-    A batch of 20 makes a step cheap and the per-tensor overhead dear, so the work is done by torch's fused
-    Adam (one pass over each parameter), fed one step late: the authors' step t moves the parameters by the
+    A batch of 20 makes a step cheap and the per-call overhead dear, so the work is done by torch's
+    fused Adam kernel (one pass over each parameter, without torch.optim.Adam's wrapper), fed one step late: the authors' step t moves the parameters by the
     moments that hold the gradients up to t-1, which is what torch's Adam does when step t hands it gradient
     t-1 (and an epsilon of eps / sqrt(1 - beta2^t), as torch divides sqrt(v) by that before adding it). The
     optimizer takes each gradient (.grad is None after a step) and keeps it as `pending` until the next.
@@ -27,14 +27,11 @@ class BurdaAdam(torch.optim.Optimizer):
         super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "v0": v0})
         if len(self.param_groups) != 1:
             raise ValueError("BurdaAdam takes one parameter group")
-        self._adam = torch.optim.Adam(self.param_groups[0]["params"], lr=lr, betas=betas, fused=True)
-        self._adam.state = self.state                   # one state: step, exp_avg, exp_avg_sq (+ pending)
 
     def load_state_dict(self, state_dict) -> None:
         super().load_state_dict(state_dict)
         for p, state in self.state.items():            # the fused kernel wants its step beside the parameter
             state["step"] = state["step"].to(p.device, torch.float32)
-        self._adam.state = self.state
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -42,31 +39,33 @@ class BurdaAdam(torch.optim.Optimizer):
         params = [p for p in group["params"] if p.grad is not None]
         if not params:
             return None
-        first = [p for p in params if not self.state[p]]
-        for p in first:                                 # step 1 moves nothing (the moments are the initial ones)
-            self.state[p].update(step=torch.tensor(1.0, device=p.device), exp_avg=torch.zeros_like(p),
-                                 exp_avg_sq=torch.full_like(p, group["v0"]))
+        for p in params:
+            if not self.state[p]:                       # step 1 moves nothing (the moments are the initial ones)
+                self.state[p].update(step=torch.tensor(1.0, device=p.device), exp_avg=torch.zeros_like(p),
+                                     exp_avg_sq=torch.full_like(p, group["v0"]))
         late = [p for p in params if "pending" in self.state[p]]
         if late:
             beta1, beta2 = group["betas"]
-            t = self.state[late[0]]["step"].item() + 1
-            inner = self._adam.param_groups[0]
-            inner.update(lr=group["lr"], betas=group["betas"], eps=group["eps"] / math.sqrt(1 - beta2 ** t))
-            taken = {p: p.grad for p in late}
-            for p in inner["params"]:
-                p.grad = self.state[p].pop("pending") if p in taken else None
-            self._adam.step()
-            for p, grad in taken.items():
-                p.grad = grad
+            states = [self.state[p] for p in late]
+            t = states[0]["step"].item() + 1
+            # what torch.optim.Adam(fused=True) runs for tensors of one device and dtype, without its wrapper
+            # and its per-step grouping (torch.optim.adam._fused_adam): the steps counted, then one kernel
+            steps = [s["step"] for s in states]
+            torch._foreach_add_(steps, 1)
+            torch._fused_adam_(late, [s.pop("pending") for s in states], [s["exp_avg"] for s in states],
+                               [s["exp_avg_sq"] for s in states], [], steps, amsgrad=False, lr=group["lr"],
+                               beta1=beta1, beta2=beta2, weight_decay=0.0,
+                               eps=group["eps"] / math.sqrt(1 - beta2 ** t), maximize=False)
         for p in params:
             self.state[p]["pending"], p.grad = p.grad, None
         return None
 
 
-def make_optimizer(model, lr: float, protocol: Protocol) -> torch.optim.Optimizer:
+def make_optimizer(params, lr: float, protocol: Protocol) -> torch.optim.Optimizer:
+    """The protocol's optimizer over `params` (a model's parameters, or the lean step's one flat vector)."""
     if protocol.optimizer == "burda-adam":
-        return BurdaAdam(model.parameters(), lr=lr, betas=(protocol.beta1, protocol.beta2), eps=protocol.epsilon,
+        return BurdaAdam(params, lr=lr, betas=(protocol.beta1, protocol.beta2), eps=protocol.epsilon,
                          v0=protocol.second_moment_start)
     # torch's Adam with its fused kernel: one pass over the parameters per step
-    return torch.optim.Adam(model.parameters(), lr=lr, betas=(protocol.beta1, protocol.beta2),
+    return torch.optim.Adam(params, lr=lr, betas=(protocol.beta1, protocol.beta2),
                             eps=protocol.epsilon, fused=True)
