@@ -79,7 +79,7 @@ class LeanStep:
         return views
 
     def _layers(self, flat: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """(weight, bias) views of the five products: encoder 1, 2, the two heads as one, decoder 1, 2, 3."""
+        """(weight, bias) views of the six products: encoder 1, 2, the two heads as one, decoder 1, 2, 3."""
         v = self._split(flat)
         d, hidden = self.d, self.hidden
         start = sum(s.numel() for s in self._shapes[:4])
