@@ -46,6 +46,6 @@ test-browser: data browser
 test: data browser
 	$(PY) -m vaelib.writeup --check
 	$(VENV)/bin/lint-imports
-	CI=true $(PY) -m pytest -q tests
+	CI=true $(PY) -m pytest -q --durations=25 tests
 	smoke=$$(mktemp -d) && CI=true VAELIB_SMOKE_ROOT=$$smoke $(PY) -m pytest -q --nbval-lax notebooks; \
 	  status=$$?; rm -rf "$$smoke"; exit $$status
