@@ -1,6 +1,6 @@
 """The runner on a real Dask cluster: a `dask scheduler` and two `dask worker` processes on localhost
 (as a lab cluster would run them, with a shared folder), a worker killed mid-training, and two
-runners at once on one runs/ folder."""
+runners at once on one runs/ folder, one of them through that scheduler."""
 
 import json
 import signal
@@ -59,21 +59,6 @@ def finish(proc, timeout=900):
     return out
 
 
-def test_a_small_report_through_a_running_scheduler(tmp_path, scheduler):
-    address, _ = scheduler
-    out = finish(report("--out", str(tmp_path / "out"), "--scheduler", address))
-    assert f"Dask scheduler {address}: 2 worker(s)" in out
-    sweep = Sweep.from_params({"archs": ["linear"], "dims": [2, 3], "seeds": [0], "datasets": ["mnist"],
-                               "iwae_k": 10}, smoke=True)
-    made = {p.name for p in (tmp_path / "out" / "figures").glob("*.png")}
-    assert made == set(expected_figures(sweep))
-    scores = pd.read_csv(tmp_path / "out" / "results" / "metrics.csv")
-    assert sorted(scores["latent_dim"]) == [2, 3] and scores["iwae_bound"].notna().all()
-    info = json.loads((tmp_path / "out" / "results" / "run.json").read_text())
-    assert info["engine"].startswith(f"Dask scheduler {address}") and info["jobs"] == 2
-    assert "linear" in (tmp_path / "out" / "REPORT.md").read_text()
-
-
 def test_a_worker_killed_mid_training_hands_the_run_to_the_other_which_resumes_it(tmp_path, scheduler):
     address, workers = scheduler
     sweep = Sweep.from_params({"archs": ["conv"], "dims": [2], "seeds": [0], "epochs": 5, "datasets": ["mnist"],
@@ -109,11 +94,26 @@ def test_a_worker_killed_mid_training_hands_the_run_to_the_other_which_resumes_i
     pd.testing.assert_frame_equal(resumed[LOSS_COLUMNS], clean.history[LOSS_COLUMNS], check_exact=True)
 
 
-def test_two_runners_on_one_runs_folder_train_each_run_once_and_agree(tmp_path):
+def test_two_runners_on_one_runs_folder_one_through_a_scheduler_train_each_run_once_and_agree(tmp_path, scheduler):
+    """Runner a on the running scheduler's two workers, runner b on its own LocalCluster, at once, sharing
+    one runs/ folder (as two users of a lab cluster might): every run is trained once, by whichever
+    engine took it first, and both write-ups are made of the same numbers."""
+    address, _ = scheduler
     shared = tmp_path / "runs"
-    procs = [report("--runs-dir", str(shared), "--out", str(tmp_path / name)) for name in ("a", "b")]
-    for p in procs:
-        finish(p)
+    procs = [report("--runs-dir", str(shared), "--out", str(tmp_path / "a"), "--scheduler", address),
+             report("--runs-dir", str(shared), "--out", str(tmp_path / "b"))]
+    through_scheduler, _ = (finish(p) for p in procs)
+    assert f"Dask scheduler {address}: 2 worker(s)" in through_scheduler
+    info = json.loads((tmp_path / "a" / "results" / "run.json").read_text())
+    assert info["engine"].startswith(f"Dask scheduler {address}") and info["jobs"] == 2
+    assert json.loads((tmp_path / "b" / "results" / "run.json").read_text())["engine"].startswith("Dask LocalCluster")
+    sweep = Sweep.from_params({"archs": ["linear"], "dims": [2, 3], "seeds": [0], "datasets": ["mnist"],
+                               "iwae_k": 10}, smoke=True)
+    for r in ("a", "b"):
+        assert {p.name for p in (tmp_path / r / "figures").glob("*.png")} == set(expected_figures(sweep))
+        assert "linear" in (tmp_path / r / "REPORT.md").read_text()
+    scores = pd.read_csv(tmp_path / "a" / "results" / "metrics.csv")
+    assert sorted(scores["latent_dim"]) == [2, 3] and scores["iwae_bound"].notna().all()
     for name in ("linear_2_s0", "linear_3_s0"):
         logs = [(tmp_path / r / "executed" / f"01_train_{name}.ipynb").read_text() for r in ("a", "b")]
         trained = [log for log in logs if "epoch 1/1: train" in log]
@@ -122,8 +122,6 @@ def test_two_runners_on_one_runs_folder_train_each_run_once_and_agree(tmp_path):
         assert len(runs.load_history(shared / name)) == 1 and runs.is_finished(shared / name)
     for table in sorted((tmp_path / "a" / "results").glob("*.csv")):
         assert table.read_bytes() == (tmp_path / "b" / "results" / table.name).read_bytes(), table.name
-    assert {p.name for p in (tmp_path / "a" / "figures").glob("*.png")} == \
-        {p.name for p in (tmp_path / "b" / "figures").glob("*.png")}
 
 
 def _processes():
