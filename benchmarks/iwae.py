@@ -5,7 +5,8 @@
 
 Prints the bound's time (and its projection to the 10,000 test images, the one-off timing of the decoder's
 forms counted once), then, for one chunk of
-1,000 samples of 2 images, the time of each stage and of each decoder layer (vaelib.core.iwae.fastest_decoder).
+1,000 samples of 2 images, the time of each stage and of each decoder layer (vaelib.core.iwae.fastest_decoder)
+with the rate of its useful arithmetic against this machine's peak (a large matrix product on one thread).
 """
 
 from __future__ import annotations
@@ -53,11 +54,47 @@ def stages(model, x: torch.Tensor, k: int, repeats: int = 10) -> dict:
                 spent[name] += (b - a) / repeats * 1000
         layers, h = [], z.flatten(0, 1)
         for layer in decoder:
-            start = time.perf_counter()
-            out = layer(h)
-            layers.append((type(layer).__name__, tuple(out.shape[1:]), 1000 * (time.perf_counter() - start)))
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                out = layer(h)
+                times.append(time.perf_counter() - start)
+            layers.append((type(layer).__name__, tuple(out.shape[1:]), 1000 * min(times), useful_flop(layer, h)))
             h = out
     return {"stages_ms": spent, "layers": layers}
+
+
+def useful_flop(layer, h: torch.Tensor) -> int:
+    """The multiply-adds (x2) a layer needs, whatever its form: a dense layer's in x out per row; a stride-2,
+    kernel-4 transposed convolution's c_in x c_out x 16 per input pixel (every input pixel meets 16 taps);
+    its sub-pixel and by-phase forms compute the same map, so they are charged the same (the sub-pixel
+    form also multiplies zero taps: 36 per pixel instead of 16, not counted)."""
+    if isinstance(layer, torch.nn.Linear):
+        return 2 * h.shape[0] * layer.in_features * layer.out_features
+    if isinstance(layer, torch.nn.ConvTranspose2d):
+        n, c_in, height, width = h.shape
+        return 2 * n * c_in * layer.out_channels * 16 * height * width
+    if isinstance(layer, torch.nn.Sequential) and isinstance(layer[0], torch.nn.Conv2d):    # sub-pixel
+        return 2 * h.shape[0] * layer[0].in_channels * layer[0].out_channels // 4 * 16 * h.shape[2] * h.shape[3]
+    if isinstance(layer, bounds.PhaseTranspose):
+        n, c_in, height, width = h.shape
+        return 2 * n * c_in * layer.c_out * 16 * height * width
+    return 0
+
+
+def matmul_rate(sizes=(512, 1024, 1536), trials: int = 5, repeats: int = 5) -> float:
+    """GFLOP/s of large square float32 matrix products on one thread, the best of a few sizes and trials
+    (this machine's speed drifts): the most its math library does, the ceiling for every layer above."""
+    best = 0.0
+    for size in sizes:
+        a, b = torch.randn(size, size), torch.randn(size, size)
+        a @ b
+        for _ in range(trials):
+            start = time.perf_counter()
+            for _ in range(repeats):
+                a @ b
+            best = max(best, 2 * size ** 3 * repeats / (time.perf_counter() - start) / 1e9)
+    return best
 
 
 def main(argv=None) -> None:
@@ -68,6 +105,8 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     x, _ = data.load("mnist", train=False, limit=args.images)
+    peak = matmul_rate()
+    print(f"this machine's peak: square float32 matrix products at {peak:.1f} GFLOP/s (1 thread, best of 15)")
     for run in args.runs:
         model = load_model(run).eval()
         start = time.perf_counter()
@@ -83,8 +122,12 @@ def main(argv=None) -> None:
               f"per 10,000 images (1 thread)")
         found = stages(model, x[:2], args.k)
         print("  per chunk of 2 x", args.k, "samples:", ", ".join(f"{k} {v:.1f} ms" for k, v in found["stages_ms"].items()))
-        for name, shape, ms in found["layers"]:
-            print(f"    {name:18s} -> {str(shape):16s} {ms:6.1f} ms")
+        floor = 0.0
+        for name, shape, ms, flop in found["layers"]:
+            rate = f"{flop / ms / 1e6:5.1f} GFLOP/s ({flop / ms / 1e6 / peak:4.0%} of the peak)" if flop else ""
+            floor += flop / (peak * 1e9) * 1000
+            print(f"    {name:18s} -> {str(shape):16s} {ms:6.1f} ms  {rate}")
+        print(f"  decoding at the peak rate would take {floor:.1f} ms per chunk (its matrix arithmetic alone)")
 
 
 if __name__ == "__main__":
