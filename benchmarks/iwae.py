@@ -59,26 +59,20 @@ def stages(model, x: torch.Tensor, k: int, repeats: int = 10) -> dict:
                 start = time.perf_counter()
                 out = layer(h)
                 times.append(time.perf_counter() - start)
-            layers.append((type(layer).__name__, tuple(out.shape[1:]), 1000 * min(times), useful_flop(layer, h)))
+            layers.append((type(layer).__name__, tuple(out.shape[1:]), 1000 * min(times), useful_flop(layer, h, out)))
             h = out
     return {"stages_ms": spent, "layers": layers}
 
 
-def useful_flop(layer, h: torch.Tensor) -> int:
+def useful_flop(layer, h: torch.Tensor, out: torch.Tensor) -> int:
     """The multiply-adds (x2) a layer needs, whatever its form: a dense layer's in x out per row; a stride-2,
-    kernel-4 transposed convolution's c_in x c_out x 16 per input pixel (every input pixel meets 16 taps);
-    its sub-pixel and by-phase forms compute the same map, so they are charged the same (the sub-pixel
-    form also multiplies zero taps: 36 per pixel instead of 16, not counted)."""
+    kernel-4 transposed convolution's c_in x c_out x 16 per input pixel (every input pixel meets 16 taps),
+    whichever of its equal forms computes it (the sub-pixel form's zero taps are not counted)."""
     if isinstance(layer, torch.nn.Linear):
         return 2 * h.shape[0] * layer.in_features * layer.out_features
-    if isinstance(layer, torch.nn.ConvTranspose2d):
+    if h.dim() == 4 and out.dim() == 4 and out.shape[2:] == (2 * h.shape[2], 2 * h.shape[3]):
         n, c_in, height, width = h.shape
-        return 2 * n * c_in * layer.out_channels * 16 * height * width
-    if isinstance(layer, torch.nn.Sequential) and isinstance(layer[0], torch.nn.Conv2d):    # sub-pixel
-        return 2 * h.shape[0] * layer[0].in_channels * layer[0].out_channels // 4 * 16 * h.shape[2] * h.shape[3]
-    if isinstance(layer, bounds.PhaseTranspose):
-        n, c_in, height, width = h.shape
-        return 2 * n * c_in * layer.c_out * 16 * height * width
+        return 2 * n * c_in * out.shape[1] * 16 * height * width
     return 0
 
 
@@ -106,7 +100,7 @@ def main(argv=None) -> None:
     torch.set_num_threads(1)
     x, _ = data.load("mnist", train=False, limit=args.images)
     peak = matmul_rate()
-    print(f"this machine's peak: square float32 matrix products at {peak:.1f} GFLOP/s (1 thread, best of 15)")
+    print(f"this machine's peak: square float32 matrix products at {peak:.1f} GFLOP/s (1 thread, best of several)")
     for run in args.runs:
         model = load_model(run).eval()
         start = time.perf_counter()
