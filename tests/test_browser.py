@@ -100,6 +100,7 @@ def busy_cells(driver) -> int:
         "return [...document.querySelectorAll('.jp-InputPrompt')].filter(p => p.textContent.includes('*')).length")
 
 
+@pytest.mark.slow
 def test_notebook_03_runs_in_jupyterlab_and_the_slider_changes_the_digit(lab, browser):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     browser.get(lab)

@@ -59,6 +59,7 @@ def finish(proc, timeout=900):
     return out
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_training_hands_the_run_to_the_other_which_resumes_it(tmp_path, scheduler):
     address, workers = scheduler
     sweep = Sweep.from_params({"archs": ["conv"], "dims": [2], "seeds": [0], "epochs": 5, "datasets": ["mnist"],
@@ -94,6 +95,7 @@ def test_a_worker_killed_mid_training_hands_the_run_to_the_other_which_resumes_i
     pd.testing.assert_frame_equal(resumed[LOSS_COLUMNS], clean.history[LOSS_COLUMNS], check_exact=True)
 
 
+@pytest.mark.slow
 def test_two_runners_on_one_runs_folder_one_through_a_scheduler_train_each_run_once_and_agree(tmp_path, scheduler):
     """Runner a on the running scheduler's two workers, runner b on its own LocalCluster, at once, sharing
     one runs/ folder (as two users of a lab cluster might): every run is trained once, by whichever

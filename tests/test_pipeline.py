@@ -5,18 +5,14 @@ on the subsets users ask for: one architecture with d=2 and two seeds, and a swe
 """
 
 import json
-import re
 import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
 from vaelib.analysis.figures import FIGURES, expected_figures
 from vaelib.config.sweep import Sweep
-from vaelib.core.models import load_model
-from vaelib.data.datasets import load
-from vaelib.evaluation.latent import digit_geometry, encode_means
-from vaelib.infra.paths import PROJECT
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -33,6 +29,7 @@ def figures_made(out):
     return {p.name for p in (out / "figures").glob("*.png")}
 
 
+@pytest.mark.slow
 def test_one_architecture_two_seeds(tmp_path):
     report(tmp_path, "--archs", "conv", "--dims", "2", "5", "--seeds", "0", "1", "--device", "cpu")
     sweep = Sweep.from_params({"archs": ["conv"], "dims": [2, 5], "seeds": [0, 1]}, smoke=True)
@@ -64,6 +61,7 @@ def test_one_architecture_two_seeds(tmp_path):
     assert all(name in index for name in expected_figures(sweep))
 
 
+@pytest.mark.slow
 def test_a_sweep_without_a_2d_model_or_a_bound_says_so_and_skips(tmp_path):
     report(tmp_path, "--archs", "linear", "--dims", "5", "10", "--seeds", "0", "--datasets", "mnist", "--iwae-k", "0")
     made = figures_made(tmp_path)
@@ -74,26 +72,6 @@ def test_a_sweep_without_a_2d_model_or_a_bound_says_so_and_skips(tmp_path):
     assert "No IWAE bound in this report" in text and "iwae_vs_elbo.png" not in made
     executed = (tmp_path / "executed" / "03_explore_latent_space.ipynb").read_text()
     assert "no 2-D model in this sweep" in executed
-
-
-def test_a_binarized_sweep_end_to_end_uses_binary_pixels_everywhere(tmp_path):
-    """The binarized protocol through every step: each notebook loads the sweep's own dataset (never a
-    hard-coded grey-level one), and the results tables are those of the binary test images."""
-    for path in sorted(PROJECT.glob("notebooks/0*.py")):
-        for call in re.findall(r"data\.load\(([^,]+),", path.read_text()):
-            assert call.strip() in ("sweep.dataset", "ds"), f"{path.name} loads {call} (not the sweep's dataset)"
-    report(tmp_path, "--archs", "linear", "--dims", "2", "--seeds", "0", "--datasets", "mnist-binarized",
-           "--iwae-k", "5")
-    sweep = Sweep.from_params({"archs": ["linear"], "dims": [2], "seeds": [0], "datasets": ["mnist-binarized"],
-                               "iwae_k": 5}, smoke=True)
-    assert figures_made(tmp_path) == set(expected_figures(sweep))
-    x_test, y_test = load("mnist-binarized", train=False, limit=sweep.test_limit)
-    assert set(x_test.unique().tolist()) == {0.0, 1.0}
-    model = load_model(tmp_path / "runs" / "mnist-binarized_linear_2_s0")
-    want = digit_geometry(encode_means(model, x_test), y_test).reset_index()
-    got = pd.read_csv(tmp_path / "results" / "digit_geometry.csv")
-    assert got["centroid_norm"].round(3).tolist() == want["centroid_norm"].round(3).tolist()
-    assert "The pixels are binary" in (tmp_path / "REPORT.md").read_text()
 
 
 def test_a_device_this_machine_lacks_is_refused_before_any_work(tmp_path):

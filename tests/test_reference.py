@@ -59,6 +59,7 @@ def test_training_binarizes_each_draw_afresh(tmp_path):
     assert run.history["test_loss"].iloc[-1] < run.history["test_loss"].iloc[0]
 
 
+@pytest.mark.slow
 def test_reference_command_end_to_end_and_its_rendered_section(tmp_path):
     """The whole command on tiny slices (the engine, snapshots, NLL in pieces), its files, a second run
     that reuses everything, and the write-up section rendered beside the committed report's results."""
