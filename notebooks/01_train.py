@@ -31,7 +31,7 @@
 import os
 
 arch = "conv"          # "linear" (fully connected) or "conv" (DCGAN-style)
-latent_dim = 2         # dimension d of the latent space, >= 1
+latent_dim = 2         # dimension d of the latent space (1 or more)
 seed = 0               # the run folder is named {arch}_{latent_dim}_s{seed}
 epochs = 15
 batch_size = 128

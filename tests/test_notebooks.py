@@ -38,3 +38,16 @@ def test_committed_without_outputs_with_a_parameters_cell_and_the_python3_kernel
         if kind == "code" and i > 0 and "parameters" not in nb["cells"][i]["metadata"].get("tags", []):
             assert kinds[i - 1] == "markdown" or "parameters" in nb["cells"][i - 1]["metadata"].get("tags", []), \
                 f"{notebook.name}: code cell {i} has no prose before it"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_papermill_reads_every_name_of_the_parameters_cell(notebook):
+    """A comment papermill cannot parse (`>= 1` did) hides its parameter from `papermill --help-notebook`,
+    and every run that passes it then warns 'Passed unknown parameter'."""
+    import ast
+
+    import papermill
+    cell = next(c for c in json.loads(notebook.read_text())["cells"] if "parameters" in c["metadata"].get("tags", []))
+    assigned = {target.id for node in ast.parse("".join(cell["source"])).body if isinstance(node, ast.Assign)
+                for target in node.targets if isinstance(target, ast.Name)}
+    assert set(papermill.inspect_notebook(str(notebook))) == assigned
