@@ -66,6 +66,22 @@ def test_interpolations_start_and_end_at_the_reconstructions(small_model, mnist_
     assert sampling.prior_samples(small_model, n=16).shape == (3, 2 * 29 + 1, 8 * 29 + 1)
 
 
+def test_the_latent_grid_is_drawn_as_a_plot_and_each_tile_is_its_code_decoded(small_model):
+    """One layout for the drawn grid and for the classifier's reading of its cells (reading.read_grid):
+    z1 grows to the right, z2 upward, each tile the decoder's image of its code."""
+    values = [-2.0, 0.0, 1.5]
+    z = latent.grid_codes(small_model.latent_dim, values)
+    assert z[0, :2].tolist() == [-2.0, 1.5] and z[2, :2].tolist() == [1.5, 1.5] and z[6, :2].tolist() == [-2.0, -2.0]
+    assert not z[:, 2:].any()                            # the other latent dims at 0
+    grid = latent.decode_grid(small_model, values)
+    assert grid.shape == (3, 3 * 29 + 1, 3 * 29 + 1)
+    row, column = 2, 1                                   # bottom row, middle column: z = (0, -2, 0, 0, 0)
+    tile = grid[0, 1 + 29 * row: 29 * (row + 1), 1 + 29 * column: 29 * (column + 1)]
+    with torch.inference_mode():
+        want = torch.sigmoid(small_model.decode(torch.tensor([[0.0, -2.0, 0.0, 0.0, 0.0]])))[0, 0]
+    assert torch.allclose(tile, want, atol=1e-6)
+
+
 def test_fashion_mnist_loads_verified():
     x, y = data.load("fashion", train=False)
     assert x.shape == (10_000, 1, 28, 28) and torch.bincount(y).tolist() == [1000] * 10

@@ -8,24 +8,29 @@ from torch.distributions import Normal
 from torchvision.utils import make_grid
 
 from ..core.models import VAE
-from .classifier import predict_proba
 
 
 @torch.inference_mode()
-def decode_grid(model: VAE, values, dims=(0, 1)) -> torch.Tensor:
-    """Decode z on the grid values x values in two latent dims (others 0); one image, rows = z2.
+def grid_codes(latent_dim: int, values, dims=(0, 1)) -> torch.Tensor:
+    """The latent codes of a values x values grid in two latent dims (others 0), row by row (float64).
 
-    Row i, column j decodes z[dims[0]] = values[j], z[dims[1]] = values[-1 - i], so z2 grows upward
+    Row i, column j holds z[dims[0]] = values[j], z[dims[1]] = values[-1 - i], so z2 grows upward
     as on a plot's axes.
     """
-    values = torch.as_tensor(values, dtype=torch.float32)
+    values = torch.as_tensor(values, dtype=torch.float64)
     n = len(values)
-    z = torch.zeros(n * n, model.latent_dim)
+    z = torch.zeros(n * n, latent_dim, dtype=torch.float64)
     z[:, dims[0]] = values.repeat(n)
     z[:, dims[1]] = values.flip(0).repeat_interleave(n)
+    return z
+
+
+def decode_grid(model: VAE, values, dims=(0, 1)) -> torch.Tensor:
+    """Decode the grid_codes of `values`; one image, rows = z2 (largest at the top)."""
+    z = grid_codes(model.latent_dim, values, dims).float()
     device = next(model.parameters()).device
     images = torch.sigmoid(model.decode(z.to(device))).cpu()
-    return make_grid(images, nrow=n, padding=1, pad_value=1.0)
+    return make_grid(images, nrow=len(values), padding=1, pad_value=1.0)
 
 
 def normal_quantiles(n: int, tail: float = 0.05) -> torch.Tensor:
@@ -52,29 +57,6 @@ def digit_geometry(z: torch.Tensor, labels: torch.Tensor):
     table = pd.DataFrame(rows).set_index("digit")
     table["rank_from_edge"] = table["centroid_norm"].rank(ascending=False).astype(int)
     return table
-
-
-GRID_POINTS = {"top left": (0, -1), "top right": (-1, -1), "centre": None, "bottom left": (0, 0),
-               "bottom right": (-1, 0)}
-
-
-@torch.inference_mode()
-def read_grid_points(models: dict, clf, values) -> pd.DataFrame:
-    """The digit a classifier reads at the corners and the centre of each model's decoded grid.
-
-    Corners are (z1, z2) = (min or max of `values`); "top" is the largest z2, as decode_grid draws it.
-    """
-    values = [float(v) for v in values]
-    rows = []
-    for name, model in models.items():
-        for position, corner in GRID_POINTS.items():
-            z1, z2 = (values[len(values) // 2],) * 2 if corner is None else (values[corner[0]], values[corner[1]])
-            z = torch.zeros(1, model.latent_dim)
-            z[0, 0], z[0, 1] = z1, z2
-            probs = predict_proba(clf, torch.sigmoid(model.decode(z)))[0]
-            rows.append({"arch": name, "position": position, "z1": z1, "z2": z2,
-                         "digit": int(probs.argmax()), "probability": float(probs.max())})
-    return pd.DataFrame(rows)
 
 
 ACTIVE_THRESHOLD = 0.01   # a unit is active when Var_x[E q(z_i|x)] exceeds this (Burda et al. 2015)

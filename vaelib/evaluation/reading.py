@@ -8,11 +8,12 @@ shapeless image is possible, if rare).
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import torch
 
 from ..core.models import VAE
-from . import sampling
+from . import latent, sampling
 from .classifier import predict_proba
 
 CONFIDENT = 0.9
@@ -29,14 +30,10 @@ def read(clf, images: torch.Tensor) -> pd.DataFrame:
 @torch.inference_mode()
 def read_grid(model: VAE, clf, values) -> pd.DataFrame:
     """Every cell of latent.decode_grid(model, values): its (z1, z2), row and column as drawn, and reading."""
-    values = [float(v) for v in values]
-    n = len(values)
-    cells = [(i, j, values[j], values[n - 1 - i]) for i in range(n) for j in range(n)]   # row 0 = largest z2
-    z = torch.zeros(len(cells), model.latent_dim)
-    z[:, 0] = torch.tensor([c[2] for c in cells])
-    z[:, 1] = torch.tensor([c[3] for c in cells])
-    reading = read(clf, torch.sigmoid(model.decode(z)))
-    return pd.concat([pd.DataFrame(cells, columns=["row", "column", "z1", "z2"]), reading], axis=1)
+    z = latent.grid_codes(model.latent_dim, values)
+    row, column = divmod(np.arange(len(z)), len(values))
+    cells = pd.DataFrame({"row": row, "column": column, "z1": z[:, 0].numpy(), "z2": z[:, 1].numpy()})
+    return pd.concat([cells, read(clf, torch.sigmoid(model.decode(z.float())))], axis=1)
 
 
 def read_prior(model: VAE, clf, n: int = sampling.PRIOR_SAMPLES, seed: int = 0) -> pd.DataFrame:
