@@ -41,12 +41,11 @@ lab: data
 test-browser: data browser
 	CI=true $(PY) -m pytest -q tests/test_browser.py
 
-# Is REPORT.md what results/ gives? Do vaelib's floors import only downwards? Then the unit tests (pytest-xdist: one
-# test worker per core, as memory allows; tests/conftest.py), then every notebook through nbval (smoke configuration,
-# in a fresh folder each time, see README).
+# Is REPORT.md what results/ gives? Do vaelib's floors import only downwards? Then the unit tests, then every notebook through nbval
+# (smoke configuration, in a fresh folder each time, see README).
 test: data browser
 	$(PY) -m vaelib.writeup --check
 	$(VENV)/bin/lint-imports
-	CI=true $(PY) -m pytest -q -n auto --durations=25 tests
+	CI=true $(PY) -m pytest -q --durations=25 tests
 	smoke=$$(mktemp -d) && CI=true VAELIB_SMOKE_ROOT=$$smoke $(PY) -m pytest -q --nbval-lax notebooks; \
 	  status=$$?; rm -rf "$$smoke"; exit $$status

@@ -8,23 +8,6 @@ import torch
 from vaelib.data import datasets as data
 
 
-SMOKE_REPORT_MB = 3000     # peak memory of a smoke report with its own workers (2.7 GB PSS seen): one test's share
-
-
-def pytest_xdist_auto_num_workers(config):
-    """`-n auto` (make test): one test worker per core this process may use (its affinity, not the machine's
-    count), as many as free memory allows at a smoke report's peak."""
-    import psutil
-    from vaelib.infra.cpushare import available_cores
-    return max(1, min(available_cores(), int(psutil.virtual_memory().available / 2 ** 20 // SMOKE_REPORT_MB)))
-
-
-def pytest_collection_modifyitems(items):
-    """The slow tests first (a stable sort: files keep their order otherwise): with test workers
-    (`make test` runs pytest-xdist), a long test started last would leave one core idle at the end."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
-
 @pytest.fixture(scope="session")
 def mnist_slice():
     """Small real MNIST slices: 2,000 train and 500 test images."""
