@@ -4,7 +4,6 @@ in one plain line (no traceback) with its documented exit code, and what was goo
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
@@ -16,7 +15,7 @@ import time
 import pandas as pd
 import pytest
 from conftest import kill_once, one_line_error
-from vaelib.infra.faults import BAD_INPUT, FILE_FAULT, INTERRUPTED, UNREACHABLE
+from vaelib.infra.faults import BAD_INPUT, FILE_FAULT, UNREACHABLE
 from vaelib.training import runs
 from vaelib.training.engine import train
 from vaelib.config import RunConfig
