@@ -6,9 +6,11 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
+from scipy import stats
 
 from vaelib.analysis import writeup
 from vaelib.data import datasets as data
@@ -89,6 +91,18 @@ def test_reference_command_end_to_end_and_its_rendered_section(tmp_path):
     train_part = json.loads((folder / "nll_epoch2_k20_train_images0-10.json").read_text())
     assert info["ours"]["train_subset_nll"] == pytest.approx(-torch.tensor(train_part["bounds"]).double().mean().item())
     assert info["ours"]["subset_images"] == 10 and info["ours"]["test_subset_nll"] == pytest.approx(curve["nll"].iloc[-1])
+    # the gap's interval is the one-sample t interval of the 40 per-image estimates, less the paper's number
+    t = stats.ttest_1samp(-bounds.double().numpy(), popmean=86.76).confidence_interval(0.95)
+    gap = info["gap"]
+    assert (gap["ci_low"], gap["ci_high"]) == pytest.approx((t.low - 86.76, t.high - 86.76))
+    assert gap["ci_low"] < gap["difference"] < gap["ci_high"] and gap["n"] == 40
+    assert gap["difference"] == pytest.approx(info["gap_nats"])
+    assert gap["verdict"] == ("holds" if gap["ci_low"] > 0 else "refuted" if gap["ci_high"] < 0 else "inconclusive")
+    test_part = json.loads((folder / "nll_epoch2_k20_images0-10.json").read_text())
+    welch = stats.ttest_ind(-np.array(test_part["bounds"]), -np.array(train_part["bounds"]), equal_var=False)
+    low, high = welch.confidence_interval(0.95)
+    assert (info["overfit"]["ci_low"], info["overfit"]["ci_high"]) == pytest.approx((low, high))
+    assert info["overfit"]["difference"] == pytest.approx(info["ours"]["test_subset_nll"] - info["ours"]["train_subset_nll"])
 
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "reused" in again.stdout + again.stderr
@@ -102,6 +116,8 @@ def test_reference_command_end_to_end_and_its_rendered_section(tmp_path):
     section = text[text.index("## Against the literature"):text.index("## Reproduce")]
     assert f"{info['ours']['nll']:.2f}" in section and "86.76" in section and "| 2 | 2 |" in section
     assert f"| {info['paper']['active_units']} | {info['ours']['active_units']} |" in section
+    assert f"[{gap['ci_low']:.2f}, {gap['ci_high']:.2f}] by a one-sample t" in section and f"**{gap['verdict']}**" in section
+    assert f"the training images score better: **{info['overfit']['verdict']}**" in section
 
 
 def test_bad_reference_input_is_refused_before_any_work(tmp_path):

@@ -74,6 +74,18 @@ def compare(lower, higher) -> dict:
             "seeds": min(len(lower), len(higher))}
 
 
+def against(values, value: float) -> dict:
+    """The claim "the mean of `values` is above `value`" (a published number with no stated spread):
+    the difference mean - value, its 95% one-sample t interval (`scipy.stats.ttest_1samp`), the two-sided
+    p-value, the verdict and the half-width (the smallest difference these values resolve)."""
+    values = np.asarray(values, dtype=float)
+    test = stats.ttest_1samp(values, popmean=value)
+    ci = test.confidence_interval(LEVEL)
+    return {"difference": values.mean() - value, "ci_low": ci.low - value, "ci_high": ci.high - value,
+            "p": test.pvalue, "verdict": verdict(ci.low - value, ci.high - value),
+            "resolvable": (ci.high - ci.low) / 2, "n": len(values)}
+
+
 def contrast(groups: list[tuple[float, np.ndarray]]) -> dict:
     """A linear contrast sum(c_i * mean_i) of independent groups, with a 95% t interval whose degrees of
     freedom are Welch-Satterthwaite's (the difference of two differences: does one gap exceed another?)."""

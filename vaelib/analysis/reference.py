@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
-import torch
 
 from ..config.reference import PAPER, pieces, snapshot_epochs, test_size
 from ..config.protocols import PROTOCOLS, STAGE_ENDS, learning_rate, stage_of
@@ -15,16 +15,22 @@ from ..core.models import load_model
 from ..evaluation.latent import latent_diagnostics
 from ..evaluation.nll import evaluate_images
 from ..training import runs
+from . import inference
 
 
 PAPER_ACTIVE_UNIT_IMAGES = 500     # the authors' code counts active units on this many training images
 
 
+def per_image(parts: list[dict]) -> np.ndarray:
+    """Each image's NLL estimate (-its bound), over the images of `parts` in order."""
+    return -np.array([b for p in parts for b in p["bounds"]], dtype=np.float64)
+
+
 def nll(parts: list[dict]) -> dict:
     """-mean bound over the images of `parts`, its standard error, and the seconds spent."""
-    bounds = torch.tensor([b for p in parts for b in p["bounds"]], dtype=torch.float64)
-    return {"nll": -bounds.mean().item(), "nll_sem": (bounds.std() / len(bounds) ** 0.5).item(),
-            "images": len(bounds), "seconds": sum(p["seconds"] for p in parts)}
+    values = per_image(parts)
+    return {"nll": values.mean(), "nll_sem": values.std(ddof=1) / len(values) ** 0.5,
+            "images": len(values), "seconds": sum(p["seconds"] for p in parts)}
 
 
 def by_epoch_table(folder: Path, k: int, curve_images: int) -> pd.DataFrame:
@@ -61,7 +67,12 @@ def summary(folder: Path, table: pd.DataFrame, k: int, wall_minutes: float, engi
     parts = [evaluate_images(folder, cfg.epochs, k, a, b) for a, b in pieces(test_size(cfg))]
     final = nll(parts)
     n = min(int(table["test_images"].iloc[-1]), test_size(cfg))
-    subset = {split: nll([evaluate_images(folder, cfg.epochs, k, 0, n, split=split)]) for split in ("train", "test")}
+    subset_parts = {split: [evaluate_images(folder, cfg.epochs, k, 0, n, split=split)] for split in ("train", "test")}
+    subset = {split: nll(p) for split, p in subset_parts.items()}
+    # the training images have the lower NLL (overfitting): Welch over the two subsets' images
+    overfit = {key: v for key, v in inference.compare(per_image(subset_parts["train"]),
+                                                       per_image(subset_parts["test"])).items()
+               if key not in ("seeds", "seeds_needed")}
     history = runs.load_history(folder)
     ours = {"nll": final["nll"], "nll_sem": final["nll_sem"], "k": k, "test_images": final["images"],
             "latent_dim": cfg.latent_dim, "epochs": cfg.epochs, "batch_size": cfg.batch_size, "lr": cfg.lr,
@@ -73,6 +84,7 @@ def summary(folder: Path, table: pd.DataFrame, k: int, wall_minutes: float, engi
             "active_units": active_units(folder, cfg.epochs), "active_unit_images": PAPER_ACTIVE_UNIT_IMAGES,
             "stage": stage_of(cfg.epochs), "stages_done": sum(end <= cfg.epochs for end in STAGE_ENDS)}
     return {"paper": PAPER, "ours": ours, "gap_nats": ours["nll"] - PAPER["vae_nll"],
+            "gap": inference.against(per_image(parts), PAPER["vae_nll"]), "overfit": overfit,
             "epochs_share_of_paper": cfg.epochs / PAPER["epochs"],
             "binarization_seeds": data.FIXED_BINARIZATION_SEED,
             "protocol_settings": {name: dict(PROTOCOLS[name].rows()) for name in ("plain", "burda")}, "engine": engine, "command": command,
