@@ -11,10 +11,13 @@ REFERENCE_ARGS ?=
 
 venv: $(STAMP)
 
+# The installed packages are byte-compiled once, in parallel: where PYTHONDONTWRITEBYTECODE is set (as on these
+# machines) every process would otherwise compile torch from source (python -m benchmarks.imports).
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q --no-compile -r requirements.txt
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
+	$(PY) -m compileall -q -j 0 -x 'py312_intrinsics' $(VENV)/lib
 	touch $(STAMP)
 
 data: $(STAMP)
