@@ -115,7 +115,10 @@ def test_reference_command_end_to_end_and_its_rendered_section(tmp_path):
     text = writeup.render(results)
     section = text[text.index("## Against the literature"):text.index("## Reproduce")]
     assert f"{info['ours']['nll']:.2f}" in section and "86.76" in section and "| 2 | 2 |" in section
-    assert f"| {info['paper']['active_units']} | {info['ours']['active_units']} |" in section
+    units = info["active_units"]
+    assert f"| {info['paper']['active_units']} | {info['ours']['active_units']} (95% percentile bootstrap" in section
+    assert units["count"] == info["ours"]["active_units"] and 0 <= units["ci_low"] <= units["ci_high"] <= 50
+    assert units["diff_low"] == units["ci_low"] - 19 and f"more than the paper's: **{units['verdict']}**" in section
     assert f"[{gap['ci_low']:.2f}, {gap['ci_high']:.2f}] by a one-sample t" in section and f"**{gap['verdict']}**" in section
     assert f"the training images score better: **{info['overfit']['verdict']}**" in section
 

@@ -83,7 +83,7 @@ def against(values, value: float) -> dict:
     ci = test.confidence_interval(LEVEL)
     return {"difference": values.mean() - value, "ci_low": ci.low - value, "ci_high": ci.high - value,
             "p": test.pvalue, "verdict": verdict(ci.low - value, ci.high - value),
-            "resolvable": (ci.high - ci.low) / 2, "n": len(values)}
+            "resolvable": (ci.high - ci.low) / 2, "n": len(values), "mean_low": ci.low, "mean_high": ci.high}
 
 
 def contrast(groups: list[tuple[float, np.ndarray]]) -> dict:

@@ -12,7 +12,7 @@ from ..config.protocols import PROTOCOLS, STAGE_ENDS, learning_rate, stage_of
 from ..config.run import RunConfig
 from ..data import datasets as data
 from ..core.models import load_model
-from ..evaluation.latent import latent_diagnostics
+from ..evaluation.latent import ACTIVE_THRESHOLD, encode_means, latent_diagnostics
 from ..evaluation.nll import evaluate_images
 from ..training import runs
 from . import inference
@@ -44,7 +44,7 @@ def by_epoch_table(folder: Path, k: int, curve_images: int) -> pd.DataFrame:
         point = nll([evaluate_images(folder, epoch, k, 0, min(curve_images, test_size(cfg)))])
         done = history[history["epoch"] <= epoch]
         stage = done[done["epoch"] > before]
-        rows.append({"epoch": epoch, "stage": stage_of(epoch), "learning_rate": learning_rate(protocol, cfg.lr, epoch),
+        rows.append({"epoch": epoch, "stage": stage_of(epoch), "stage_epochs": epoch - before, "learning_rate": learning_rate(protocol, cfg.lr, epoch),
                      "stage_minutes": stage["seconds"].sum() / 60, "train_minutes": done["seconds"].sum() / 60,
                      "test_neg_elbo": float(done["test_loss"].iloc[-1]), "nll": point["nll"],
                      "nll_sem": point["nll_sem"], "k": k, "test_images": point["images"],
@@ -53,13 +53,20 @@ def by_epoch_table(folder: Path, k: int, curve_images: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def active_units(folder: Path, epoch: int, images: int = PAPER_ACTIVE_UNIT_IMAGES) -> int:
+def active_units(folder: Path, epoch: int, images: int = PAPER_ACTIVE_UNIT_IMAGES) -> dict:
     """Active units of the weights after `epoch` as the authors count them: on the first `images` training
-    images (their fixed binarization), a unit is active when its posterior mean varies by more than 0.01."""
+    images (their fixed binarization), a unit is active when its posterior mean varies by more than 0.01;
+    with a percentile bootstrap 95% interval over those images, and the count against the paper's."""
     cfg = runs.read_config(folder)
     model = load_model(runs.weights_of(folder, epoch, cfg["epochs"]))
     x = data.load(cfg["dataset"], train=True, limit=images)[0]
-    return latent_diagnostics(model, x)["active_units"]
+    means = encode_means(model, x).double().numpy()
+    count = latent_diagnostics(model, x)["active_units"]
+    units = tuple(means.T)      # one 1-D sample per unit, the images resampled together
+    low, high = inference.bootstrap_interval(units, lambda *u: (np.var(u, axis=1, ddof=1) > ACTIVE_THRESHOLD).sum())
+    paper = PAPER["active_units"]
+    return {"count": count, "ci_low": low, "ci_high": high, "difference": count - paper,
+            "diff_low": low - paper, "diff_high": high - paper, "verdict": inference.verdict(low - paper, high - paper)}
 
 
 def summary(folder: Path, table: pd.DataFrame, k: int, wall_minutes: float, engine: str, command: str) -> dict:
@@ -74,17 +81,19 @@ def summary(folder: Path, table: pd.DataFrame, k: int, wall_minutes: float, engi
                                                        per_image(subset_parts["test"])).items()
                if key not in ("seeds", "seeds_needed")}
     history = runs.load_history(folder)
-    ours = {"nll": final["nll"], "nll_sem": final["nll_sem"], "k": k, "test_images": final["images"],
+    units = active_units(folder, cfg.epochs)
+    ours = {"active_units": units["count"], "nll": final["nll"], "nll_sem": final["nll_sem"], "k": k, "test_images": final["images"],
             "latent_dim": cfg.latent_dim, "epochs": cfg.epochs, "batch_size": cfg.batch_size, "lr": cfg.lr,
             "seed": cfg.seed, "protocol": cfg.protocol, "train_images": len(data.load(cfg.dataset, train=True, limit=cfg.train_limit)[1]),
             "train_minutes": history["seconds"].sum() / 60, "final_eval_minutes": final["seconds"] / 60,
             "curve_eval_minutes": float(table["eval_minutes"].sum()), "wall_minutes": wall_minutes,
             "subset_images": n, "train_subset_nll": subset["train"]["nll"], "train_subset_sem": subset["train"]["nll_sem"],
             "test_subset_nll": subset["test"]["nll"], "test_subset_sem": subset["test"]["nll_sem"],
-            "active_units": active_units(folder, cfg.epochs), "active_unit_images": PAPER_ACTIVE_UNIT_IMAGES,
+            "active_unit_images": PAPER_ACTIVE_UNIT_IMAGES,
             "stage": stage_of(cfg.epochs), "stages_done": sum(end <= cfg.epochs for end in STAGE_ENDS)}
     return {"paper": PAPER, "ours": ours, "gap_nats": ours["nll"] - PAPER["vae_nll"],
             "gap": inference.against(per_image(parts), PAPER["vae_nll"]), "overfit": overfit,
+            "active_units": units,
             "epochs_share_of_paper": cfg.epochs / PAPER["epochs"],
             "binarization_seeds": data.FIXED_BINARIZATION_SEED,
             "protocol_settings": {name: dict(PROTOCOLS[name].rows()) for name in ("plain", "burda")}, "engine": engine, "command": command,
