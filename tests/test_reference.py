@@ -86,6 +86,9 @@ def test_reference_command_end_to_end_and_its_rendered_section(tmp_path):
     assert (tmp_path / "figures" / "reference_nll.png").stat().st_size > 10_000
     # the stage table, the active units on 500 training images, and the training subset beside the test one
     assert list(curve["stage"]) == [1, 2] and curve["learning_rate"].tolist() == pytest.approx([1e-3, 7.2e-4])
+    # the figure's left panel: the -ELBO on the NLL's own images, which the IWAE bound (K=20) lies below
+    assert (curve["nll"] < curve["test_neg_elbo_curve_images"] + 1.0).all()
+    assert not curve["test_neg_elbo_curve_images"].equals(curve["test_neg_elbo"])
     assert curve["stage_minutes"].sum() == pytest.approx(curve["train_minutes"].iloc[-1])
     assert 0 <= info["ours"]["active_units"] <= 50 and info["ours"]["active_unit_images"] == 500
     train_part = json.loads((folder / "nll_epoch2_k20_train_images0-10.json").read_text())

@@ -11,6 +11,7 @@ from ..config.reference import PAPER, pieces, snapshot_epochs, test_size
 from ..config.protocols import PROTOCOLS, STAGE_ENDS, learning_rate, stage_of
 from ..config.run import RunConfig
 from ..data import datasets as data
+from ..core.bounds import evaluate as elbo
 from ..core.models import load_model
 from ..evaluation.latent import ACTIVE_THRESHOLD, encode_means, latent_diagnostics
 from ..evaluation.nll import evaluate_images
@@ -35,18 +36,23 @@ def nll(parts: list[dict]) -> dict:
 
 def by_epoch_table(folder: Path, k: int, curve_images: int) -> pd.DataFrame:
     """Per kept epoch (the end of each stage reached): its stage and learning rate, the training minutes of
-    that stage and so far, -ELBO on the whole test set, NLL (K) on the first curve images of the test set."""
+    that stage and so far, -ELBO on the whole test set (from the history) and on the first curve images of the
+    test set, NLL (K) on those same images."""
     history = runs.load_history(folder)
     cfg = RunConfig.from_params(**runs.read_config(folder))
     protocol = PROTOCOLS[cfg.protocol]
+    n = min(curve_images, test_size(cfg))
+    x_curve = data.load(cfg.dataset, train=False, limit=cfg.test_limit)[0][:n]     # the NLL's images, for the ELBO too
     rows, before = [], 0
     for epoch in snapshot_epochs(cfg.epochs):
-        point = nll([evaluate_images(folder, epoch, k, 0, min(curve_images, test_size(cfg)))])
+        point = nll([evaluate_images(folder, epoch, k, 0, n)])
+        model = load_model(runs.weights_of(folder, epoch, cfg.epochs))
         done = history[history["epoch"] <= epoch]
         stage = done[done["epoch"] > before]
         rows.append({"epoch": epoch, "stage": stage_of(epoch), "stage_epochs": epoch - before, "learning_rate": learning_rate(protocol, cfg.lr, epoch),
                      "stage_minutes": stage["seconds"].sum() / 60, "train_minutes": done["seconds"].sum() / 60,
-                     "test_neg_elbo": float(done["test_loss"].iloc[-1]), "nll": point["nll"],
+                     "test_neg_elbo": float(done["test_loss"].iloc[-1]),
+                     "test_neg_elbo_curve_images": elbo(model, x_curve, seed=cfg.seed)["loss"], "nll": point["nll"],
                      "nll_sem": point["nll_sem"], "k": k, "test_images": point["images"],
                      "eval_minutes": point["seconds"] / 60})
         before = epoch
@@ -102,17 +108,17 @@ def summary(folder: Path, table: pd.DataFrame, k: int, wall_minutes: float, engi
 
 
 def plot(table: pd.DataFrame, info: dict, path: Path) -> None:
-    """Two panels, each comparing like with like: left, our run through its stages on the same first test
-    images (and the -ELBO on the whole test set); right, the whole test set: ours at the last epoch reached
-    against the paper's two numbers."""
+    """Two panels, each comparing like with like: left, our run through its stages, its -ELBO and NLL on the
+    same first test images; right, the whole test set: ours at the last epoch reached against the paper's
+    two numbers."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     o = info["ours"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [1.6, 1]})
-    left.plot(table["epoch"], table["test_neg_elbo"], "o-", label="-ELBO, whole test set")
-    left.errorbar(table["epoch"], table["nll"], yerr=table["nll_sem"], fmt="s-",
-                  label=f"NLL (K = {o['k']:,}), first {int(table['test_images'].iloc[0]):,} test images")
+    first = f"first {int(table['test_images'].iloc[0]):,} test images"
+    left.plot(table["epoch"], table["test_neg_elbo_curve_images"], "o-", label=f"-ELBO, {first}")
+    left.errorbar(table["epoch"], table["nll"], yerr=table["nll_sem"], fmt="s-", label=f"NLL (K = {o['k']:,}), {first}")
     staged = "stage" in table.columns
     left.set(xscale="log", xlabel="epoch (end of each stage reached)" if staged else "epoch (kept weights)",
              ylabel="nats per image (lower is better)",
