@@ -13,7 +13,7 @@ from ..config.run import RunConfig
 from ..data import datasets as data
 from ..core.bounds import evaluate as elbo
 from ..core.models import load_model
-from ..evaluation.latent import ACTIVE_THRESHOLD, encode_means, latent_diagnostics
+from ..evaluation.latent import ACTIVE_THRESHOLD, encode_means
 from ..evaluation.nll import evaluate_images
 from ..training import runs
 from . import inference
@@ -67,9 +67,12 @@ def active_units(folder: Path, epoch: int, images: int = PAPER_ACTIVE_UNIT_IMAGE
     model = load_model(runs.weights_of(folder, epoch, cfg["epochs"]))
     x = data.load(cfg["dataset"], train=True, limit=images)[0]
     means = encode_means(model, x).double().numpy()
-    count = latent_diagnostics(model, x)["active_units"]
-    units = tuple(means.T)      # one 1-D sample per unit, the images resampled together
-    low, high = inference.bootstrap_interval(units, lambda *u: (np.var(u, axis=1, ddof=1) > ACTIVE_THRESHOLD).sum())
+
+    def active(*units) -> int:          # evaluation.latent's rule, on one 1-D sample of images per unit
+        return int((np.var(units, axis=1, ddof=1) > ACTIVE_THRESHOLD).sum())
+
+    count = active(*means.T)
+    low, high = inference.bootstrap_interval(tuple(means.T), active)    # the images resampled together
     paper = PAPER["active_units"]
     return {"count": count, "ci_low": low, "ci_high": high, "difference": count - paper,
             "diff_low": low - paper, "diff_high": high - paper, "verdict": inference.verdict(low - paper, high - paper)}
