@@ -87,21 +87,6 @@ def test_fashion_mnist_loads_verified():
     assert x.shape == (10_000, 1, 28, 28) and torch.bincount(y).tolist() == [1000] * 10
 
 
-def test_the_subpixel_form_is_the_same_map_and_leaves_the_bound_unchanged(mnist_slice):
-    layer = torch.nn.ConvTranspose2d(8, 3, 4, stride=2, padding=1)
-    x = torch.randn(5, 8, 7, 7)
-    with torch.inference_mode():
-        assert torch.allclose(bounds.subpixel(layer)(x), layer(x), atol=1e-5)
-    config = RunConfig(arch="conv", latent_dim=2, epochs=1, train_limit=2000, test_limit=100, num_threads=1)
-    import tempfile
-    with tempfile.TemporaryDirectory() as tmp:
-        model = train(config, tmp, progress=False).model
-    x = mnist_slice[2][:40]
-    plain = bounds.iwae_bound(model, x, k=200, seed=5, fast=False)
-    fast = bounds.iwae_bound(model, x, k=200, seed=5, fast=True)
-    assert (plain - fast).abs().max() < 0.01       # same samples: the bound agrees to 0.01 nats per image
-
-
 def bound_as_before(model, x, k, seed):
     """The IWAE bound as the code before the fused scoring computed it: the elementwise BCE of every
     decoded sample, the plain transposed-convolution decoder, the same noise draws."""
@@ -124,21 +109,10 @@ def bound_as_before(model, x, k, seed):
 
 @pytest.mark.parametrize("arch", ["linear", "conv"])
 def test_the_faster_bound_equals_the_former_one_on_the_same_samples(arch, mnist_slice, tmp_path):
-    """Fused log p(x|z), folded or sub-pixel transposed convolutions: the same bound to 1e-4 nats per image."""
+    """Fused log p(x|z), the channels_last decoder with in-place ReLUs: the same bound to 1e-4 nats per image."""
     config = RunConfig(arch=arch, latent_dim=10, epochs=1, train_limit=2000, test_limit=100, num_threads=1)
     model = train(config, tmp_path, progress=False).model
     x = mnist_slice[2][:30]
     before = bound_as_before(model, x, k=500, seed=3)
     now = bounds.iwae_bound(model, x, k=500, seed=3)
     assert (before - now).abs().max().item() < 1e-4
-
-
-@pytest.mark.parametrize("form", ["PhaseTranspose"])
-def test_the_other_forms_of_the_transposed_convolution_are_the_same_map(form):
-    for c_in, c_out in ((16, 1), (32, 16), (8, 3)):
-        layer = torch.nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1)
-        x = torch.randn(7, c_in, 7, 9)
-        with torch.inference_mode():
-            assert torch.allclose(getattr(bounds, form)(layer)(x), layer(x), atol=1e-5)
-            channels_last = x.contiguous(memory_format=torch.channels_last)
-            assert torch.allclose(getattr(bounds, form)(layer)(channels_last), layer(x), atol=1e-5)

@@ -196,3 +196,30 @@ def test_the_burda_protocol_trains_in_order_and_resumes_exactly(tmp_path):
     assert (short.folder / "weights_epoch2.pt").is_file()
     cols = ["train_loss", "train_recon", "train_kl", "test_loss"]
     pd.testing.assert_frame_equal(whole[cols], resumed[cols], check_exact=True)
+
+
+COMMITTED = PROJECT / "checkpoints" / "reference" / "mnist-binarized_burda_50_s0"
+
+
+def test_the_committed_estimates_stay_fresh_while_todays_code_reproduces_them_and_go_stale_when_not(
+        tmp_path, monkeypatch):
+    """The freshness rule by replay: an estimate saved by other code (the committed ones were made by an
+    older NLL fingerprint) is reused when today's code recomputes its first images bit for bit, and marked
+    so; a change to a number (here, the bound shifted by 1e-5 nats) makes it stale."""
+    from vaelib.evaluation import nll
+    from vaelib.infra import provenance
+    run = tmp_path / COMMITTED.name
+    shutil.copytree(COMMITTED, run)
+    name = nll.cache_name(3280, 5000, 5000, 7500)
+    saved = json.loads((run / f"{name}.json").read_text())
+    saved["provenance"]["code"] = "0123456789ab"                 # as if made by other code
+    (run / f"{name}.json").write_text(json.dumps(saved))
+    shifted = nll.iwae_bound
+    monkeypatch.setattr(nll, "iwae_bound", lambda *a, **k: shifted(*a, **k) + 1e-5)
+    assert nll.cached(run, 3280, 5000, 5000, 7500) is None, "a changed number kept the estimate fresh"
+    monkeypatch.setattr(nll, "iwae_bound", shifted)
+    again = nll.cached(run, 3280, 5000, 5000, 7500)
+    assert again is not None and again["bounds"] == saved["bounds"]
+    marked = json.loads((run / f"{name}.json").read_text())["provenance"]
+    assert marked["code"] == "0123456789ab" and provenance.fingerprint(provenance.NLL) in marked["reproduced_by"]
+    assert provenance.is_fresh(marked, provenance.NLL)           # the next check needs no replay

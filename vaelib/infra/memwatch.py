@@ -29,6 +29,20 @@ def tree_pss_mb(root: int | None = None) -> float:
     return total / 2 ** 20
 
 
+def kill_tree(root: int) -> None:
+    """SIGKILL `root` and all its descendants (children first found, then killed together)."""
+    try:
+        top = psutil.Process(root)
+        procs = [*top.children(recursive=True), top]
+    except psutil.Error:
+        return
+    for proc in procs:
+        try:
+            proc.kill()
+        except psutil.Error:
+            continue
+
+
 class PeakMemory:
     """`with PeakMemory() as watch: ...` then `watch.mb`: the largest tree PSS seen, sampled every `every` s;
     `watch.cpu_use`: the machine's mean CPU use (0-1); `watch.all_busy_share`: the share of samples in

@@ -1,7 +1,8 @@
 """Which code made a result: a fingerprint of the code that decides it, the git commit, torch, device.
 
 A cached thing (a run, its metrics, the classifier, a reference bound) is reused only when the
-fingerprint of the code that made it equals today's (`is_fresh`, the one rule for all of them). The
+fingerprint of the code that made it equals today's, or today's code reproduced its numbers (`is_fresh`,
+the one rule for all of them; `vouch` records a reproduction). The
 fingerprint covers what decides the numbers, not file names: the definitions (functions, classes,
 constants) of every vaelib module that the step's entry module imports, directly or through others,
 read with `ast` and hashed as a sorted set, without docstrings, comments or import lines, and with
@@ -154,13 +155,28 @@ def record(entries=TRAINING, device: str | torch.device = "cpu", **extra) -> dic
             **extra}
 
 
-def is_fresh(saved: dict | None, entries=TRAINING, **same) -> bool:
+def is_fresh(saved: dict | None, entries=TRAINING, replay=None, **same) -> bool:
     """The one freshness rule: `saved` (a provenance record, or a result holding one under "provenance")
-    was made by today's code for `entries`, and each of `same` equals the saved field of that name."""
-    if not saved:
+    was made for the same settings (each of `same` equals the saved field of that name) by code that gives
+    its numbers: today's code for `entries` by fingerprint, or code that reproduced them (`vouch`). Where
+    the fingerprints differ and the caller can recompute a part of the result, `replay()` does so and says
+    whether today's code gives the saved numbers bit for bit: a change that moves or renames code keeps
+    the result fresh, one that changes a number makes it stale."""
+    if not saved or not all(saved.get(k) == v for k, v in same.items()):
         return False
     made_by = saved.get("provenance", saved)
-    return made_by.get("code") == fingerprint(entries) and all(saved.get(k) == v for k, v in same.items())
+    today = fingerprint(entries)
+    if made_by.get("code") == today or today in made_by.get("reproduced_by", {}):
+        return True
+    return replay is not None and bool(replay())
+
+
+def vouch(saved: dict, entries, how: str) -> dict:
+    """`saved` with today's code for `entries` recorded as reproducing its numbers (`how`: by what check),
+    so that the next freshness check needs no replay."""
+    made_by = saved.get("provenance", saved)
+    made_by.setdefault("reproduced_by", {})[fingerprint(entries)] = how
+    return saved
 
 
 def describe(saved: dict | None) -> str:

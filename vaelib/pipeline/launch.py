@@ -7,7 +7,11 @@ another worker): on Linux the child asks the kernel to kill it when its parent d
 (`prctl(PR_SET_PDEATHSIG)`, kept across exec), and Jupyter kernels shut down when their papermill
 process is gone. Elsewhere the step simply runs.
 
-Only the standard library here: a Dask worker unpickles these functions without importing torch.
+Each step runs within a memory budget (MemoryBudget): a step whose process tree grows past it is
+stopped alone, with one line naming it, its peak and the budget, before the kernel's OOM killer picks a
+victim; a step killed by a signal is named as such.
+
+No torch here: a Dask worker unpickles these functions without importing it (psutil only).
 """
 
 from __future__ import annotations
@@ -17,9 +21,12 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
+from ..infra.faults import StepFailed
 from ..infra.paths import PROJECT
+from .workers import BUDGET_ENV, task_budget_mb
 
 NOTEBOOKS = PROJECT / "notebooks"
 PR_SET_PDEATHSIG = 1
@@ -35,18 +42,66 @@ DASK_WORKER_ENV = ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS", "MKL_NUM_THREADS
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
 
 
-def python(args: list[str], what: str, extra_env: dict | None = None) -> None:
-    """Run `python ARGS` (this interpreter) to completion; raise with the output's tail when it fails."""
+class MemoryBudget(threading.Thread):
+    """Watch a step's process tree (PSS, every `every` s): its peak, and a kill when it passes `budget_mb`."""
+
+    def __init__(self, pid: int, budget_mb: float, every: float = 0.5):
+        super().__init__(daemon=True)
+        self.pid, self.budget_mb, self.every = pid, budget_mb, every
+        self.peak_mb, self.over = 0.0, False
+        self._done = threading.Event()
+
+    def run(self):
+        from ..infra.memwatch import kill_tree, tree_pss_mb     # psutil only: no torch in the worker
+        while not self._done.wait(self.every):
+            self.peak_mb = max(self.peak_mb, tree_pss_mb(self.pid))
+            if self.peak_mb > self.budget_mb:
+                self.over = True
+                kill_tree(self.pid)
+                return
+
+    def stop(self):
+        self._done.set()
+        self.join()
+
+
+def python(args: list[str], what: str, extra_env: dict | None = None, budget_mb: float | None = None) -> float:
+    """Run `python ARGS` (this interpreter) to completion within a memory budget (default: the worker
+    rule's per-task share, pipeline.workers.task_budget_mb); the step's peak memory in MB. Raise
+    StepFailed with one line when it fails: its own error line, or its memory over the budget, or the
+    signal that killed it."""
+    budget = budget_mb or task_budget_mb()
     cmd = [sys.executable, "-m", "vaelib.pipeline.launch", str(os.getpid()),
            sys.executable, *args]
     env = {k: v for k, v in os.environ.items() if not (in_dask_worker() and k in DASK_WORKER_ENV)}
     env.update({**MALLOC_ENV, **(extra_env or {})})
-    result = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if result.returncode != 0:
-        lines = (result.stderr or result.stdout).strip().splitlines()
-        known = [l for l in lines if l.startswith(("error: ", "interrupted: "))]   # a fault's one line (faults.guard)
-        detail = known[-1] if known else "\n" + "\n".join(lines[-25:])
-        raise RuntimeError(f"{what} failed (exit {result.returncode}): {detail}")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    watch = MemoryBudget(proc.pid, budget)
+    watch.start()
+    try:
+        stdout, stderr = proc.communicate()
+    finally:
+        watch.stop()
+    if proc.returncode != 0:
+        raise StepFailed(failure(what, proc.returncode, stdout, stderr, watch))
+    return watch.peak_mb
+
+
+def failure(what: str, code: int, stdout: str, stderr: str, watch: MemoryBudget) -> str:
+    """The one line that says why a step failed, and what to do."""
+    again = "finished steps are kept: run the same command again to go on"
+    if watch.over:
+        return (f"{what} stopped: its memory reached {watch.peak_mb:,.0f} MB, over its budget of "
+                f"{watch.budget_mb:,.0f} MB per task (the worker rule; ${BUDGET_ENV} sets another); {again}")
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else f"signal {-code}"
+        cause = ", probably out of memory (the kernel's OOM killer; see dmesg)" if -code == signal.SIGKILL else ""
+        return (f"{what} was killed by {name}{cause}; its memory peaked at {watch.peak_mb:,.0f} MB as last seen "
+                f"(budget {watch.budget_mb:,.0f} MB). Run fewer steps at once (--jobs 1) or free memory; {again}")
+    lines = (stderr or stdout).strip().splitlines()
+    known = [line for line in lines if line.startswith(("error: ", "interrupted: "))]   # a fault's one line (faults.guard)
+    detail = known[-1] if known else "\n" + "\n".join(lines[-25:])
+    return f"{what} failed (exit {code}): {detail}"
 
 
 def in_dask_worker() -> bool:
@@ -60,9 +115,9 @@ def in_dask_worker() -> bool:
         return False
 
 
-def notebook(name: str, out: Path | str, params: dict) -> None:
-    """Execute one notebook in its own kernel process (in notebooks/, as Jupyter would)."""
-    python(["-m", "papermill", str(NOTEBOOKS / f"{name}.ipynb"), str(out), "--cwd", str(NOTEBOOKS),
+def notebook(name: str, out: Path | str, params: dict) -> float:
+    """Execute one notebook in its own kernel process (in notebooks/, as Jupyter would); its peak memory."""
+    return python(["-m", "papermill", str(NOTEBOOKS / f"{name}.ipynb"), str(out), "--cwd", str(NOTEBOOKS),
             "--no-progress-bar", "--log-level", "WARNING", "-k", "python3",
             "-y", json.dumps(params)],   # JSON is YAML: types (bool, None, lists) arrive intact
            f"{name} (executed copy: {out})")

@@ -33,7 +33,7 @@ from ..infra.memwatch import PeakMemory
 from .runinfo import write_run_info
 from .schedule import SCHEDULER_ENV, cluster, describe, run_all, worker_threads
 from .tasks import build_tasks, stale_runs
-from .workers import RULE, this_machine
+from .workers import RULE, task_budget_mb, this_machine
 from ..infra import logs
 from ..infra.faults import BAD_INPUT, EXIT_CODES, guard
 
@@ -85,6 +85,7 @@ def main(argv=None) -> int:
             settings["extras"] = args.extras
         sweep = Sweep.from_params(settings, smoke=args.smoke)
         check_device(args.device)
+        budget = task_budget_mb()
         if args.iwae_k is not None:
             sweep = Sweep.from_params({**sweep.to_params(), "iwae_k": args.iwae_k})
         for dataset in sweep.datasets:
@@ -112,16 +113,18 @@ def main(argv=None) -> int:
             engine = f"Dask {'scheduler ' + args.scheduler if args.scheduler else 'LocalCluster'}: {describe(client)}"
             jobs = worker_threads(client)
             print(f"report over {len(sweep.configs())} runs ({sweep.to_params()}) into {where.runs.parent}; {engine}")
+            peaks: dict[str, float] = {}
             seconds = run_all(build_tasks(sweep, where, threads, args.force, args.keep_stale,
-                                          set() if args.keep_stale else stale, args.device), client)
+                                          set() if args.keep_stale else stale, args.device), client, peaks=peaks)
     wall = time.perf_counter() - start
     write_figure_index(where, sweep, command)
-    info = write_run_info(where, sweep, seconds, wall, watch, jobs, threads, engine, command)
+    info = write_run_info(where, sweep, seconds, wall, watch, jobs, threads, engine, command, peaks, budget)
     report = writeup.render_to(where.results, where.results.parent / "REPORT.md")
     print(f"training {info['minutes']['train']:.1f} task-min, evaluation {info['minutes']['evaluate']:.1f} task-min, "
           f"notebooks {info['minutes']['notebooks']:.1f} task-min; peak memory (PSS, all processes of the report "
           f"together) {watch.mb:.0f} MB; every core busy {100 * watch.all_busy_share:.0f}% of the time "
-          f"(machine CPU use {100 * watch.cpu_use:.0f}%)")
+          f"(machine CPU use {100 * watch.cpu_use:.0f}%); the largest step "
+          f"{max(peaks.values(), default=0):,.0f} MB against its budget of {budget:,.0f} MB")
     print(f"total wall time: {wall / 60:.1f} min; figures in {where.figures}, tables in {where.results}, "
           f"executed notebooks in {where.executed}, write-up {report}")
     return 0

@@ -15,7 +15,8 @@ from ..training import runs
 
 
 def write_run_info(where: paths.Paths, sweep: Sweep, seconds: dict, wall: float, watch: PeakMemory,
-                   jobs: int, threads: int | None, engine: str, command: str) -> dict:
+                   jobs: int, threads: int | None, engine: str, command: str, peaks: dict | None = None,
+                   budget_mb: float | None = None) -> dict:
     """results/run.json: what made this report, and how long each kind of step took."""
     run_prov = [runs.read_provenance(where.runs / c.name) or {} for c in sweep.configs()]
     first = runs.read_config(where.runs / sweep.configs()[0].name)
@@ -43,6 +44,11 @@ def write_run_info(where: paths.Paths, sweep: Sweep, seconds: dict, wall: float,
                                           for c in sweep.configs() if (where.runs / c.name / "metrics.json").is_file()}),
             "report": provenance.record(provenance.EVALUATION)}
     info["minutes"]["notebooks"] = info["minutes"].pop("0")
+    info["task_peak_mb"] = {kind: max((mb for name, mb in (peaks or {}).items() if name.startswith(prefix)),
+                                      default=None)
+                            for kind, prefix in (("classifier", "classifier"), ("train", "train"),
+                                                 ("evaluate", "evaluate"), ("notebook", "0"))}
+    info["task_budget_mb"] = budget_mb
     (where.results / "run.json").write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
     return info
 

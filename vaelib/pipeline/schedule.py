@@ -83,10 +83,11 @@ def check_graph(tasks: list[Task]) -> None:
         placed |= ready
 
 
-def _timed(run, *_deps) -> float:
+def _timed(run, *_deps) -> tuple[float, float | None]:
+    """The task's wall seconds, and its peak memory in MB when it reports one (a launched step does)."""
     start = time.perf_counter()
-    run()
-    return time.perf_counter() - start
+    peak = run()
+    return time.perf_counter() - start, peak if isinstance(peak, float) else None
 
 
 def has_dashboard() -> bool:
@@ -134,14 +135,16 @@ def describe(client) -> str:
             f"on {len({w['host'] for w in workers})} host(s)")
 
 
-def run_all(tasks: list[Task], client, desc: str = "report") -> dict[str, float]:
-    """Run every task on `client`'s cluster, dependencies first; each task's wall seconds.
+def run_all(tasks: list[Task], client, desc: str = "report", peaks: dict | None = None) -> dict[str, float]:
+    """Run every task on `client`'s cluster, dependencies first; each task's wall seconds (and, into
+    `peaks`, each launched step's peak memory in MB).
 
     The runner hands Dask a task when its dependencies are done and a worker thread is free, the
     highest-ranked first. (Given everything at once, Dask sends tasks to workers eagerly, and a worker
     starts the next task in its own queue before a task just made ready, of higher priority, reaches
     it: an evaluation waited behind a whole training.) Dask places each task on a free worker and
-    runs it again elsewhere if its worker dies. Stops at the first failure, naming the task.
+    runs it again elsewhere if its worker dies. A task that fails is named at once; the tasks that do not
+    need it go on, those that do are skipped, and at the end TaskFailed names every failure.
     """
     check_graph(tasks)
     ranks = upward_ranks(tasks)
@@ -149,12 +152,21 @@ def run_all(tasks: list[Task], client, desc: str = "report") -> dict[str, float]
     waiting = sorted(tasks, key=lambda t: -ranks[t.name])
     bar = tqdm(total=len(tasks), desc=desc, unit="task", smoothing=0)
     with logging_redirect_tqdm(loggers=[logging.getLogger("vaelib")]):   # messages above the bar
-        return _run(tasks, client, waiting, ranks, token, bar)
+        return _run(tasks, client, waiting, ranks, token, bar, {} if peaks is None else peaks)
 
 
-def _run(tasks, client, waiting, ranks, token, bar) -> dict[str, float]:
+def _needing(failed: str, waiting: list[Task]) -> list[Task]:
+    """The waiting tasks that need `failed`, directly or through other waiting tasks."""
+    lost, found = {failed}, True
+    while found:
+        found = [t for t in waiting if t.name not in lost and lost & set(t.deps)]
+        lost |= {t.name for t in found}
+    return [t for t in waiting if t.name in lost]
+
+
+def _run(tasks, client, waiting, ranks, token, bar, peaks) -> dict[str, float]:
     from distributed import wait
-    futures, name_of, seconds, running = {}, {}, {}, set()
+    futures, name_of, seconds, running, failures = {}, {}, {}, set(), []
     if has_dashboard() and "dashboard" in client.scheduler_info().get("services", {}):
         logger.info(f"Dask dashboard: {client.dashboard_link}")
     try:
@@ -174,9 +186,18 @@ def _run(tasks, client, waiting, ranks, token, bar) -> dict[str, float]:
                 running.discard(future)
                 name = name_of[future.key]
                 if future.status != "finished":
-                    raise TaskFailed(f"{name} failed: {future.exception()}") from future.exception()
-                seconds[name] = future.result()
-                logger.info(f"  {name}: {seconds[name]:.0f}s")
+                    failures.append(str(future.exception()))
+                    skipped = _needing(name, waiting)
+                    for t in skipped:
+                        waiting.remove(t)
+                    logger.error(f"{failures[-1]}" + (f" ({len(skipped)} step(s) that need it skipped)"
+                                                      if skipped else ""))
+                    bar.update(1 + len(skipped))
+                    continue
+                seconds[name], peak = future.result()
+                if peak is not None:
+                    peaks[name] = peak
+                logger.info(f"  {name}: {seconds[name]:.0f}s" + (f", peak {peak:,.0f} MB" if peak else ""))
                 bar.update(1)
             names = sorted(name_of[f.key] for f in running)
             bar.set_postfix_str(f"{len(names)} running: {', '.join(names)}"[:120], refresh=True)
@@ -185,4 +206,6 @@ def _run(tasks, client, waiting, ranks, token, bar) -> dict[str, float]:
         raise
     finally:
         bar.close()
+    if failures:
+        raise TaskFailed(f"{len(failures)} step(s) failed: " + "; ".join(failures))
     return seconds

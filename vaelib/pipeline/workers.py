@@ -11,6 +11,7 @@ run on the GPU, several at once where its memory allows (`GPU_TASK_MB` each), an
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 # Peak PSS of one task subprocess of each kind, MB, from `python -m benchmarks.taskmem` (train 847, classifier
@@ -19,6 +20,20 @@ from dataclasses import dataclass
 TASK_MB = {"train": 900, "classifier": 1300, "evaluate": 1800, "notebook": 700}
 RUNNER_MB = 800          # the runner itself (Dask scheduler, workers as threads, progress): an estimate
 GPU_TASK_MB = 2000       # the GPU memory a training or an IWAE evaluation may take (not measured here)
+
+
+BUDGET_ENV = "VAELIB_TASK_MB"
+
+
+def task_budget_mb() -> float:
+    """The memory one task may take: what the rule plans for every task (the largest kind's peak), or
+    $VAELIB_TASK_MB. The runner stops a task that passes it (pipeline.launch.MemoryBudget)."""
+    value = os.environ.get(BUDGET_ENV, "")
+    try:
+        return float(value) if value else float(max(TASK_MB.values()))
+    except ValueError:
+        raise ValueError(f"${BUDGET_ENV}={value!r} is not a number of MB; unset it for the rule's "
+                         f"{max(TASK_MB.values())} MB") from None
 
 
 RULE = ("one task per core, as many as free memory allows at the largest task's peak, leftover cores as "
