@@ -44,11 +44,12 @@ lab: data
 test-browser: data browser
 	CI=true $(PY) -m pytest -q tests/test_browser.py
 
-# Is REPORT.md what results/ gives? Do vaelib's floors import only downwards? Then the unit tests, then every notebook through nbval
+# Is REPORT.md what results/ gives? Do vaelib's floors import only downwards? Is ruff clean? Then the unit tests, then every notebook through nbval
 # (smoke configuration, in a fresh folder each time, see README).
 test: data browser
 	$(PY) -m vaelib.writeup --check
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check .
 	CI=true $(PY) -m pytest -q --durations=25 tests
 	smoke=$$(mktemp -d) && CI=true VAELIB_SMOKE_ROOT=$$smoke $(PY) -m pytest -q --nbval-lax notebooks; \
 	  status=$$?; rm -rf "$$smoke"; exit $$status

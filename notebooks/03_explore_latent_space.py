@@ -38,7 +38,7 @@ smoke_test = "CI" in os.environ
 
 # %%
 from vaelib.analysis import plots, tables
-from vaelib.evaluation import classifier, latent
+from vaelib.evaluation import latent
 from vaelib.notebook import setup
 from vaelib.training import runs
 from vaelib.core.models import load_model

@@ -35,9 +35,8 @@ smoke_test = "CI" in os.environ
 
 # %%
 import matplotlib.pyplot as plt
-import pandas as pd
 import torch
-from vaelib.analysis import claims, plots, tables
+from vaelib.analysis import plots, tables
 from vaelib.data import datasets as data
 from vaelib.evaluation import evaluate as metrics, latent
 from vaelib.notebook import setup

@@ -43,11 +43,10 @@ smoke_test = "CI" in os.environ
 import json
 
 import matplotlib.pyplot as plt
-import pandas as pd
 import torch
-from vaelib.analysis import claims, plots, tables
+from vaelib.analysis import plots, tables
 from vaelib.data import datasets as data
-from vaelib.evaluation import classifier, evaluate as metrics, latent, sampling
+from vaelib.evaluation import evaluate as metrics, latent, sampling
 from vaelib.notebook import setup
 from vaelib.training import runs
 from vaelib.core.models import load_model

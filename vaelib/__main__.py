@@ -28,7 +28,7 @@ def main(argv=None) -> int:
                                      epilog=EXIT_CODES)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train one model into runs/{arch}_{d}/ (resumes or reuses a run)")
+    t = sub.add_parser("train", help="train one model into runs/{arch}_{d}_s{seed}/ (resumes or reuses a run)")
     t.add_argument("--arch", required=True, help=f"one of: {', '.join(ARCHS)}")
     t.add_argument("--latent-dim", required=True, help="latent dimension d >= 1")
     t.add_argument("--epochs", default=15)
@@ -42,7 +42,8 @@ def main(argv=None) -> int:
     t.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda[:N]")
     t.add_argument("--protocol", default="plain", help="how it is trained: plain (the sweep's) or burda (the "
                                                         "authors' code of Burda et al. 2015; vaelib.config.protocols)")
-    t.add_argument("--threads", default=0, help="torch threads (0: torch's default)")
+    t.add_argument("--threads", default=0, help="torch threads (0: share the cores with the other "
+                                                       "vaelib jobs running on this machine)")
     t.add_argument("--runs-dir", default=str(runs.RUNS_DIR))
     t.add_argument("--force", action="store_true", help="retrain even if a finished run exists (old folder kept aside)")
     t.add_argument("--keep-stale", action="store_true", help="reuse a run made by other training code")

@@ -113,7 +113,7 @@ def ensure(dataset: str = "mnist", root: Path | str = DATA_DIR) -> Path:
             return folder
     raise DataError(
         f"could not get {spec.name}. Tried:\n  " + "\n  ".join(failures) + "\n"
-        f"Either connect to the internet (torchvision downloads it), or without internet: "
+        "Either connect to the internet (torchvision downloads it), or without internet: "
         + spec.registry_hint.format(raw=folder) + ".")
 
 

@@ -1,7 +1,7 @@
 """Share the CPU cores fairly between vaelib jobs running at the same time.
 
 torch's OpenMP threads spin while they wait; two processes that each take every core spin against
-each other, and on 2 cores two trainings ran 35x slower than one (see benchmarks/cpushare.py). Each
+each other, many times slower than one alone (benchmarks/cpushare.py measures it). Each
 training or evaluation registers itself in a small registry of running jobs (one file per process,
 held with an OS lock, so a killed job counts no more) and uses cores // jobs threads, re-checked
 every second, so a job alone keeps every core and yields them when another starts.

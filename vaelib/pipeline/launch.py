@@ -32,13 +32,13 @@ NOTEBOOKS = PROJECT / "notebooks"
 PR_SET_PDEATHSIG = 1
 # What a Dask nanny sets in its worker's environment (distributed.nanny.pre-spawn-environ). Our steps
 # must not inherit it: MALLOC_TRIM_THRESHOLD_=65536 makes glibc hand memory back to the kernel after
-# every large free, and a conv training then spent as much time in the kernel (page faults) as in
-# user space, 2x slower; the thread counts are vaelib.cpushare's business.
+# every large free, and a training then spends its time in the kernel's page faults (benchmarks.cpushare
+# measures it); the thread counts are vaelib.cpushare's business.
 DASK_WORKER_ENV = ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 # What every step gets instead: glibc's mmap and trim thresholds fixed at 1 GB, so that the large
 # temporaries a step frees and allocates again at the same sizes (IWAE chunks, evaluation batches) are
 # reused from the heap, not handed back to the kernel and faulted in again (core.iwae.iwae_bound;
-# benchmarks/iwae.py, the issue-20 note for /usr/bin/time -v before and after).
+# benchmarks/iwae.py).
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import sys
 import time
 import uuid
 from contextlib import contextmanager
@@ -150,7 +151,8 @@ def run_all(tasks: list[Task], client, desc: str = "report", peaks: dict | None 
     ranks = upward_ranks(tasks)
     token = uuid.uuid4().hex[:8]        # two reports on one scheduler never share a task
     waiting = sorted(tasks, key=lambda t: -ranks[t.name])
-    bar = tqdm(total=len(tasks), desc=desc, unit="task", smoothing=0)
+    # a bar on a terminal; elsewhere (a log file) one line per finished step, no carriage-return updates
+    bar = tqdm(total=len(tasks), desc=desc, unit="task", smoothing=0, disable=not sys.stderr.isatty())
     with logging_redirect_tqdm(loggers=[logging.getLogger("vaelib")]):   # messages above the bar
         return _run(tasks, client, waiting, ranks, token, bar, {} if peaks is None else peaks)
 
@@ -197,8 +199,9 @@ def _run(tasks, client, waiting, ranks, token, bar, peaks) -> dict[str, float]:
                 seconds[name], peak = future.result()
                 if peak is not None:
                     peaks[name] = peak
-                logger.info(f"  {name}: {seconds[name]:.0f}s" + (f", peak {peak:,.0f} MB" if peak else ""))
                 bar.update(1)
+                logger.info(f"  [{len(seconds)}/{len(tasks)}] {name}: {seconds[name]:.0f}s"
+                            + (f", peak {peak:,.0f} MB" if peak else ""))
             names = sorted(name_of[f.key] for f in running)
             bar.set_postfix_str(f"{len(names)} running: {', '.join(names)}"[:120], refresh=True)
     except BaseException:

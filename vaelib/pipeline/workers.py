@@ -3,8 +3,8 @@ from the machine: its cores, its memory and its GPUs.
 
 The rule: one task per core, as many as memory allows (a task's peak memory, measured per kind by
 `python -m benchmarks.taskmem`, the largest kind counting), and any cores left over once memory caps
-the tasks go to the tasks as threads. Tasks before threads: a second thread made a training epoch only
-1.3-1.4x faster here, while a second task does twice the work. With CUDA, the trainings and evaluations
+the tasks go to the tasks as threads. Tasks before threads: a second thread speeds an epoch up by less
+than a second task adds work done (benchmarks.scaling). With CUDA, the trainings and evaluations
 run on the GPU, several at once where its memory allows (`GPU_TASK_MB` each), and the CPU-only steps
 (notebooks, the classifier) beside them on the remaining workers.
 """
@@ -14,12 +14,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-# Peak PSS of one task subprocess of each kind, MB, from `python -m benchmarks.taskmem` (train 847, classifier
-# 1,231, evaluate 1,057 on 500 test images, notebook 648), rounded up; the evaluation to the peak seen on the
-# whole test set (a quick report's runner and two tasks: 4.3 GB together).
+# Peak PSS of one task subprocess of each kind, MB: `python -m benchmarks.taskmem --full`'s figures, rounded up.
 TASK_MB = {"train": 900, "classifier": 1300, "evaluate": 1800, "notebook": 700}
 RUNNER_MB = 800          # the runner itself (Dask scheduler, workers as threads, progress): an estimate
-GPU_TASK_MB = 2000       # the GPU memory a training or an IWAE evaluation may take (not measured here)
+GPU_TASK_MB = 2000       # the GPU memory a training or an IWAE evaluation may take: an estimate
 
 
 BUDGET_ENV = "VAELIB_TASK_MB"

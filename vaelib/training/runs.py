@@ -163,19 +163,5 @@ def load_history(folder: Path | str) -> pd.DataFrame:
     return pd.read_csv(Path(folder) / "history.csv")
 
 
-def list_runs(runs_dir: Path | str = RUNS_DIR, finished_only: bool = True) -> pd.DataFrame:
-    """One row per run folder: its config, status and path."""
-    rows = []
-    for cfg_path in sorted(Path(runs_dir).glob("*/config.json")):
-        folder = cfg_path.parent
-        if "." in folder.name:   # an old run kept aside (NAME.replaced-<time>)
-            continue
-        status = read_status(folder)["status"]
-        if finished_only and not is_finished(folder):
-            continue
-        rows.append({**json.loads(cfg_path.read_text()), "status": status, "path": str(folder)})
-    return pd.DataFrame(rows)
-
-
 def weights_of(folder: Path, epoch: int, last: int) -> Path:
     return folder / ("weights.pt" if epoch == last else f"weights_epoch{epoch}.pt")
