@@ -28,8 +28,8 @@ import torch
 from vaelib.config.protocols import PROTOCOLS
 from vaelib.config.run import RunConfig
 from vaelib.data import datasets as data
-from vaelib.training import engine, optim
-from vaelib.training.step import AutogradStep
+from vaelib.training import engine, optim, plain
+from vaelib.training.literature import OneSampleStep
 
 
 def config(protocol: str, run_config=RunConfig, batches: int = 600):
@@ -41,11 +41,20 @@ def variant(protocol: str, lean: bool, x: torch.Tensor):
     """The engine's own model, optimizer, generators and step for the reference (lean where it applies),
     or autograd's step with the protocol's optimizer."""
     cfg = config(protocol, batches=len(x) // 20)
-    model, optimizer, generators, step = engine._start(cfg, x, torch.device("cpu"))
-    if not lean:
-        step = AutogradStep(model, cfg)
-        optimizer = optim.make_optimizer(step.parameters(), cfg.lr, PROTOCOLS[protocol])
-    return {"cfg": cfg, "model": model, "optimizer": optimizer, "generators": generators, "step": step}
+    model, optimizer, generators, step = engine.start(cfg, x, torch.device("cpu"))
+    if protocol == "plain":
+        def update(xb, noise):
+            plain.train_step(model, optimizer, xb, cfg.beta, noise)
+    else:
+        if not lean:
+            step = OneSampleStep(model, cfg.beta)
+            optimizer = optim.make_optimizer(step.parameters(), cfg.lr, PROTOCOLS[protocol])
+
+        def update(xb, noise):
+            step(xb, noise)
+            optimizer.step()
+    return {"cfg": cfg, "model": model, "optimizer": optimizer, "generators": generators, "step": step,
+            "update": update}
 
 
 def before(checkout: Path, protocol: str, x: torch.Tensor):
@@ -57,28 +66,33 @@ def before(checkout: Path, protocol: str, x: torch.Tensor):
         spec.loader.exec_module(module)
     old_engine = importlib.import_module("vaelib_before.training.engine")
     cfg = config(protocol, importlib.import_module("vaelib_before.config.run").RunConfig, len(x) // 20)
-    model, optimizer, generators = old_engine._start(cfg, x, torch.device("cpu"))[:3]
-    return {"cfg": cfg, "model": model, "optimizer": optimizer, "generators": generators, "engine": old_engine}
+    model, optimizer, generators, step = (getattr(old_engine, "start", None) or old_engine._start)(
+        cfg, x, torch.device("cpu"))
+    return {"cfg": cfg, "model": model, "optimizer": optimizer, "generators": generators, "engine": old_engine,
+            "old_step": step}
 
 
 def bare_steps(v: dict, x, batch: int = 20) -> float:
     """Seconds per step of the plain loop: binarize, the step (forward, loss, backward), the optimizer."""
     gen, noise = torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)
-    step, optimizer = v["step"], v["optimizer"]
+    update = v["update"]
     start = time.perf_counter()
     for i in range(0, len(x), batch):
-        step(data.binarize(x[i:i + batch], gen), noise)
-        optimizer.step()
+        update(data.binarize(x[i:i + batch], gen), noise)
     return (time.perf_counter() - start) / (len(x) // batch)
 
 
 def engine_epoch(v: dict, x) -> float:
     """Seconds per batch of the engine's train_epoch (this checkout's, or the one of --against)."""
     gens, cfg = v["generators"], v["cfg"]
-    kw = {} if "engine" in v else {"step": v["step"]}
     start = time.perf_counter()
-    v.get("engine", engine).train_epoch(v["model"], v["optimizer"], x, cfg, gens["perm"], gens["noise"], 1,
-                                        progress=False, binarize_gen=gens["binarize"], **kw)
+    if "engine" in v and hasattr(v["engine"], "start"):     # another checkout of today's engine
+        v["engine"].train_epoch(v["model"], v["optimizer"], v["old_step"], x, cfg, gens, 1)
+    elif "engine" in v:            # a checkout before the plain and literature modules, as it was called then
+        v["engine"].train_epoch(v["model"], v["optimizer"], x, cfg, gens["perm"], gens["noise"], 1,
+                                progress=False, binarize_gen=gens["binarize"])
+    else:
+        engine.train_epoch(v["model"], v["optimizer"], v["step"], x, cfg, gens, 1)
     return (time.perf_counter() - start) / (len(x) // cfg.batch_size)
 
 
@@ -106,7 +120,7 @@ def main(argv=None) -> None:
     times = {key: ([], []) for key in variants}
     for _ in range(args.repeats):                   # round robin
         for key, v in variants.items():
-            if "step" in v:
+            if "update" in v:
                 times[key][0].append(bare_steps(v, x))
             times[key][1].append(engine_epoch(v, x))
     print(f"one thread, batch 20, {args.batches} steps, median of {args.repeats} turns\n")
@@ -121,7 +135,7 @@ def main(argv=None) -> None:
         print(f"\nthe reference's engine per batch: {ratio:.2f}x faster than --against")
     if args.profile:
         for (protocol, name), v in variants.items():
-            if "step" in v:
+            if "update" in v:
                 print(f"\n{protocol}, {name}:\n{profile(v, x[:4000])}")
 
 

@@ -38,8 +38,9 @@ from vaelib.core.losses import vae_loss
 from vaelib.infra.memwatch import PeakMemory
 from vaelib.core.models import build_model, count_params
 from vaelib.config.sweep import Sweep
-from vaelib.core.bounds import evaluate
-from vaelib.training.engine import make_optimizer, train_epoch
+from vaelib.core.bounds import mean_loss
+from vaelib.config.protocols import PROTOCOLS
+from vaelib.training import optim, plain
 
 LANES = {"AVX512": 16, "AVX2": 8}
 
@@ -76,15 +77,16 @@ def time_model(job: tuple) -> dict:
     config = RunConfig(arch=arch, latent_dim=d, epochs=epochs)
     torch.manual_seed(0)
     model = build_model(arch, d)
-    optimizer = make_optimizer(model, config.lr)
+    optimizer = optim.make_optimizer(model.parameters(), config.lr, PROTOCOLS["plain"])
     perm_gen, noise_gen = torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)
     seconds = []
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()
-        train_epoch(model, optimizer, x_train, config, perm_gen, noise_gen, epoch, progress=False)
+        plain.train_epoch(model, optimizer, x_train, config.batch_size, config.beta,
+                          {"perm": perm_gen, "noise": noise_gen}, epoch)
         seconds.append(time.perf_counter() - start)
     start = time.perf_counter()
-    evaluate(model, x_test)
+    mean_loss(model, x_test)
     eval_seconds = time.perf_counter() - start
     return {"arch": arch, "latent_dim": d, "params": count_params(model), "train_images": len(x_train),
             "s_per_epoch": sum(seconds) / len(seconds), "eval_s": eval_seconds,

@@ -26,6 +26,10 @@
 # for every run of the sweep. A finished run of the very same configuration *and code* is reused rather than
 # retrained (set `force = True` to retrain); an interrupted one resumes from its last finished epoch. A run
 # made by other training code is refused with a message (`force` retrains it, `keep_stale` keeps it).
+#
+# Before handing the training to the library, the notebook writes one training step by hand (the
+# reparameterization, the loss, the gradient step) and runs it a couple of hundred times on a demo
+# model; `teach = False` skips that part (the report does, for each of its runs).
 
 # %% tags=["parameters"]
 import os
@@ -39,6 +43,9 @@ lr = 1e-3
 dataset = "mnist"      # "mnist" or "fashion"
 train_limit = None     # use only the first N training images (None: all 60,000)
 test_limit = None      # use only the first N test images (None: all 10,000)
+teach = True           # first write one training step by hand on a small demo model (False skips it)
+
+# how and where it runs (the report sets these; a learner can leave them)
 num_threads = 0        # torch CPU threads (0: share the cores with other running vaelib jobs)
 device = "auto"        # "auto" (CUDA when available), "cpu" or "cuda[:N]"
 runs_dir = None        # None: the project's runs/ (its smoke folder in smoke mode)
@@ -87,6 +94,90 @@ print(f"{count_params(model):,} parameters")
 
 # %%
 print(inspect.getsource(vae_loss))
+
+# %% [markdown]
+# ## One training step, by hand
+#
+# `train()` below hides the training loop behind run folders, checkpoints and CPU sharing. Here is what it
+# repeats, written out on a *demo* model: a fresh model of the same architecture, seeded with `seed`,
+# trained for a couple of hundred steps by the cells below and then thrown away (the run that `train()` makes
+# starts from its own fresh model). The demo runs on the CPU, on the first 6,000 training images (fewer in
+# smoke mode, on one thread), with the run's `batch_size` and `lr`. This cell only sets it up and says what
+# the demo holds.
+
+# %%
+if teach:
+    import time
+
+    import matplotlib.pyplot as plt
+    import torch
+    import torch.nn.functional as F
+    from vaelib.data import datasets
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)            # a small demo: one CPU thread is fastest on a busy machine
+    torch.manual_seed(config.seed)
+    demo = build_model(config.arch, config.latent_dim)         # not the model `train()` trains below
+    opt = torch.optim.Adam(demo.parameters(), lr=config.lr)
+    x_demo, _ = datasets.load(config.dataset, train=True, limit=min(6000, config.train_limit or 6000))
+    print(f"demo: a fresh {config.arch} model, {len(x_demo):,} images {tuple(x_demo.shape[1:])} in [0, 1]")
+
+# %% [markdown]
+# One step on one real batch. The forward pass: the encoder gives each image a Gaussian (`mu`, `logvar`)
+# over z; the reparameterization draws `z` as `mu` plus noise scaled by the standard deviation
+# `exp(logvar / 2)`, so the gradient flows back through `mu` and `logvar` (the noise `eps` is a constant);
+# the decoder turns `z` into one logit per pixel. The loss is the one printed above, written again in two
+# lines, and the `assert` checks it is the very number the library's `vae_loss` gives on the same batch.
+# Then the three lines of every PyTorch step: clear the old gradients, backpropagate, update. Look at the
+# two terms: an untrained decoder costs about 550 nats per image (784 pixels at about log 2 = 0.69 nats
+# each: it says 50/50 for every pixel), and the KL term starts near 0, since the untrained encoder's
+# posteriors sit close to the prior.
+
+# %%
+if teach:
+    x = x_demo[:config.batch_size]                                    # a batch of real images
+    mu, logvar = demo.encode(x)                                       # q(z|x) = N(mu, exp(logvar)), per image
+    eps = torch.randn_like(mu)                                        # noise from N(0, I)
+    z = mu + eps * torch.exp(0.5 * logvar)                            # the reparameterization trick
+    logits = demo.decode(z)                                           # one Bernoulli logit per pixel
+
+    recon = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / len(x)
+    kl = -0.5 * (1 + logvar - mu**2 - logvar.exp()).sum(1).mean()
+    loss = recon + kl                                                 # the negative ELBO, nats per image
+    assert torch.allclose(loss, vae_loss(logits, x, mu, logvar)[0])   # the library's loss: the same number
+
+    opt.zero_grad()                                                   # forget the previous step's gradients
+    loss.backward()                                                   # d loss / d every weight
+    opt.step()                                                        # move the weights downhill (Adam)
+    print(f"reconstruction {recon.item():.1f} + KL {kl.item():.2f} = {loss.item():.1f} nats per image")
+
+# %% [markdown]
+# The same step, repeated on batches drawn at random, now with the library's `vae_loss` (the same number,
+# as the `assert` showed). Look at the curve: the loss falls fast from about 550 nats, then more slowly;
+# it is noisy because each point is one batch. `train()` below repeats this step over shuffled batches,
+# epoch after epoch.
+
+# %%
+if teach:
+    steps = 100 if smoke_test else 200          # a few seconds for conv on one CPU thread
+    losses = []
+    start = time.perf_counter()
+    for step in range(steps):
+        x = x_demo[torch.randint(len(x_demo), (config.batch_size,))]
+        mu, logvar = demo.encode(x)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        loss, recon, kl = vae_loss(demo.decode(z), x, mu, logvar)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    seconds = time.perf_counter() - start
+    print(f"{steps} steps in {seconds:.1f} s: loss {losses[0]:.0f} -> {losses[-1]:.0f} nats per image")
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.plot(range(1, steps + 1), losses)
+    ax.set(xlabel="step", ylabel="loss (nats per image)", title=f"demo {config.arch} model, by hand")
+    plt.show()
+    torch.set_num_threads(threads)      # back to the thread count the demo found
 
 # %% [markdown]
 # ## Training

@@ -19,7 +19,7 @@
 # Two architectures (fully connected `linear`, convolutional `conv`) times the latent dimensions of the
 # sweep, each trained with several seeds by notebook 01. This notebook reads every run of the sweep and
 # the tables that the pipeline's results step wrote (`results/final_by_seed.csv`, `results/summary.csv`: mean
-# and standard deviation over seeds, `results/params.csv`, `results/claims.csv`: the seed's claims, each with a
+# and standard deviation over seeds, `results/params.csv`, `results/claims.csv`: the handout's claims, each with a
 # verdict; `vaelib.analysis.results`), and draws the loss and its components per epoch with their
 # seed-to-seed spread, and the figures named below.
 
@@ -65,7 +65,7 @@ fig = plots.plot_final_by_dim(final)
 plots.save(fig, where.figures / "final_by_dim.png");
 
 # %% [markdown]
-# ## The seed's claims, with a verdict
+# ## The handout's claims, with a verdict
 #
 # Each claim is checked at every setting it covers by the rule below (a Welch 95% interval over the seeds),
 # with Holm's correction over the whole family beside it, then summed up per claim: where it holds, where it
@@ -77,14 +77,14 @@ display(tables.read(where.results / "claims.csv").round(3))
 tables.read(where.results / "verdicts.csv")
 
 # %% [markdown]
-# The seed quotes its test reconstruction loss as "from around 7,000 to almost 15,000", sums over a batch
+# The handout quotes its test reconstruction loss as "from around 7,000 to almost 15,000", sums over a batch
 # whose size it does not give. The batch size under which our per-image values land on those end points:
 
 # %%
 tables.read(where.results / "seed_batch.csv").round(2)
 
 # %% [markdown]
-# ## Reconstructions: the seed's figures
+# ## Reconstructions: the handout's figures
 #
 # How the test reconstructions (left) and the training reconstructions (right) of the convolutional 2-D
 # model (first seed) evolve, at epochs 1, 5, 10 and the last. In each grid the top two rows are the images,
@@ -98,7 +98,7 @@ if sweep.has_2d() and "conv" in sweep.archs:
                              for split in ("test", "train")}, ncols=2)
     plots.save(fig, where.figures / "recon_evolution_conv_2.png")
 else:
-    print("no conv model with d=2 in this sweep: the seed's reconstruction figure is skipped")
+    print("no conv model with d=2 in this sweep: the handout's reconstruction figure is skipped")
 
 # %% [markdown]
 # ...and the final test reconstructions at the smallest and largest d of the sweep (first seed). Compare the

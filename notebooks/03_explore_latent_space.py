@@ -17,7 +17,7 @@
 # # 03 · Explore the 2-D latent space
 #
 # With d = 2 the whole latent space fits on a page. We decode a grid of points `z = (z1, z2)` and look at
-# the digits the decoder produces (first seed of each 2-D model). The seed decodes the 5 x 5 grid z1, z2 in
+# the digits the decoder produces (first seed of each 2-D model). The handout decodes the 5 x 5 grid z1, z2 in
 # {-2, -1, 0, 1, 2}; we also decode a finer grid at quantiles of the standard normal, so that each cell
 # covers the same prior mass. The digit classifier of the evaluation step reads the corners and the
 # every cell of the 5 x 5 grids, so that the write-up can say which digits live there and which cells are
@@ -50,7 +50,7 @@ if not models:
     print(f"no 2-D model in this sweep (dims {list(sweep.dims)}): nothing to explore in two dimensions")
 
 # %% [markdown]
-# ## The seed's 5 x 5 grid
+# ## The handout's 5 x 5 grid
 #
 # Compare neighbouring cells, and find which digits own which region; the decoder never saw these exact
 # points. The table after it says, cell by cell, what the classifier reads.

@@ -17,7 +17,7 @@
 # # 04 · Embed the test set
 #
 # Where does the encoder put each test image? For the 2-D models we plot the posterior means of the
-# test images, coloured by their true digit (the seed's right-hand figure). For d > 2 we project the
+# test images, coloured by their true digit (the handout's right-hand figure). For d > 2 we project the
 # means on their two principal axes. We then measure what the pictures suggest, for every seed: how far each
 # digit's cluster lies from the origin, which digits a 5-nearest-neighbour classifier in latent space
 # confuses (computed once, by the evaluation step, in each run's `metrics.json`), and how many latent
@@ -38,7 +38,7 @@ import matplotlib.pyplot as plt
 import torch
 from vaelib.analysis import plots, tables
 from vaelib.data import datasets as data
-from vaelib.evaluation import evaluate as metrics, latent
+from vaelib.evaluation import latent, metrics
 from vaelib.notebook import setup
 from vaelib.core.models import load_model
 
@@ -64,7 +64,7 @@ if not sweep.has_2d():
 
 # %% [markdown]
 # How far each digit's centroid lies from the origin (`rank_from_edge` 1 = farthest) and how spread its
-# cluster is, for every 2-D model and seed (`results/digit_geometry.csv`); the seed's claim that zeros and
+# cluster is, for every 2-D model and seed (`results/digit_geometry.csv`); the handout's claim that zeros and
 # ones sit at the edge, checked in every seed with a bootstrap interval of the rank (`results/claims_edge.csv`,
 # `results/edge_ranks.csv`); then the mean over seeds.
 

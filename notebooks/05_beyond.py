@@ -14,9 +14,9 @@
 # ---
 
 # %% [markdown]
-# # 05 · Beyond the seed: likelihood, faithful reconstructions, latent quality, Fashion-MNIST
+# # 05 · Beyond the handout: likelihood, faithful reconstructions, latent quality, Fashion-MNIST
 #
-# The seed judges its models by eye and by the two parts of the ELBO. The evaluation step of the report
+# The handout judges its models by eye and by the two parts of the ELBO. The evaluation step of the report
 # (`python -m vaelib.metrics`, once per run, cached in its `metrics.json`) puts numbers on what the pictures
 # suggest; this notebook reads them (`results/metrics.csv`) and draws:
 #
@@ -46,7 +46,7 @@ import matplotlib.pyplot as plt
 import torch
 from vaelib.analysis import plots, tables
 from vaelib.data import datasets as data
-from vaelib.evaluation import evaluate as metrics, latent, sampling
+from vaelib.evaluation import latent, metrics, sampling
 from vaelib.notebook import setup
 from vaelib.training import runs
 from vaelib.core.models import load_model
@@ -88,7 +88,7 @@ else:
     print("iwae_k = 0: no IWAE bound in this report")
 
 # %% [markdown]
-# ## Does the digit survive the reconstruction? The seed's "a 9 for a 7, an 8 for a 5"
+# ## Does the digit survive the reconstruction? The handout's "a 9 for a 7, an 8 for a 5"
 #
 # Confusion matrices of the classifier on the test reconstructions of the 2-D models (rows: true digit,
 # in % of that digit; first seed). `results/recon_confusions.csv` ranks every confusion of every seed.

@@ -1,3 +1,4 @@
+import os
 import signal
 import subprocess
 import time
@@ -6,6 +7,10 @@ import pytest
 import torch
 
 from vaelib.data import datasets as data
+
+# Tests that compare numbers run on the CPU, also on a GPU machine: "auto" means the CPU here and in every
+# process a test starts (training.engine.resolve_device). The GPU's own tests (test_devices.py) name "cuda".
+os.environ["VAELIB_AUTO_DEVICE"] = "cpu"
 
 
 @pytest.fixture(scope="session")

@@ -13,9 +13,9 @@ from vaelib.config import RunConfig
 from vaelib.config.protocols import PROTOCOLS
 from vaelib.core.models import build_model
 from vaelib.data import datasets as data
-from vaelib.training import engine
+from vaelib.training import engine, optim
 from vaelib.training.lean import LeanStep, applies
-from vaelib.training.step import AutogradStep, make_step
+from vaelib.training.literature import OneSampleStep, make_step
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +36,11 @@ def named_grads(model):
 
 @pytest.mark.parametrize("beta", [1.0, 0.5])
 def test_one_lean_step_gives_autograds_losses_and_gradients(grey, beta):
-    cfg = RunConfig(arch="burda", latent_dim=50, dataset="mnist-binarized", protocol="burda", beta=beta)
     xb = data.binarize(grey[:20], torch.Generator().manual_seed(3))
     lean_model, auto_model = model_pair(grey)
     lean = LeanStep(lean_model, PROTOCOLS["burda"], beta)
     got = lean(xb, torch.Generator().manual_seed(5))
-    want = AutogradStep(auto_model, cfg)(xb, torch.Generator().manual_seed(5))
+    want = OneSampleStep(auto_model, beta)(xb, torch.Generator().manual_seed(5))
     assert torch.allclose(got, want, rtol=1e-5, atol=2e-4), (got, want)
     # the flat gradient, read through the model's parameters' places in it
     offsets = {}
@@ -74,14 +73,13 @@ def test_training_with_the_lean_step_follows_autograds(tmp_path, grey):
     x = grey[:400]
     histories, weights = {}, {}
     for kind in ("lean", "autograd"):
-        model, optimizer, gens, step = engine._start(cfg, x, torch.device("cpu"))
+        model, optimizer, gens, step = engine.start(cfg, x, torch.device("cpu"))
         if kind == "autograd":
-            step = AutogradStep(model, cfg)
-            optimizer = engine.make_optimizer(model, cfg.lr, cfg.protocol)
+            step = OneSampleStep(model, cfg.beta)
+            optimizer = optim.make_optimizer(model.parameters(), cfg.lr, PROTOCOLS[cfg.protocol])
         assert isinstance(step, LeanStep) == (kind == "lean")
         histories[kind] = pd.DataFrame([
-            engine.train_epoch(model, optimizer, x, cfg, gens["perm"], gens["noise"], e, progress=False,
-                               binarize_gen=gens["binarize"], step=step) for e in range(1, 4)])
+            engine.train_epoch(model, optimizer, step, x, cfg, gens, e) for e in range(1, 4)])
         weights[kind] = model.state_dict()
     pd.testing.assert_frame_equal(histories["lean"], histories["autograd"], rtol=1e-5, atol=1e-3)
     assert histories["lean"]["loss"].iloc[-1] < histories["lean"]["loss"].iloc[0] - 3      # it learns
@@ -93,8 +91,7 @@ def test_the_lean_step_is_used_only_where_it_is_written(grey):
     assert applies(build_model("burda", 5), PROTOCOLS["burda"])
     assert not applies(build_model("burda", 5), PROTOCOLS["plain"])
     assert not applies(build_model("linear", 5), PROTOCOLS["burda"])
-    linear = RunConfig(arch="linear", latent_dim=2)
-    assert isinstance(make_step(build_model("linear", 2), linear), AutogradStep)
+    assert isinstance(make_step(build_model("linear", 2), PROTOCOLS["burda"]), OneSampleStep)
     with pytest.raises(ValueError, match="BurdaVAE"):
         LeanStep(build_model("conv", 2), PROTOCOLS["burda"])
 

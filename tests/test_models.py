@@ -24,7 +24,7 @@ def test_any_latent_dim_works():
         assert build_model(arch, 1)(torch.rand(2, 1, 28, 28))[0].shape == (2, 1, 28, 28)
 
 
-# The exact counts the write-up cites (results/params.csv); the seed's "400K" and "200K" at d = 2.
+# The exact counts the write-up cites (results/params.csv); the handout's "400K" and "200K" at d = 2.
 PARAMS = {("linear", 2): 404_244, ("linear", 3): 405_014, ("linear", 5): 406_554, ("linear", 10): 410_404,
           ("linear", 50): 441_204, ("conv", 2): 219_749, ("conv", 3): 219_943, ("conv", 5): 220_331,
           ("conv", 10): 221_301, ("conv", 50): 229_061}

@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from vaelib.evaluation import classifier, evaluate as metrics
+from vaelib.evaluation import classifier, metrics
 from vaelib.infra import provenance
 from vaelib.training import runs
 from vaelib.config import RunConfig
@@ -30,9 +30,17 @@ def test_a_run_records_code_commit_torch_device_and_threads(tmp_path):
     assert "commit" in saved and "dirty" in saved      # the project is a git checkout
 
 
+def pretend_other_numbers(folder):
+    """As if the run were trained by code that computes other numbers: another fingerprint, another witness."""
+    pretend_other_code(folder / "provenance.json")
+    saved = json.loads((folder / "witness.json").read_text())
+    saved["from_start"] = "0" * 16
+    (folder / "witness.json").write_text(json.dumps(saved))
+
+
 def test_a_run_made_by_other_training_code_is_refused_then_retrained_or_kept_knowingly(tmp_path):
     folder = train(small(), tmp_path, progress=False).folder
-    pretend_other_code(folder / "provenance.json")
+    pretend_other_numbers(folder)
     assert runs.is_stale(folder)
     with pytest.raises(runs.StaleRunError, match=r"made by other training code .*--force.*--keep-stale"):
         train(small(), tmp_path, progress=False)
@@ -59,6 +67,28 @@ def test_cached_metrics_and_classifier_are_recomputed_when_their_code_changed(tm
     again = metrics.evaluate_run(folder, clf, iwae_k=5)
     assert again["provenance"]["code"] == provenance.fingerprint(provenance.EVALUATION)
     assert metrics.cached(folder, metrics.settings_of(runs.read_config(folder), 7)) is None   # other settings
+
+
+def test_a_run_whose_code_changed_but_trains_it_the_same_stays_fresh_and_is_marked(tmp_path):
+    """The freshness rule by replay: another fingerprint (code moved, renamed, or an architecture this run
+    does not use edited), the same numbers on the run's witness: fresh, and recorded so."""
+    folder = train(small(), tmp_path, progress=False).folder
+    assert json.loads((folder / "witness.json").read_text())["code"] == provenance.fingerprint()
+    pretend_other_code(folder / "provenance.json")
+    assert not runs.is_stale(folder)
+    saved = runs.read_provenance(folder)
+    assert saved["code"] == "000000000000" and provenance.fingerprint() in saved["reproduced_by"]
+    assert train(small(), tmp_path, progress=False).folder == folder        # reused, not refused
+
+
+def test_a_run_whose_loss_changed_is_stale_by_its_witness(tmp_path, monkeypatch):
+    from vaelib.training import plain
+    folder = train(small(), tmp_path, progress=False).folder
+    pretend_other_code(folder / "provenance.json")
+    loss = plain.vae_loss
+    monkeypatch.setattr(plain, "vae_loss", lambda *a: tuple(t * 1.0001 for t in loss(*a)))
+    assert runs.is_stale(folder)
+    assert "reproduced_by" not in runs.read_provenance(folder)
 
 
 @pytest.fixture

@@ -223,3 +223,27 @@ def test_the_committed_estimates_stay_fresh_while_todays_code_reproduces_them_an
     marked = json.loads((run / f"{name}.json").read_text())["provenance"]
     assert marked["code"] == "0123456789ab" and provenance.fingerprint(provenance.NLL) in marked["reproduced_by"]
     assert provenance.is_fresh(marked, provenance.NLL)           # the next check needs no replay
+
+
+def test_the_committed_run_stays_fresh_through_moves_and_goes_stale_when_its_loss_changes(tmp_path, monkeypatch):
+    """The committed literature run was trained by code of another fingerprint; its witness (witness.json,
+    recorded by that code) is replayed bit for bit by today's code, unless a number changes: here the
+    lean step's gradient scaled by 1.0001."""
+    from vaelib.infra import provenance
+    from vaelib.training import lean
+    run = tmp_path / COMMITTED.name
+    shutil.copytree(COMMITTED, run)
+    step = lean.LeanStep.__call__
+
+    def scaled(self, *args):
+        out = step(self, *args)
+        self.param.grad.mul_(1.0001)
+        return out
+
+    monkeypatch.setattr(lean.LeanStep, "__call__", scaled)
+    assert runs.is_stale(run)
+    monkeypatch.setattr(lean.LeanStep, "__call__", step)
+    saved = runs.read_provenance(run)
+    assert saved["code"] == json.loads((run / "witness.json").read_text())["code"]
+    assert saved["code"] == provenance.fingerprint() or not runs.is_stale(run)
+    assert provenance.is_fresh(runs.read_provenance(run), provenance.TRAINING)

@@ -82,7 +82,7 @@ def test_what_the_text_says_of_a_figure_follows_the_classifier_readings(tmp_path
 
 
 # Numbers of the hand-written prose that describe the method, not a result: layer sizes, kernel and
-# stride, image sizes, the grid values of the seed, the quantile range, the citation year.
+# stride, image sizes, the grid values of the handout, the quantile range, the citation year.
 METHOD_NUMBERS = {"784", "256", "4", "1", "16", "32", "28", "14", "7", "64", "2", "0", "2015", "9", "8",
                   "5", "15", "-2", "-1", "5%", "95%", "0.01", "50", "10", "3", "25", "90"}
 NUMBER = re.compile(r"(?<![\w.])-?\d+(?:,\d{3})*(?:\.\d+)?%?")

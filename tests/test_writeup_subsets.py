@@ -64,6 +64,6 @@ def subset(tmp_path, archs=None, dims=None, seeds=None, iwae_k=None):
 ])
 def test_the_write_up_renders_over_each_subset(tmp_path, name, kwargs, says):
     text = writeup.render(subset(tmp_path, **kwargs))
-    assert "## Beyond the seed" in text
+    assert "## Beyond the handout" in text
     if says:
         assert says in text, name

@@ -21,7 +21,7 @@ _EXPORTS = {
     "RunConfig": "vaelib.config.run", "ConfigError": "vaelib.config.run", "Sweep": "vaelib.config.sweep",
     "build_model": "vaelib.core.models", "load_model": "vaelib.core.models", "count_params": "vaelib.core.models",
     "vae_loss": "vaelib.core.losses", "iwae_bound": "vaelib.core.iwae", "load_data": "vaelib.data.datasets",
-    "train": "vaelib.training.engine", "evaluate_run": "vaelib.evaluation.evaluate",
+    "train": "vaelib.training.engine", "evaluate_run": "vaelib.evaluation.metrics",
 }
 __all__ = sorted(_EXPORTS)
 

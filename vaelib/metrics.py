@@ -1,8 +1,8 @@
-"""`python -m vaelib.metrics`: the evaluation step of one or more runs (the code is vaelib.evaluation.evaluate)."""
+"""`python -m vaelib.metrics`: the evaluation step of one or more runs (the code is vaelib.evaluation.metrics)."""
 
 import sys
 
-from .evaluation.evaluate import main
+from .evaluation.metrics import main
 
 if __name__ == "__main__":
     sys.exit(main())

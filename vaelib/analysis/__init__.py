@@ -1,1 +1,1 @@
-"""Analysis: results tables, the seed's claims and their verdicts, figures, and the write-up."""
+"""Analysis: results tables, the handout's claims and their verdicts, figures, and the write-up."""

@@ -1,4 +1,4 @@
-"""The seed's claims, each checked at every setting it covers by a stated procedure (analysis.inference).
+"""The handout's claims, each checked at every setting it covers by a stated procedure (analysis.inference).
 
 Loss claims compare seed means by Welch's 95% interval (holds / refuted / inconclusive at each setting),
 summed up by where they hold and where they are refuted, with Holm's correction over the whole family
@@ -30,7 +30,7 @@ def _row(final, claim, arch_label, setting, metric, lower, higher) -> dict:
 
 
 def loss_claims(final: pd.DataFrame, archs=("linear", "conv")) -> pd.DataFrame:
-    """Rows for the seed's loss claims (and "the total loss falls with d", beyond the seed), one per setting,
+    """Rows for the handout's loss claims (and "the total loss falls with d", beyond the handout), one per setting,
     from the per-seed final test values (`final_by_seed`); Holm-adjusted over all of them."""
     final = final[final["arch"].isin(archs)]
     archs = [a for a in archs if a in set(final["arch"])]
@@ -51,7 +51,7 @@ def loss_claims(final: pd.DataFrame, archs=("linear", "conv")) -> pd.DataFrame:
     for arch in archs:                         # 3: KL rises with d (the opposite ranking)
         rows += [_row(final, "kl_rises_with_d", arch, f"d={a} -> d={b}", "test_kl", (arch, a), (arch, b))
                  for a, b in steps]
-    for arch in archs:                         # beyond the seed: does the total loss keep falling with d?
+    for arch in archs:                         # beyond the handout: does the total loss keep falling with d?
         rows += [_row(final, "loss_falls_with_d", arch, f"d={a} -> d={b}", "test_loss", (arch, b), (arch, a))
                  for a, b in steps]
     # one architecture at one d compares nothing: an empty table, with its columns
@@ -165,7 +165,7 @@ def edge_ranks(z: np.ndarray, labels: np.ndarray, digits=(0, 1), seed: int = 0) 
 
 
 def edge_claim(ranks: pd.DataFrame, top: int = 3) -> pd.DataFrame:
-    """The seed's "zeros and ones sit at the edge": per (arch, digit), each seed's rank with its bootstrap
+    """The handout's "zeros and ones sit at the edge": per (arch, digit), each seed's rank with its bootstrap
     interval; a seed supports it when the whole interval lies within the `top` farthest, and is against
     it when the whole interval lies beyond."""
     rows = []
@@ -211,7 +211,7 @@ def confusion_intervals(matrix, pairs=((7, 9), (5, 8)), seed: int = 0) -> pd.Dat
 
 
 def confusion_claim(intervals: pd.DataFrame, top: int = 5) -> pd.DataFrame:
-    """The seed's "a 9 for a 7, an 8 for a 5": per (arch, pair), each seed's rate and rank with their
+    """The handout's "a 9 for a 7, an 8 for a 5": per (arch, pair), each seed's rate and rank with their
     bootstrap intervals; a seed supports it when the rank's interval lies within the `top` largest
     confusions, and is against it when it lies beyond."""
     rows = []
@@ -234,13 +234,13 @@ def largest_confusions(confusions: pd.DataFrame, n: int = 4) -> pd.DataFrame:
     return mean.groupby("arch", sort=False).head(n).reset_index(drop=True)
 
 
-SEED_ENDPOINTS = (7000, 15000)   # the seed's "from around 7,000 to almost 15,000" (sums over a batch)
+SEED_ENDPOINTS = (7000, 15000)   # the handout's "from around 7,000 to almost 15,000" (sums over a batch)
 
 
 def seed_batch_size(summary: pd.DataFrame) -> pd.DataFrame:
-    """The batch size B under which our per-image test reconstruction losses give the seed's end points.
+    """The batch size B under which our per-image test reconstruction losses give the handout's end points.
 
-    Read as: the seed's test reconstruction loss spans ~7,000 (largest d) to ~15,000 (d = 2), summed over
+    Read as: the handout's test reconstruction loss spans ~7,000 (largest d) to ~15,000 (d = 2), summed over
     a batch of unknown size. B is fitted to both ends (geometric mean of the two ratios); the row also
     gives what our values times B are.
     """

@@ -53,7 +53,7 @@ def plot_history(history: pd.DataFrame, title: str = ""):
 
 
 def epochs_to_show(epochs: int) -> list[int]:
-    """The seed's snapshots (epochs 1, 5, 10 and the last) that exist in a run of `epochs`."""
+    """The handout's snapshots (epochs 1, 5, 10 and the last) that exist in a run of `epochs`."""
     return sorted({e for e in (1, 5, 10, epochs) if e <= epochs})
 
 

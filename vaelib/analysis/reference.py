@@ -11,10 +11,10 @@ from ..config.reference import PAPER, pieces, snapshot_epochs, test_size
 from ..config.protocols import PROTOCOLS, STAGE_ENDS, learning_rate, stage_of
 from ..config.run import RunConfig
 from ..data import datasets as data
-from ..core.bounds import evaluate as elbo
+from ..core.bounds import mean_loss
 from ..core.models import load_model
 from ..evaluation.latent import ACTIVE_THRESHOLD, encode_means
-from ..evaluation.nll import evaluate_images
+from ..evaluation.nll import estimate_nll
 from ..training import runs
 from . import inference
 
@@ -45,14 +45,14 @@ def by_epoch_table(folder: Path, k: int, curve_images: int) -> pd.DataFrame:
     x_curve = data.load(cfg.dataset, train=False, limit=cfg.test_limit)[0][:n]     # the NLL's images, for the ELBO too
     rows, before = [], 0
     for epoch in snapshot_epochs(cfg.epochs):
-        point = nll([evaluate_images(folder, epoch, k, 0, n)])
+        point = nll([estimate_nll(folder, epoch, k, 0, n)])
         model = load_model(runs.weights_of(folder, epoch, cfg.epochs))
         done = history[history["epoch"] <= epoch]
         stage = done[done["epoch"] > before]
         rows.append({"epoch": epoch, "stage": stage_of(epoch), "stage_epochs": epoch - before, "learning_rate": learning_rate(protocol, cfg.lr, epoch),
                      "stage_minutes": stage["seconds"].sum() / 60, "train_minutes": done["seconds"].sum() / 60,
                      "test_neg_elbo": float(done["test_loss"].iloc[-1]),
-                     "test_neg_elbo_curve_images": elbo(model, x_curve, seed=cfg.seed)["loss"], "nll": point["nll"],
+                     "test_neg_elbo_curve_images": mean_loss(model, x_curve, seed=cfg.seed)["loss"], "nll": point["nll"],
                      "nll_sem": point["nll_sem"], "k": k, "test_images": point["images"],
                      "eval_minutes": point["seconds"] / 60})
         before = epoch
@@ -80,10 +80,10 @@ def active_units(folder: Path, epoch: int, images: int = PAPER_ACTIVE_UNIT_IMAGE
 
 def summary(folder: Path, table: pd.DataFrame, k: int, wall_minutes: float, engine: str, command: str) -> dict:
     cfg = RunConfig.from_params(**runs.read_config(folder))
-    parts = [evaluate_images(folder, cfg.epochs, k, a, b) for a, b in pieces(test_size(cfg))]
+    parts = [estimate_nll(folder, cfg.epochs, k, a, b) for a, b in pieces(test_size(cfg))]
     final = nll(parts)
     n = min(int(table["test_images"].iloc[-1]), test_size(cfg))
-    subset_parts = {split: [evaluate_images(folder, cfg.epochs, k, 0, n, split=split)] for split in ("train", "test")}
+    subset_parts = {split: [estimate_nll(folder, cfg.epochs, k, 0, n, split=split)] for split in ("train", "test")}
     subset = {split: nll(p) for split, p in subset_parts.items()}
     # the training images have the lower NLL (overfitting): Welch over the two subsets' images
     overfit = {key: v for key, v in inference.compare(per_image(subset_parts["train"]),

@@ -18,13 +18,14 @@ from ..config.sweep import EXTRAS, Sweep
 from ..core.models import load_model
 from ..data import datasets as data
 from ..evaluation import classifier, latent, reading
-from ..evaluation import evaluate as metrics
+from ..evaluation import metrics
 from ..infra import paths
 from ..infra.atomic import atomic_write_text
+from ..infra.faults import Refused
 from ..training import runs
 from . import claims, inference, pictures, tables
 
-GRID_VALUES = (-2, -1, 0, 1, 2)     # the seed's coarse 5 x 5 latent grid (notebook 03 draws it)
+GRID_VALUES = (-2, -1, 0, 1, 2)     # the handout's coarse 5 x 5 latent grid (notebook 03 draws it)
 RERUNS = paths.PROJECT / "reruns"   # the same sweep rerun elsewhere (same code and seeds): reruns/README.md
 
 
@@ -78,7 +79,7 @@ def confusions(folders: dict, sweep: Sweep, matrix: str) -> pd.DataFrame:
 
 
 def confusion_intervals(folders: dict, sweep: Sweep, matrix: str) -> pd.DataFrame:
-    """The seed's confusion pairs in every 2-D model and seed, with bootstrap intervals (claims)."""
+    """The handout's confusion pairs in every 2-D model and seed, with bootstrap intervals (claims)."""
     return pd.concat([claims.confusion_intervals(metrics.read(folders[(a, 2, s)])[matrix], seed=s).assign(arch=a, seed=s)
                       for a in sweep.archs for s in sweep.seeds], ignore_index=True)
 
@@ -132,7 +133,7 @@ DERIVED = ("claims.csv", "verdicts.csv", "seed_batch.csv", "machines.csv", "reru
 
 
 def claim_tables(results_dir: Path | str, sweep: Sweep | None = None, reruns: Path = RERUNS) -> None:
-    """The seed's claims and their verdicts, from the saved base tables (final_by_seed, metrics, edge_ranks,
+    """The handout's claims and their verdicts, from the saved base tables (final_by_seed, metrics, edge_ranks,
     the confusion intervals): claims, verdicts, claims_extras, machines, seed_batch, claims_edge,
     claims_*_confusion, largest_*_confusions."""
     results = Path(results_dir)
@@ -181,8 +182,38 @@ def claim_tables(results_dir: Path | str, sweep: Sweep | None = None, reruns: Pa
             tables.save(claims.largest_confusions(found), results / f"largest_{source}_confusions.csv")
 
 
+class MixedDevices(Refused):
+    """The runs or their metrics were made on different device types: their numbers are other random
+    experiments (other kernels, other rounding) and are not tabulated together."""
+
+
+def device_types(sweep: Sweep, where: paths.Paths) -> dict[str, list[str]]:
+    """Each device type ("cpu", "cuda") that trained or evaluated a run of the sweep, and those runs."""
+    found: dict[str, list[str]] = {}
+    for c in sweep.configs():
+        folder = where.runs / c.name
+        made = [(runs.read_provenance(folder) or {}).get("device", "cpu")]
+        if (folder / "metrics.json").is_file():
+            made.append(metrics.read(folder).get("provenance", {}).get("device", "cpu"))
+        for device in {str(d).split(":")[0] for d in made}:
+            found.setdefault(device, []).append(c.name)
+    return found
+
+
+def check_one_device(sweep: Sweep, where: paths.Paths) -> None:
+    """Refuse, with one line, to tabulate runs made on different device types together."""
+    found = device_types(sweep, where)
+    if len(found) > 1:
+        parts = "; ".join(f"{device}: {', '.join(names[:4])}{' ...' if len(names) > 4 else ''} ({len(names)})"
+                          for device, names in sorted(found.items()))
+        raise MixedDevices(f"the runs in {where.runs} were trained or evaluated on more than one device type "
+                           f"({parts}); tables would mix them. Retrain those of one type on the other "
+                           f"(the report with --device cpu --force, for example) or keep each in its own --out folder")
+
+
 def write_all(sweep: Sweep, where: paths.Paths) -> None:
-    """The pipeline step: metrics.csv, then every other table of results/."""
+    """The pipeline step: metrics.csv, then every other table of results/ (from runs of one device type)."""
+    check_one_device(sweep, where)
     tables.write_metrics_table(sweep, where)
     loss_tables(sweep, where)
     with torch.inference_mode():

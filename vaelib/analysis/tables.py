@@ -8,7 +8,7 @@ import pandas as pd
 
 from ..config.sweep import Sweep
 from ..core.models import ARCHS, build_model, count_params
-from ..evaluation import evaluate as metrics
+from ..evaluation import metrics
 from ..infra import paths
 from ..training import runs
 

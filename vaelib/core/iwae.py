@@ -52,8 +52,11 @@ def iwae_bound(model: VAE, x: torch.Tensor, k: int = 1000, samples_per_chunk: in
     gen = torch.Generator().manual_seed(seed)
     per_chunk = max(1, samples_per_chunk // k)
     decode = bound_decoder(model)
-    bounds = []
-    for xb in tqdm(x.split(per_chunk), desc=f"IWAE k={k}", disable=not progress, leave=False, mininterval=2):
+    # written in place, chunk by chunk: no small tensor kept per chunk between the chunk's large temporaries
+    # (with the malloc thresholds above, such leftovers fragment the heap and it grows with every chunk)
+    bounds = torch.empty(len(x), device=x.device)
+    for start, xb in tqdm(zip(range(0, len(x), per_chunk), x.split(per_chunk)), total=math.ceil(len(x) / per_chunk),
+                          desc=f"IWAE k={k}", disable=not progress, leave=False, mininterval=2):
         each_chunk()
         mu, logvar = model.encode(xb)
         eps = torch.randn((k, *mu.shape), generator=gen).to(mu.device)     # the same draws on any device
@@ -62,5 +65,6 @@ def iwae_bound(model: VAE, x: torch.Tensor, k: int = 1000, samples_per_chunk: in
         log_px_z = log_bernoulli(logits, xb.flatten(1))
         log_pz = -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
         log_qz = -0.5 * (eps.pow(2) + LOG_2PI + logvar).sum(-1)
-        bounds.append(torch.logsumexp(log_px_z + log_pz - log_qz, dim=0) - math.log(k))
-    return torch.cat(bounds)
+        torch.logsumexp(log_px_z + log_pz - log_qz, dim=0, out=bounds[start:start + len(xb)])
+        bounds[start:start + len(xb)] -= math.log(k)
+    return bounds

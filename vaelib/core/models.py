@@ -11,7 +11,7 @@ from ..infra.atomic import atomic_torch_save, torch_load
 from ..infra.faults import DamagedFile
 
 ARCHS = ("linear", "conv", "convwide", "burda")
-SWEEP_ARCHS = ARCHS[:2]   # the seed's two; "convwide" is an extra of the report (config.sweep.EXTRAS),
+SWEEP_ARCHS = ARCHS[:2]   # the handout's two; "convwide" is an extra of the report (config.sweep.EXTRAS),
                           # "burda" the literature reference (vaelib.reference)
 WIDE_HIDDEN = 256         # convwide: conv with the linear model's dense width
 
@@ -32,7 +32,10 @@ class VAE(nn.Module):
 
     @staticmethod
     def reparameterize(mu, logvar, generator=None):
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        # drawn on the generator's device (the CPU's, for every vaelib generator) and moved to mu's: the same
+        # noise on any device
+        eps = torch.randn(mu.shape, generator=generator, device=generator.device if generator else mu.device,
+                          dtype=mu.dtype).to(mu.device)
         return mu + eps * torch.exp(0.5 * logvar)
 
     def forward(self, x, generator=None):
@@ -64,7 +67,7 @@ class ConvVAE(VAE):
     """DCGAN-style: 4x4 stride-2 convolutions down (28->14->7), transposed convolutions up.
 
     Narrow channels (16, 32) keep it cheap on a CPU; a 64-unit dense layer on each side brings it
-    to about 220K parameters at d=2, near the seed's 200K.
+    to about 220K parameters at d=2, near the handout's 200K.
     """
 
     def __init__(self, latent_dim: int, channels: tuple[int, int] = (16, 32), hidden: int = 64):

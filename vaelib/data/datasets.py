@@ -133,8 +133,11 @@ def load(dataset: str = "mnist", train: bool = True, limit: int | None = None,
 
 def binarize(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Each pixel 1 with probability its grey level, else 0: a uniform draw from the generator below the
-    grey level (the same law as torch.bernoulli, whose per-element sampling costs 3x more on a CPU)."""
-    uniform = torch.rand(images.shape, generator=generator, device=images.device, dtype=images.dtype)
+    grey level (the same law as torch.bernoulli, whose per-element sampling is slower on a CPU). The draws
+    come from the generator's device (the CPU's, for every vaelib generator) and are moved to the images': the
+    same pixels on any device."""
+    uniform = torch.rand(images.shape, generator=generator, device=generator.device,
+                         dtype=images.dtype).to(images.device)
     return uniform.lt_(images)                          # in place: 1.0 where below, else 0.0
 
 

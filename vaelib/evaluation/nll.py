@@ -30,7 +30,7 @@ from ..training.engine import resolve_device
 logger = logging.getLogger(__name__)
 
 
-def evaluate_images(folder: Path | str, epoch: int, k: int, start: int, stop: int, num_threads: int = 0,
+def estimate_nll(folder: Path | str, epoch: int, k: int, start: int, stop: int, num_threads: int = 0,
                     device: str = "cpu", split: str = "test") -> dict:
     """The IWAE bound (K=k) of the weights after `epoch` on images [start, stop) of `split` ("test", or
     "train": its fixed binarization, for the overfitting check), one per image, cached in the run folder with
@@ -124,7 +124,7 @@ def main(argv=None) -> int:
     check_device(args.device)
     logs.show()
     start, stop = (int(i) for i in args.images.split("-"))
-    evaluate_images(args.run, args.epoch, args.k, start, stop, args.threads, args.device, args.split)
+    estimate_nll(args.run, args.epoch, args.k, start, stop, args.threads, args.device, args.split)
     return 0
 
 

@@ -24,7 +24,7 @@ import torch
 PACKAGE = Path(__file__).resolve().parent.parent
 # The entry modules of each kind of cached result; the fingerprint follows their imports.
 TRAINING = ("vaelib.training.engine",)
-EVALUATION = TRAINING + ("vaelib.evaluation.evaluate",)
+EVALUATION = TRAINING + ("vaelib.evaluation.metrics",)
 CLASSIFIER = ("vaelib.evaluation.classifier",)
 NLL = TRAINING + ("vaelib.evaluation.nll",)
 # Where results go, never what they are: not followed (a new lock or a new message retrains nothing).
@@ -151,8 +151,9 @@ def git_commit() -> dict:
 
 def record(entries=TRAINING, device: str | torch.device = "cpu", **extra) -> dict:
     """The provenance written beside a result."""
+    from .numerics import state
     return {"code": fingerprint(entries), **git_commit(), "torch": str(torch.__version__), "device": str(device),
-            **extra}
+            "precision": state(), **extra}
 
 
 def is_fresh(saved: dict | None, entries=TRAINING, replay=None, **same) -> bool:

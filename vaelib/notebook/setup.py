@@ -7,7 +7,7 @@ from ..analysis.results import write_all
 from ..config.sweep import Sweep
 from ..evaluation import classifier
 from ..evaluation.classifier import classifier_path
-from ..evaluation.evaluate import evaluate_run
+from ..evaluation.metrics import evaluate_run
 from ..infra import logs, paths
 from ..training.engine import train
 

@@ -7,7 +7,7 @@ import platform
 
 from ..config.sweep import Sweep
 from ..data import datasets as data
-from ..evaluation import evaluate as metrics
+from ..evaluation import metrics
 from ..infra import paths, provenance
 from ..infra.cpushare import available_cores
 from ..infra.memwatch import PeakMemory

@@ -188,7 +188,8 @@ def _run(tasks, client, waiting, ranks, token, bar, peaks) -> dict[str, float]:
                 running.discard(future)
                 name = name_of[future.key]
                 if future.status != "finished":
-                    failures.append(str(future.exception()))
+                    why = str(future.exception())
+                    failures.append(why if why.startswith(name) else f"{name} failed: {why}")
                     skipped = _needing(name, waiting)
                     for t in skipped:
                         waiting.remove(t)

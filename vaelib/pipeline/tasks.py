@@ -35,7 +35,8 @@ def build_tasks(sweep: Sweep, where: paths.Paths, threads: int | None, force: bo
         params = {"arch": c.arch, "latent_dim": c.latent_dim, "epochs": c.epochs, "seed": c.seed,
                   "dataset": c.dataset, "train_limit": c.train_limit, "test_limit": c.test_limit,
                   "runs_dir": str(where.runs), "num_threads": threads or 0, "force": force or c.name in stale,
-                  "keep_stale": keep_stale, "smoke_test": False, "device": device}
+                  "keep_stale": keep_stale, "smoke_test": False, "device": device,
+                  "teach": False}                        # the notebook's hand-written demo step: for a reader
         out = where.executed / f"01_train_{c.name}.ipynb"
         tasks.append(Task(f"train {c.name}", partial(launch.notebook, "01_train", out, params),
                           cost=(180 if c.arch.startswith("conv") else 55) * scale + 5))

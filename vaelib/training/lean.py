@@ -107,7 +107,10 @@ class LeanStep:
         torch.addmm(b1, x, w1t, out=b.h1).tanh_()
         torch.addmm(b2, b.h1, w2t, out=b.h2).tanh_()
         torch.addmm(bh, b.h2, wht, out=b.head)
-        torch.randn((n, d), generator=noise_gen, out=b.eps)
+        if b.eps.device == getattr(noise_gen, "device", b.eps.device):
+            torch.randn((n, d), generator=noise_gen, out=b.eps)
+        else:                                           # the CPU's draws, on the step's device
+            b.eps.copy_(torch.randn((n, d), generator=noise_gen))
         torch.exp(b.log_sigma, out=b.sigma)
         torch.addcmul(b.mu, b.sigma, b.eps, out=b.z)
         torch.addmm(c1, b.z, v1t, out=b.g1).tanh_()

@@ -61,13 +61,24 @@ def read_provenance(folder: Path) -> dict | None:
 
 
 def is_stale(folder: Path, code: str | None = None) -> bool:
-    """True when the folder holds a run whose training code differs from today's (or is unrecorded)."""
+    """True when the folder holds a run that today's training code does not reproduce: made by other code
+    (or unrecorded) and neither vouched for nor replayed bit for bit by its witness (training.replay); a
+    successful replay is recorded in provenance.json, so it runs once per code. With `code`, only compares
+    the recorded fingerprint to it."""
     if read_config(folder) is None:
         return False
     saved = read_provenance(folder)
     if code is not None:
         return (saved or {}).get("code") != code
-    return not provenance.is_fresh(saved, provenance.TRAINING)
+    if provenance.is_fresh(saved, provenance.TRAINING):
+        return False
+    from . import replay                   # the engine's code: imported only when a replay is needed
+    if not (saved and is_finished(folder) and replay.reproduces(folder)):
+        return True
+    atomic_write_text(Path(folder) / "provenance.json", json.dumps(
+        provenance.vouch(saved, provenance.TRAINING, f"witness replayed bit for bit ({replay.NAME})"),
+        indent=1, sort_keys=True))
+    return False
 
 
 def move_aside(folder: Path, why: str = "replaced") -> Path:

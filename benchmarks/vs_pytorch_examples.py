@@ -1,14 +1,14 @@
-"""vaelib's engine against a reference loop in the style of pytorch/examples `vae/main.py`.
+"""vaelib's engine against a loop in the style of pytorch/examples `vae/main.py`.
 
 Both train the same 784-400-20 VAE (batch 128, Adam lr 1e-3, summed BCE + KL) on the full MNIST
-training set, on the same machine, epochs interleaved (reference, vaelib, reference, ...):
+training set, on the same machine, epochs interleaved (pytorch/examples, vaelib, pytorch/examples, ...):
 
-  (a) reference: datasets.MNIST(transform=ToTensor()) through DataLoader(shuffle=True), a plain loop
+  (a) pytorch/examples: datasets.MNIST(transform=ToTensor()) through DataLoader(shuffle=True), a plain loop
       with a sigmoid decoder and F.binary_cross_entropy, as that example does (written here from its
       description, no code copied);
   (b) vaelib: the whole split as one in-memory tensor, batches drawn by index, vaelib.training.engine's epoch.
 
-    python -m benchmarks.vs_reference --epochs 3
+    python -m benchmarks.vs_pytorch_examples --epochs 3
 
 The last line printed is one JSON object.
 """
@@ -28,11 +28,12 @@ from torchvision import datasets, transforms
 from vaelib.data import datasets as data
 from vaelib.config import RunConfig
 from vaelib.core.models import LinearVAE
-from vaelib.core.bounds import evaluate
-from vaelib.training.engine import make_optimizer, train_epoch
+from vaelib.core.bounds import mean_loss
+from vaelib.config.protocols import PROTOCOLS
+from vaelib.training import optim, plain
 
 
-class ReferenceVAE(nn.Module):
+class ExamplesVAE(nn.Module):
     def __init__(self):
         super().__init__()
         self.fc1 = nn.Linear(784, 400)
@@ -48,28 +49,28 @@ class ReferenceVAE(nn.Module):
         return torch.sigmoid(self.fc4(F.relu(self.fc3(z)))), mu, logvar
 
 
-def reference_loss(recon, x, mu, logvar):
+def examples_loss_fn(recon, x, mu, logvar):
     bce = F.binary_cross_entropy(recon, x.view(-1, 784), reduction="sum")
     return bce - 0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
 
 
-def reference_epoch(model, optimizer, loader):
+def examples_epoch(model, optimizer, loader):
     model.train()
     for x, _ in loader:
         optimizer.zero_grad()
         recon, mu, logvar = model(x)
-        loss = reference_loss(recon, x, mu, logvar)
+        loss = examples_loss_fn(recon, x, mu, logvar)
         loss.backward()
         optimizer.step()
 
 
 @torch.no_grad()
-def reference_test(model, loader):
+def examples_test(model, loader):
     model.eval()
     total = 0.0
     for x, _ in loader:
         recon, mu, logvar = model(x)
-        total += reference_loss(recon, x, mu, logvar).item()
+        total += examples_loss_fn(recon, x, mu, logvar).item()
     return total / len(loader.dataset)
 
 
@@ -92,46 +93,48 @@ def main(argv=None):
     config = RunConfig(arch="linear", latent_dim=20, epochs=args.epochs, batch_size=128, lr=1e-3)
 
     torch.manual_seed(0)
-    ref = ReferenceVAE()
-    ref_opt = torch.optim.Adam(ref.parameters(), lr=1e-3)
+    examples_model = ExamplesVAE()
+    examples_opt = torch.optim.Adam(examples_model.parameters(), lr=1e-3)
     torch.manual_seed(0)
     ours = LinearVAE(20, hidden=400)
-    ours_opt = make_optimizer(ours, 1e-3)
+    ours_opt = optim.make_optimizer(ours.parameters(), 1e-3, PROTOCOLS["plain"])
     perm_gen, noise_gen = torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)
-    assert sum(p.numel() for p in ref.parameters()) == sum(p.numel() for p in ours.parameters())
+    assert sum(p.numel() for p in examples_model.parameters()) == sum(p.numel() for p in ours.parameters())
 
     print(f"784-400-20 VAE, batch 128, {torch.get_num_threads()} torch thread(s), {args.epochs} epochs each")
     # warm up both paths (allocator, thread pool, kernels) on throwaway models, untimed
-    warm_ref, warm_ours = ReferenceVAE(), LinearVAE(20, hidden=400)
-    reference_epoch(warm_ref, torch.optim.Adam(warm_ref.parameters()), [next(iter(loader))] * 20)
-    train_epoch(warm_ours, make_optimizer(warm_ours, 1e-3), x_train[:2560], config,
-                torch.Generator(), torch.Generator(), 0, progress=False)
+    warm_examples, warm_ours = ExamplesVAE(), LinearVAE(20, hidden=400)
+    examples_epoch(warm_examples, torch.optim.Adam(warm_examples.parameters()), [next(iter(loader))] * 20)
+    plain.train_epoch(warm_ours, optim.make_optimizer(warm_ours.parameters(), 1e-3, PROTOCOLS["plain"]),
+                      x_train[:2560], config.batch_size, config.beta,
+                      {"perm": torch.Generator(), "noise": torch.Generator()}, 0)
 
     # an epoch is what the example's loop does per epoch: train, then evaluate the test set
-    ref_train, ref_total, our_train, our_total = [], [], [], []
+    examples_train, examples_total, our_train, our_total = [], [], [], []
     for epoch in range(1, args.epochs + 1):
         start = time.perf_counter()
-        reference_epoch(ref, ref_opt, loader)
-        ref_train.append(time.perf_counter() - start)
-        ref_loss = reference_test(ref, test_loader)
-        ref_total.append(time.perf_counter() - start)
+        examples_epoch(examples_model, examples_opt, loader)
+        examples_train.append(time.perf_counter() - start)
+        examples_loss = examples_test(examples_model, test_loader)
+        examples_total.append(time.perf_counter() - start)
         start = time.perf_counter()
-        train_epoch(ours, ours_opt, x_train, config, perm_gen, noise_gen, epoch, progress=False)
+        plain.train_epoch(ours, ours_opt, x_train, config.batch_size, config.beta,
+                          {"perm": perm_gen, "noise": noise_gen}, epoch)
         our_train.append(time.perf_counter() - start)
-        our_loss = evaluate(ours, x_test)["loss"]
+        our_loss = mean_loss(ours, x_test)["loss"]
         our_total.append(time.perf_counter() - start)
-        print(f"epoch {epoch}: reference {ref_total[-1]:.2f}s (train {ref_train[-1]:.2f}s)  "
+        print(f"epoch {epoch}: pytorch/examples {examples_total[-1]:.2f}s (train {examples_train[-1]:.2f}s)  "
               f"vaelib {our_total[-1]:.2f}s (train {our_train[-1]:.2f}s)  "
-              f"ratio {ref_total[-1] / our_total[-1]:.2f}x (train only {ref_train[-1] / our_train[-1]:.2f}x)", flush=True)
+              f"ratio {examples_total[-1] / our_total[-1]:.2f}x (train only {examples_train[-1] / our_train[-1]:.2f}x)", flush=True)
 
     mean = lambda values: round(sum(values) / len(values), 3)  # noqa: E731
     result = {"epochs": args.epochs, "threads": torch.get_num_threads(),
-              "reference_s_per_epoch": mean(ref_total), "vaelib_s_per_epoch": mean(our_total),
-              "speedup": round(sum(ref_total) / sum(our_total), 2),
-              "reference_train_s_per_epoch": mean(ref_train), "vaelib_train_s_per_epoch": mean(our_train),
-              "train_only_speedup": round(sum(ref_train) / sum(our_train), 2),
-              "reference_test_loss": round(ref_loss, 3), "vaelib_test_loss": round(our_loss, 3)}
-    print(f"test loss after {args.epochs} epochs (nats per image): reference {ref_loss:.2f}, vaelib {our_loss:.2f}")
+              "examples_s_per_epoch": mean(examples_total), "vaelib_s_per_epoch": mean(our_total),
+              "speedup": round(sum(examples_total) / sum(our_total), 2),
+              "examples_train_s_per_epoch": mean(examples_train), "vaelib_train_s_per_epoch": mean(our_train),
+              "train_only_speedup": round(sum(examples_train) / sum(our_train), 2),
+              "examples_test_loss": round(examples_loss, 3), "vaelib_test_loss": round(our_loss, 3)}
+    print(f"test loss after {args.epochs} epochs (nats per image): pytorch/examples {examples_loss:.2f}, vaelib {our_loss:.2f}")
     print(json.dumps(result))
     return result
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from ..core.bounds import evaluate
+from ..core.bounds import mean_loss
 from ..core.iwae import iwae_bound
 from ..core.models import VAE, load_model
 from ..data import datasets as data
@@ -73,11 +73,11 @@ def evaluate_run(folder: Path | str, clf_path: Path | str, iwae_k: int | None = 
         settings = settings_of(config, iwae_k, knn_k)
         if (hit := cached(folder, settings)) is not None:
             return hit
-        return _evaluate(folder, config, settings, clf_path, iwae_k, knn_k, num_threads, progress,
+        return _compute(folder, config, settings, clf_path, iwae_k, knn_k, num_threads, progress,
                          resolve_device(device))
 
 
-def _evaluate(folder: Path, config: dict, settings: dict, clf_path, iwae_k, knn_k, num_threads, progress,
+def _compute(folder: Path, config: dict, settings: dict, clf_path, iwae_k, knn_k, num_threads, progress,
               device) -> dict:
     clf = classifier.load(clf_path)
     model = load_model(folder, device=device)
@@ -88,7 +88,7 @@ def _evaluate(folder: Path, config: dict, settings: dict, clf_path, iwae_k, knn_
            "dataset": config["dataset"], "settings": settings, "seconds": {}}
     with CpuShare(num_threads) as share:
         start = time.perf_counter()
-        out["test_elbo"] = -evaluate(model, x_test, seed=config["seed"])["loss"]  # as in the history
+        out["test_elbo"] = -mean_loss(model, x_test, seed=config["seed"])["loss"]  # as in the history
         if iwae_k:
             out["iwae_bound"] = iwae_bound(model, x_test, k=iwae_k, progress=progress,
                                            each_chunk=share.adjust).mean().item()

@@ -1,0 +1,196 @@
+"""The GPU check: vaelib's numbers on CUDA against the CPU's, and the times on both, in one short run.
+
+    python -m benchmarks.gpu [--out benchmarks/out/gpu.json] [--images 4000]
+
+Made for a borrowed GPU machine that has torch and nothing else (no pandas, torchvision, tqdm, Dask,
+papermill, network): the modules these checks never call into are replaced by stubs when missing, and
+MNIST is read from data/MNIST/raw (carry `data/MNIST` there; it is not tracked). On a machine without CUDA
+the CUDA parts are skipped, with the reason, and the CPU times are still printed. What it checks, each from
+the same start and the same draws (vaelib draws every random number on the CPU):
+  - one epoch of the plain step, linear and conv (d = 10), CPU against CUDA: the losses and weights;
+  - the literature step (Burda et al.'s model, lean step, batch 20), CPU against CUDA;
+  - a run resumed on CUDA from its checkpoint against the uninterrupted one, bit for bit;
+  - the IWAE bound (K = 1,000) of one model on both devices;
+and it times an epoch, an IWAE chunk (2 images x 1,000 samples) and a literature step on each device.
+Prints one table; writes the same as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import time
+import types
+from pathlib import Path
+
+
+def stub_missing() -> list[str]:
+    """Stand-ins for the packages a bare torch machine lacks and these checks never use (pandas in the run
+    history, torchvision's image grids, tqdm's bars): importable, and failing loudly if ever called."""
+    import importlib.util
+    stubbed = []
+
+    def refuse(*_a, **_k):
+        raise RuntimeError("benchmarks.gpu: a stub was called; this check must not need it")
+
+    for name in ("pandas", "torchvision", "tqdm"):
+        if importlib.util.find_spec(name) is None:
+            stubbed.append(name)
+    if "pandas" in stubbed:
+        sys.modules["pandas"] = types.SimpleNamespace(DataFrame=refuse, read_csv=refuse)
+    if "torchvision" in stubbed:
+        sys.modules["torchvision"] = types.ModuleType("torchvision")
+        sys.modules["torchvision.utils"] = types.SimpleNamespace(save_image=refuse, make_grid=refuse)
+    if "tqdm" in stubbed:
+        auto = types.ModuleType("tqdm.auto")
+        auto.tqdm = lambda iterable=None, *a, **k: iterable
+        sys.modules["tqdm"], sys.modules["tqdm.auto"] = types.ModuleType("tqdm"), auto
+    return stubbed
+
+
+def synced(device):
+    import torch
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def seconds(fn, device, repeats: int = 3) -> float:
+    """The best of `repeats` timings of fn() (after one untimed call), the device synchronized."""
+    fn()
+    synced(device)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        synced(device)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def max_rel(a, b) -> float:
+    """The largest |a - b| / max(|b|, 1) over paired tensors or numbers."""
+    import torch
+    pairs = zip(a, b) if isinstance(a, (list, tuple)) else [(a, b)]
+    worst = 0.0
+    for x, y in pairs:
+        x, y = torch.as_tensor(x).double().cpu(), torch.as_tensor(y).double().cpu()
+        worst = max(worst, ((x - y).abs() / y.abs().clamp(min=1.0)).max().item())
+    return worst
+
+
+def plain_epoch(arch: str, device, x, epochs: int = 1):
+    """A fresh run's model after `epochs` epochs of the plain protocol on `x`, and the epochs' losses."""
+    from vaelib.config.run import RunConfig
+    from vaelib.training import engine, plain
+    config = RunConfig(arch=arch, latent_dim=10, epochs=epochs, device=str(device))
+    model, optimizer, generators, _ = engine.start(config, x.to(device), device)
+    losses = [plain.train_epoch(model, optimizer, x.to(device), config.batch_size, config.beta, generators, e)
+              for e in range(1, epochs + 1)]
+    return model, optimizer, generators, losses
+
+
+def literature_steps(device, x, steps: int):
+    """The literature protocol's first `steps` batches (lean step, batch 20): the model and the losses."""
+    from vaelib.config.run import RunConfig
+    from vaelib.training import engine
+    config = RunConfig(arch="burda", latent_dim=50, dataset="mnist-binarized", batch_size=20, epochs=1,
+                       protocol="burda", train_limit=20 * steps, device=str(device))
+    xs = x[:20 * steps].to(device)
+    model, optimizer, generators, step = engine.start(config, xs, device)
+    history = engine.train_epoch(model, optimizer, step, xs, config, generators, 1)
+    return model, history, (config, optimizer, generators, step, xs)
+
+
+def run_checks(devices, images: int) -> dict:
+    import torch
+    from vaelib.core.iwae import iwae_bound
+    from vaelib.data import datasets as data
+    from vaelib.infra import numerics
+    from vaelib.training import checkpoint
+
+    numerics.fix()
+    x, _ = data.load("mnist", train=True, limit=images)
+    x_test, _ = data.load("mnist", train=False, limit=20)
+    grey, _ = data.load("mnist-binarized", train=True, limit=2000, grey=True)
+    out = {"checks": {}, "times_s": {}}
+    models = {}
+    for device in devices:
+        for arch in ("linear", "conv"):
+            model, optimizer, generators, losses = plain_epoch(arch, device, x)
+            models[(arch, device.type)] = (model, losses)
+            out["times_s"][f"{arch} epoch of {images} images, {device.type}"] = seconds(
+                lambda: plain_epoch(arch, device, x), device, repeats=1)
+        lit_model, lit_history, (cfg, opt, gens, step, xs) = literature_steps(device, grey, 50)
+        models[("literature", device.type)] = (lit_model, lit_history)
+        out["times_s"][f"literature step (batch 20), {device.type}"] = seconds(
+            lambda: (step(xs[:20], gens["noise"]), opt.step()), device, repeats=20)
+        conv = models[("conv", device.type)][0]
+        chunk = x_test[:2].to(device)
+        out["times_s"][f"IWAE chunk (2 images x 1,000), conv, {device.type}"] = seconds(
+            lambda: iwae_bound(conv, chunk, k=1000), device)
+    if len(devices) == 2:
+        for arch in ("linear", "conv", "literature"):
+            (m_cpu, l_cpu), (m_gpu, l_gpu) = models[(arch, "cpu")], models[(arch, "cuda")]
+            loss_cpu = [r["loss"] for r in l_cpu] if isinstance(l_cpu, list) else [l_cpu["loss"]]
+            loss_gpu = [r["loss"] for r in l_gpu] if isinstance(l_gpu, list) else [l_gpu["loss"]]
+            weights = max_rel(list(m_gpu.state_dict().values()), list(m_cpu.state_dict().values()))
+            out["checks"][f"{arch}: CUDA loss vs CPU, largest relative difference"] = max_rel(loss_gpu, loss_cpu)
+            out["checks"][f"{arch}: CUDA weights vs CPU, largest relative difference"] = weights
+        cpu_conv = models[("conv", "cpu")][0]
+        gpu_conv = copy.deepcopy(cpu_conv).to(devices[1])
+        b_cpu = iwae_bound(cpu_conv, x_test, k=1000, seed=3)
+        b_gpu = iwae_bound(gpu_conv, x_test.to(devices[1]), k=1000, seed=3)
+        out["checks"]["IWAE K=1,000 (conv, 20 images): CUDA vs CPU, largest difference (nats)"] = \
+            (b_gpu.cpu() - b_cpu).abs().max().item()
+        # resume on CUDA: one epoch, checkpoint, a fresh engine resumes; against two epochs straight
+        device = devices[1]
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            model, optimizer, generators, _ = plain_epoch("conv", device, x, epochs=1)
+            checkpoint.save(Path(tmp), 1, model, optimizer, generators, [])
+            from vaelib.config.run import RunConfig
+            from vaelib.training import engine, plain
+            config = RunConfig(arch="conv", latent_dim=10, epochs=2, device=str(device))
+            resumed, opt2, gens2, _ = engine.start(config, x.to(device), device)
+            checkpoint.restore(Path(tmp), resumed, opt2, gens2)
+            plain.train_epoch(resumed, opt2, x.to(device), config.batch_size, config.beta, gens2, 2)
+        straight = plain_epoch("conv", device, x, epochs=2)[0]
+        out["checks"]["resume on CUDA: weights equal to the uninterrupted run's"] = all(
+            torch.equal(a, b) for a, b in zip(resumed.state_dict().values(), straight.state_dict().values()))
+    return out
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.gpu", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="benchmarks/out/gpu.json")
+    parser.add_argument("--images", type=int, default=4000, help="training images per timed epoch")
+    args = parser.parse_args(argv)
+    stubbed = stub_missing()
+    import torch
+    devices = [torch.device("cpu")]
+    skipped = "" if torch.cuda.is_available() else "no CUDA device here: the CUDA checks and times are skipped"
+    if not skipped:
+        devices.append(torch.device("cuda"))
+    start = time.perf_counter()
+    found = run_checks(devices, args.images)
+    found.update({"torch": torch.__version__, "cuda": torch.cuda.get_device_name(0) if not skipped else None,
+                  "cpu_threads": torch.get_num_threads(), "stubbed": stubbed, "skipped": skipped,
+                  "wall_s": time.perf_counter() - start})
+    print(f"torch {found['torch']}; {found['cuda'] or skipped}; {found['cpu_threads']} CPU threads; "
+          f"stand-ins for {', '.join(stubbed) or 'nothing'}")
+    print("\n| check | value |\n|---|---:|")
+    for name, value in found["checks"].items():
+        print(f"| {name} | {value if isinstance(value, bool) else f'{value:.3g}'} |")
+    print("\n| time | seconds |\n|---|---:|")
+    for name, value in found["times_s"].items():
+        print(f"| {name} | {value:.4f} |")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(found, indent=1) + "\n")
+    print(f"\n{args.out}; {found['wall_s']:.0f} s in all")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""The sweep's training, read top to bottom: one step and one epoch of the plain protocol.
+
+A step is what every VAE tutorial writes: encode the batch to (mu, logvar), draw z = mu + eps * exp(logvar / 2)
+(the reparameterization, inside `model(x)`), decode z to one logit per pixel, take the loss (summed pixel BCE
+plus the closed-form KL to N(0, I), per image: core.losses.vae_loss), backpropagate, let Adam update the
+weights. An epoch is one pass over the training images in shuffled batches. The engine (training.engine)
+runs epochs with evaluation, grids and checkpoints; the literature protocol (training.literature) plugs in
+beside this one.
+"""
+
+from __future__ import annotations
+
+import torch
+from tqdm.auto import tqdm
+
+from ..core.losses import vae_loss
+from ..core.models import VAE
+from ..infra.faults import StepFailed
+
+
+class DivergenceError(StepFailed, FloatingPointError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def train_step(model: VAE, optimizer: torch.optim.Optimizer, x: torch.Tensor, beta: float = 1.0,
+               noise: torch.Generator | None = None) -> torch.Tensor:
+    """One update on the batch `x`; its (loss, recon, kl), each the mean per image."""
+    logits, mu, logvar = model(x, generator=noise)        # z = mu + eps * exp(logvar / 2), decoded
+    loss, recon, kl = vae_loss(logits, x, mu, logvar, beta)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if not torch.isfinite(loss):                          # a diverged step never reaches the weights
+        raise DivergenceError(f"loss is {loss.item()}")
+    optimizer.step()
+    return torch.stack((loss, recon, kl)).detach()
+
+
+def train_epoch(model: VAE, optimizer: torch.optim.Optimizer, x: torch.Tensor, batch_size: int, beta: float,
+                generators: dict, epoch: int, each_batch=lambda: None, progress: bool = False) -> dict:
+    """One pass over `x` in shuffled batches (generators["perm"] orders them, generators["noise"] draws eps);
+    the running mean losses per image. `each_batch` runs before every batch (the engine shares the CPU
+    threads there)."""
+    model.train()
+    order = torch.randperm(len(x), generator=generators["perm"]).to(x.device)
+    sums = torch.zeros(3, device=x.device)
+    bar = tqdm(order.split(batch_size), desc=f"epoch {epoch}", disable=not progress, leave=False, mininterval=0.5)
+    for batch, idx in enumerate(bar, start=1):
+        each_batch()
+        xb = x[idx]
+        try:
+            losses = train_step(model, optimizer, xb, beta, generators["noise"])
+        except DivergenceError as e:
+            raise DivergenceError(f"{e} at epoch {epoch}, batch {batch}") from None
+        sums += losses * len(xb)
+    loss, recon, kl = (sums / len(x)).tolist()
+    return {"loss": loss, "recon": recon, "kl": kl}
