@@ -96,8 +96,10 @@ def failure(what: str, code: int, stdout: str, stderr: str, watch: MemoryBudget)
     if code < 0:
         name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else f"signal {-code}"
         cause = ", probably out of memory (the kernel's OOM killer; see dmesg)" if -code == signal.SIGKILL else ""
-        return (f"{what} was killed by {name}{cause}; its memory peaked at {watch.peak_mb:,.0f} MB as last seen "
-                f"(budget {watch.budget_mb:,.0f} MB). Run fewer steps at once (--jobs 1) or free memory; {again}")
+        seen = (f"its memory peaked at {watch.peak_mb:,.0f} MB as last seen" if watch.peak_mb
+                else "it died before its memory was read")
+        return (f"{what} was killed by {name}{cause}; {seen} (budget {watch.budget_mb:,.0f} MB). Run fewer steps "
+                f"at once (--jobs 1) or free memory; {again}")
     lines = (stderr or stdout).strip().splitlines()
     known = [line for line in lines if line.startswith(("error: ", "interrupted: "))]   # a fault's one line (faults.guard)
     detail = known[-1] if known else "\n" + "\n".join(lines[-25:])
