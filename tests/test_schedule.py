@@ -69,3 +69,14 @@ def test_a_failing_task_stops_the_run_and_is_named(tmp_path, two_workers):
 def test_a_bad_graph_is_refused_before_anything_runs(tasks, message):
     with pytest.raises(ValueError, match=message):
         check_graph(tasks)
+
+
+def test_gpu_tasks_never_exceed_their_slots_while_cpu_tasks_pass_them(tmp_path, two_workers):
+    log = tmp_path / "log"
+    tasks = [Task(f"train {i}", noting(log, f"train {i}", 0.6), cost=10, gpu=True) for i in range(3)]
+    tasks.append(Task("notebook", noting(log, "notebook", 0.6), cost=1))
+    run_all(tasks, two_workers, gpu_slots=1)
+    times = read(log)
+    gpu = sorted(times[f"train {i}"] for i in range(3))
+    assert all(a[1] <= b[0] for a, b in zip(gpu, gpu[1:])), "two GPU tasks held the one slot at once"
+    assert times["notebook"][0] < gpu[-1][0], "the CPU task waited behind the GPU tasks"

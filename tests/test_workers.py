@@ -28,9 +28,32 @@ def test_memory_caps_the_tasks_and_the_cores_left_become_threads():
     assert plan(16, RUNNER_MB + 1).threads == 16
 
 
-def test_with_a_gpu_its_memory_bounds_the_tasks_plus_one_cpu_step():
-    small_gpu = plan(16, 128 * 1024, gpus=1, gpu_memory_mb=3 * GPU_TASK_MB)
-    assert small_gpu.jobs == 3 + 1 and small_gpu.threads == 4
-    big_gpu = plan(16, 128 * 1024, gpus=1, gpu_memory_mb=140 * 1024)
-    assert big_gpu.jobs == 16                       # the cores bound it first
-    assert "1 GPU(s)" in big_gpu.reason
+@pytest.mark.parametrize("gpus, slots, devices", [
+    (1, 2, ["cuda:0", "cuda:0", "cuda:0"]),               # one GPU: two tasks share it, no more
+    (4, 8, ["cuda:0", "cuda:1", "cuda:2", "cuda:3", "cuda:0"]),    # four: two each, spread in turn
+])
+def test_16_cores_and_large_gpus_get_gpu_slots_apart_from_the_cpu_steps(gpus, slots, devices):
+    got = plan(16, 128 * 1024, gpus=gpus, gpu_memory_mb=140 * 1024)
+    assert (got.jobs, got.threads, got.gpu_slots, got.gpus) == (16, 1, slots, gpus)
+    assert [got.device(i) for i in range(len(devices))] == devices
+    assert f"{gpus} GPU(s) of 140 GB: {slots} GPU slot(s)" in got.reason
+
+
+def test_a_small_gpu_or_few_cores_still_leave_a_slot_for_the_cpu_steps():
+    small_gpu = plan(16, 128 * 1024, gpus=1, gpu_memory_mb=1.5 * GPU_TASK_MB)
+    assert (small_gpu.jobs, small_gpu.gpu_slots) == (16, 1)           # one task fits its memory
+    one_core = plan(1, 8 * 1024, gpus=2, gpu_memory_mb=80 * 1024)
+    assert (one_core.jobs, one_core.gpu_slots) == (2, 1)              # a GPU task and a CPU step side by side
+    assert plan(16, 128 * 1024).gpu_slots == 0 and plan(16, 128 * 1024).device(3) == "cpu"
+
+
+def test_runs_are_spread_over_the_gpus_and_an_explicit_device_is_kept():
+    from vaelib.config.sweep import Sweep
+    from vaelib.pipeline.tasks import run_devices
+    sweep = Sweep.from_params({"archs": ["linear", "conv"], "dims": [2, 5], "seeds": [0], "datasets": ["mnist"],
+                               "extras": []})
+    spread = run_devices(sweep, "auto", 2)
+    assert sorted(spread.values()) == ["cuda:0", "cuda:0", "cuda:1", "cuda:1"]
+    assert set(run_devices(sweep, "cuda:1", 2).values()) == {"cuda:1"}
+    assert set(run_devices(sweep, "auto", 0).values()) == {"auto"}
+    assert set(run_devices(sweep, "cpu", 4).values()) == {"cpu"}

@@ -114,8 +114,10 @@ def main(argv=None) -> int:
             jobs = worker_threads(client)
             print(f"report over {len(sweep.configs())} runs ({sweep.to_params()}) into {where.runs.parent}; {engine}")
             peaks: dict[str, float] = {}
+            gpus = 0 if args.scheduler or args.device == "cpu" else machine.gpus
             seconds = run_all(build_tasks(sweep, where, threads, args.force, args.keep_stale,
-                                          set() if args.keep_stale else stale, args.device), client, peaks=peaks)
+                                          set() if args.keep_stale else stale, args.device, gpus), client,
+                              peaks=peaks, gpu_slots=machine.gpu_slots if gpus else None)
     wall = time.perf_counter() - start
     write_figure_index(where, sweep, command)
     info = write_run_info(where, sweep, seconds, wall, watch, jobs, threads, engine, command, peaks, budget)

@@ -40,6 +40,7 @@ class Task:
     run: callable
     cost: float = 1.0                      # estimated seconds, for ordering
     deps: tuple = ()
+    gpu: bool = False                      # holds a GPU while it runs (a slot of the worker rule's gpu_slots)
 
 
 class TaskFailed(StepFailed):
@@ -136,7 +137,8 @@ def describe(client) -> str:
             f"on {len({w['host'] for w in workers})} host(s)")
 
 
-def run_all(tasks: list[Task], client, desc: str = "report", peaks: dict | None = None) -> dict[str, float]:
+def run_all(tasks: list[Task], client, desc: str = "report", peaks: dict | None = None,
+            gpu_slots: int | None = None) -> dict[str, float]:
     """Run every task on `client`'s cluster, dependencies first; each task's wall seconds (and, into
     `peaks`, each launched step's peak memory in MB).
 
@@ -144,7 +146,8 @@ def run_all(tasks: list[Task], client, desc: str = "report", peaks: dict | None 
     highest-ranked first. (Given everything at once, Dask sends tasks to workers eagerly, and a worker
     starts the next task in its own queue before a task just made ready, of higher priority, reaches
     it: an evaluation waited behind a whole training.) Dask places each task on a free worker and
-    runs it again elsewhere if its worker dies. A task that fails is named at once; the tasks that do not
+    runs it again elsewhere if its worker dies. At most `gpu_slots` GPU tasks run at once (None: no
+    limit); a CPU-only task may pass a GPU task that waits for a slot. A task that fails is named at once; the tasks that do not
     need it go on, those that do are skipped, and at the end TaskFailed names every failure.
     """
     check_graph(tasks)
@@ -154,7 +157,7 @@ def run_all(tasks: list[Task], client, desc: str = "report", peaks: dict | None 
     # a bar on a terminal; elsewhere (a log file) one line per finished step, no carriage-return updates
     bar = tqdm(total=len(tasks), desc=desc, unit="task", smoothing=0, disable=not sys.stderr.isatty())
     with logging_redirect_tqdm(loggers=[logging.getLogger("vaelib")]):   # messages above the bar
-        return _run(tasks, client, waiting, ranks, token, bar, {} if peaks is None else peaks)
+        return _run(tasks, client, waiting, ranks, token, bar, {} if peaks is None else peaks, gpu_slots)
 
 
 def _needing(failed: str, waiting: list[Task]) -> list[Task]:
@@ -166,18 +169,32 @@ def _needing(failed: str, waiting: list[Task]) -> list[Task]:
     return [t for t in waiting if t.name in lost]
 
 
-def _run(tasks, client, waiting, ranks, token, bar, peaks) -> dict[str, float]:
+def _startable(waiting: list[Task], seconds: dict, free: int, gpu_free: float) -> list[Task]:
+    """The ready tasks to hand out now, highest rank first: at most `free`, of them at most `gpu_free` GPU tasks."""
+    chosen = []
+    for t in waiting:
+        if len(chosen) == free:
+            break
+        if all(d in seconds for d in t.deps) and (not t.gpu or gpu_free > 0):
+            chosen.append(t)
+            gpu_free -= t.gpu
+    return chosen
+
+
+def _run(tasks, client, waiting, ranks, token, bar, peaks, gpu_slots=None) -> dict[str, float]:
     from distributed import wait
-    futures, name_of, seconds, running, failures = {}, {}, {}, set(), []
+    futures, name_of, seconds, running, failures, gpu_of = {}, {}, {}, set(), [], {}
     if has_dashboard() and "dashboard" in client.scheduler_info().get("services", {}):
         logger.info(f"Dask dashboard: {client.dashboard_link}")
     try:
         while waiting or running:
             free = max(1, worker_threads(client)) - len(running)   # asked each time: workers come and go
-            for t in [t for t in waiting if all(d in seconds for d in t.deps)][:max(free, 0)]:
+            on_gpu = sum(gpu_of[f] for f in running)
+            gpu_free = float("inf") if gpu_slots is None else gpu_slots - on_gpu
+            for t in _startable(waiting, seconds, max(free, 0), gpu_free):
                 future = client.submit(_timed, t.run, *(futures[d] for d in t.deps), key=f"{t.name} #{token}",
                                        priority=ranks[t.name], pure=False)
-                futures[t.name], name_of[future.key] = future, t.name
+                futures[t.name], name_of[future.key], gpu_of[future] = future, t.name, t.gpu
                 running.add(future)
                 waiting.remove(t)
             try:

@@ -21,9 +21,18 @@ def stale_runs(sweep: Sweep, runs_dir: Path) -> list[str]:
     return [c.name for c in sweep.configs() if runs.is_stale(runs_dir / c.name)]
 
 
+def run_devices(sweep: Sweep, device: str, gpus: int) -> dict[str, str]:
+    """Each run's device: `device` as given, except that "auto" or "cuda" on a machine with `gpus` CUDA
+    devices spreads the runs over them in turn (cuda:0, cuda:1, ...); a run is trained and evaluated on one."""
+    spread = gpus > 0 and device in ("auto", "cuda")
+    return {c.name: (f"cuda:{i % gpus}" if spread else device) for i, c in enumerate(sweep.configs())}
+
+
 def build_tasks(sweep: Sweep, where: paths.Paths, threads: int | None, force: bool, keep_stale: bool,
-                stale: set, device: str = "auto") -> list[Task]:
-    """The report's task graph. `threads` per task (None: each task shares its machine's cores itself)."""
+                stale: set, device: str = "auto", gpus: int = 0) -> list[Task]:
+    """The report's task graph. `threads` per task (None: each task shares its machine's cores itself);
+    with `gpus` CUDA devices, trainings and evaluations are GPU tasks spread over them (run_devices)."""
+    devices = run_devices(sweep, device, gpus)
     scale = (sweep.epochs / 15) * ((sweep.train_limit or 60000) / 60000)
     clf = classifier_path(where.runs, sweep.train_limit)
     threads_arg = [] if threads is None else ["--threads", str(threads)]
@@ -35,19 +44,20 @@ def build_tasks(sweep: Sweep, where: paths.Paths, threads: int | None, force: bo
         params = {"arch": c.arch, "latent_dim": c.latent_dim, "epochs": c.epochs, "seed": c.seed,
                   "dataset": c.dataset, "train_limit": c.train_limit, "test_limit": c.test_limit,
                   "runs_dir": str(where.runs), "num_threads": threads or 0, "force": force or c.name in stale,
-                  "keep_stale": keep_stale, "smoke_test": False, "device": device,
+                  "keep_stale": keep_stale, "smoke_test": False, "device": devices[c.name],
                   "teach": False}                        # the notebook's hand-written demo step: for a reader
         out = where.executed / f"01_train_{c.name}.ipynb"
+        on_gpu = devices[c.name].startswith("cuda")
         tasks.append(Task(f"train {c.name}", partial(launch.notebook, "01_train", out, params),
-                          cost=(180 if c.arch.startswith("conv") else 55) * scale + 5))
+                          cost=(180 if c.arch.startswith("conv") else 55) * scale + 5, gpu=on_gpu))
         if c.dataset != sweep.dataset:
             continue
         iwae = sweep.iwae_k_for(c)
         cmd = ["-m", "vaelib.metrics", str(where.runs / c.name), "--classifier", str(clf),
-               "--iwae-k", str(iwae), "--device", device, *threads_arg]
+               "--iwae-k", str(iwae), "--device", devices[c.name], *threads_arg]
         iwae_cost = (700 if c.arch == "conv" else 140) * (iwae / 1000) * ((sweep.test_limit or 10000) / 10000)
         tasks.append(Task(f"evaluate {c.name}", partial(launch.python, cmd, f"evaluate {c.name}"),
-                          cost=iwae_cost + 15 * scale, deps=(f"train {c.name}", "classifier")))
+                          cost=iwae_cost + 15 * scale, deps=(f"train {c.name}", "classifier"), gpu=on_gpu))
     everything = tuple(t.name for t in tasks)
     tasks.append(Task("results tables", partial(write_all, sweep, where), deps=everything))
     common = {**where.as_params(), "sweep": sweep.to_params(), "smoke_test": False}

@@ -34,8 +34,11 @@ def task_budget_mb() -> float:
                          f"{max(TASK_MB.values())} MB") from None
 
 
+GPU_TASKS_PER_DEVICE = 2  # trainings or evaluations sharing one GPU: a second overlaps the first's host work;
+                          # more only time-slice the device (an estimate until benchmarks.gpu measures it)
 RULE = ("one task per core, as many as free memory allows at the largest task's peak, leftover cores as "
-        "threads per task; with CUDA, as many GPU tasks as its memory allows, plus one CPU-only step")
+        "threads per task; with CUDA, GPU slots apart: up to two GPU tasks per device as its memory allows, "
+        "spread over the devices in turn, and at least one slot left for the CPU-only steps")
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,12 @@ class Plan:
     jobs: int            # local Dask workers, one task each
     threads: int         # torch CPU threads per task
     reason: str
+    gpu_slots: int = 0   # of the jobs, how many may hold a GPU at once (trainings, evaluations)
+    gpus: int = 0        # CUDA devices, used in turn: task i goes to cuda:(i mod gpus)
+
+    def device(self, index: int) -> str:
+        """The device of the `index`-th GPU task (round-robin over the devices)."""
+        return f"cuda:{index % self.gpus}" if self.gpus else "cpu"
 
 
 def plan(cores: int, memory_mb: float, gpus: int = 0, gpu_memory_mb: float = 0.0) -> Plan:
@@ -53,12 +62,15 @@ def plan(cores: int, memory_mb: float, gpus: int = 0, gpu_memory_mb: float = 0.0
     by_memory = max(1, int((memory_mb - RUNNER_MB) // per_task))
     jobs = min(cores, by_memory)
     why = f"{cores} core(s), {memory_mb / 1024:.1f} GB free at {per_task} MB per task"
+    slots = 0
     if gpus:
-        by_gpu = gpus * max(1, int(gpu_memory_mb // GPU_TASK_MB))
-        jobs = min(jobs, by_gpu + 1)        # the GPU's tasks, and one CPU-only step beside them
-        why += f", {gpus} GPU(s) of {gpu_memory_mb / 1024:.0f} GB at {GPU_TASK_MB} MB per task"
+        per_device = min(GPU_TASKS_PER_DEVICE, max(1, int(gpu_memory_mb // GPU_TASK_MB)))
+        jobs = max(jobs, 2)                 # a GPU task and a CPU-only step side by side
+        slots = min(gpus * per_device, jobs - 1)
+        why += (f", {gpus} GPU(s) of {gpu_memory_mb / 1024:.0f} GB: {slots} GPU slot(s) "
+                f"({per_device} per device at most, {GPU_TASK_MB} MB each)")
     threads = max(1, cores // jobs)
-    return Plan(jobs, threads, f"{jobs} worker(s) x {threads} thread(s): {why}")
+    return Plan(jobs, threads, f"{jobs} worker(s) x {threads} thread(s): {why}", slots, gpus)
 
 
 def this_machine() -> Plan:
