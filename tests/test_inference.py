@@ -14,14 +14,38 @@ from vaelib.analysis import claims, inference
 
 def test_the_verdict_follows_the_welch_interval():
     lower, higher = [100.0, 100.5, 99.8], [104.0, 103.2, 104.9]
-    out = inference.compare(lower, higher)
+    out = inference.compare(lower, higher, 1.0)
     assert out["difference"] == pytest.approx(np.mean(higher) - np.mean(lower))
     assert 0 < out["ci_low"] < out["difference"] < out["ci_high"] and out["verdict"] == "holds"
-    assert inference.compare(higher, lower)["verdict"] == "refuted"             # the other way round
-    noisy = inference.compare([100.0, 103.0, 97.0], [101.0, 104.0, 98.5])
+    assert inference.compare(higher, lower, 1.0)["verdict"] == "refuted"             # the other way round
+    noisy = inference.compare([100.0, 103.0, 97.0], [101.0, 104.0, 98.5], 1.0)
     assert noisy["ci_low"] < 0 < noisy["ci_high"] and noisy["verdict"] == "inconclusive"
     assert noisy["resolvable"] == pytest.approx((noisy["ci_high"] - noisy["ci_low"]) / 2)
-    assert inference.compare([1.0], [2.0])["verdict"] == "untested (one seed)"
+    assert inference.compare([1.0], [2.0], 1.0)["verdict"] == "untested (one seed)"
+
+
+def test_equivalent_only_when_two_one_sided_tests_put_the_difference_inside_the_margin():
+    """Seeds whose means differ by 0.02 nats with a spread of 0.3: equivalent within 1 nat (statsmodels' TOST p
+    below 5%), inconclusive within 0.05; noisy seeds with the same means: inconclusive, never "equivalent"
+    for lack of a difference."""
+    from statsmodels.stats.weightstats import ttost_ind
+    lower = np.array([100.00, 100.05, 99.95, 100.02])
+    shifted = inference.compare(lower, lower + np.array([0.3, -0.3, 0.2, -0.1]), 1.0)
+    assert shifted["ci_low"] < 0 < shifted["ci_high"]
+    assert shifted["equivalence_p"] == pytest.approx(ttost_ind(lower + np.array([0.3, -0.3, 0.2, -0.1]), lower, -1, 1,
+                                                               usevar="unequal")[0])
+    assert shifted["equivalence_p"] < 0.05 and shifted["verdict"] == "equivalent"
+    assert inference.compare(lower, lower + np.array([0.3, -0.3, 0.2, -0.1]), 0.05)["verdict"] == "inconclusive"
+    noisy = inference.compare([100.0, 103.0, 97.0], [100.0, 104.0, 96.0], 1.0)
+    assert noisy["ci_low"] < 0 < noisy["ci_high"] and noisy["verdict"] == "inconclusive"
+
+
+def test_the_contrast_tests_equivalence_on_its_own_t_distribution():
+    values = ([100.0, 100.1, 99.9], [100.05, 99.95, 100.0], [100.02, 99.98, 100.0], [100.0, 100.05, 99.97])
+    groups = [(c, np.array(v)) for c, v in zip((1, -1, -1, 1), values)]
+    out = inference.contrast(groups, 1.0)
+    assert out["ci_low"] < 0 < out["ci_high"] and out["verdict"] == "equivalent"
+    assert inference.contrast(groups, 0.01)["verdict"] == "inconclusive"
 
 
 def test_seeds_needed_is_the_first_count_whose_interval_excludes_zero():
@@ -35,12 +59,18 @@ def test_seeds_needed_is_the_first_count_whose_interval_excludes_zero():
     assert inference.seeds_needed(sa, sb, 1e-4) != inference.seeds_needed(sa, sb, 1e-4)   # NaN: beyond the cap
 
 
-def test_holm_adjusts_the_family():
-    table = pd.DataFrame({"p": [0.01, 0.04, 0.03, float("nan")], "difference": [1.0, -1.0, 2.0, 0.5],
-                          "verdict": ["holds", "refuted", "holds", "untested (one seed)"]})
+def test_holm_adjusts_within_each_family():
+    nan = float("nan")
+    table = pd.DataFrame({"family": ["a", "a", "a", "a", "b", "b"], "p": [0.01, 0.04, 0.03, nan, 0.04, 0.5],
+                          "equivalence_p": [0.9, 0.9, 0.9, nan, 0.9, 0.02],
+                          "difference": [1.0, -1.0, 2.0, 0.5, -1.0, 0.1],
+                          "verdict": ["holds", "refuted", "holds", "untested (one seed)", "refuted", "equivalent"]})
     out = inference.holm(table)
     assert out["holm_p"].iloc[:3].tolist() == pytest.approx([0.03, 0.06, 0.06])    # 3 tests, step-down
-    assert out["holm_verdict"].tolist() == ["holds", "inconclusive", "inconclusive", "untested (one seed)"]
+    assert out["holm_p"].iloc[4:].tolist() == pytest.approx([0.08, 0.5])           # its own family of 2
+    assert out["holm_equivalence_p"].iloc[5] == pytest.approx(0.04)
+    assert out["holm_verdict"].tolist() == ["holds", "inconclusive", "inconclusive", "untested (one seed)",
+                                            "inconclusive", "equivalent"]
 
 
 def test_a_summary_names_every_refutation():

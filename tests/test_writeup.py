@@ -54,6 +54,42 @@ def test_a_changed_result_changes_the_numbers_the_intervals_and_the_verdict(tmp_
     assert untouched(before) == untouched(after)   # the linear rows of the tables, not edited, did not move
 
 
+def test_equivalence_family_corrected_verdicts_and_their_words_follow_the_results(tmp_path):
+    """conv's final losses at d = 50 set to its d = 10 ones within 0.01 nats: the step is equivalent (two
+    one-sided tests), and the Summary and the wide-dense section say "flat" / "does not move" where they said
+    neither before; conv made 30 nats better than linear at every d: claim 2 holds at every d after Holm,
+    where the committed seeds hold at fewer settings after the correction than before it."""
+    results = shutil.copytree(RESULTS, tmp_path / "results")
+    claim_tables(results, sweep_of(results))
+    before = writeup.render(results)
+    verdicts = pd.read_csv(results / "verdicts.csv").set_index("claim")
+    beats = verdicts.loc["conv_beats_linear"]
+    assert beats["holm_verdict"] != beats["verdict"]                  # the correction changes it here
+    assert f"(total loss): **{beats['holm_verdict']}** (unadjusted: {beats['verdict']};" in before
+    assert "conv's flat loss" not in before and "does not move (equivalent" not in before
+
+    final = pd.read_csv(results / "final_by_seed.csv")
+    conv = final["arch"] == "conv"
+    at = {d: conv & (final["latent_dim"] == d) for d in (10, 50)}
+    linear = final["arch"] == "linear"
+    final.loc[conv, "test_loss"] = final.loc[linear, "test_loss"].to_numpy() - 30
+    steady = final.loc[linear & (final["latent_dim"] == 10), "test_loss"].mean() - 30 + np.array([0.1, 0.0, -0.1])
+    final.loc[at[10], "test_loss"], final.loc[at[50], "test_loss"] = steady, steady + [0.01, -0.01, 0.0]
+    final.to_csv(results / "final_by_seed.csv", index=False)
+    tables.save(tables.summary(final), results / "summary.csv")
+    claim_tables(results, sweep_of(results))
+    after = writeup.render(results)
+
+    extras = pd.read_csv(results / "claims_extras.csv").set_index(["claim", "arch"])
+    step = extras.loc[("loss_falls_with_d", "conv")]
+    assert step["holm_verdict"] == "equivalent" and step["holm_equivalence_p"] < 0.05 < step["holm_p"]
+    assert "conv's flat loss (equivalent within the margin) from d = 10 to d = 50" in after
+    assert "The hypothesis: conv's loss does not move (equivalent within the margin)" in after
+    beats = pd.read_csv(results / "verdicts.csv").set_index("claim").loc["conv_beats_linear"]
+    assert beats["holm_verdict"] == "holds"
+    assert "(total loss): **holds** (unadjusted: holds;" in after
+
+
 def test_what_the_text_says_of_a_figure_follows_the_classifier_readings(tmp_path):
     """Every cell of the linear grid read as unclear, every conv prior sample read as a confident 3, and one
     interpolation read as 7 -> 1 -> 9: the computed sentences and tables change with them."""

@@ -1,8 +1,8 @@
 """The handout's claims, each checked at every setting it covers by a stated procedure (analysis.inference).
 
-Loss claims compare seed means by Welch's 95% interval (holds / refuted / inconclusive at each setting),
-summed up by where they hold and where they are refuted, with Holm's correction over the whole family
-beside. Claims about ranks and confusions are per seed: a percentile bootstrap over the test images
+Loss claims compare seed means by Welch's 95% interval and an equivalence test (holds / refuted / equivalent
+/ inconclusive at each setting), summed up by where they hold and where they are refuted, with Holm's
+correction within each claim's family (FAMILIES) beside. Claims about ranks and confusions are per seed: a percentile bootstrap over the test images
 gives each seed's interval, and the summary says in how many seeds the interval supports the claim.
 """
 
@@ -15,18 +15,28 @@ import pandas as pd
 
 from . import inference
 
-COLUMNS = ["claim", "arch", "setting", "metric", "difference", "ci_low", "ci_high", "p", "verdict",
-           "resolvable", "seeds_needed", "seeds"]
+COLUMNS = ["claim", "family", "arch", "setting", "metric", "difference", "ci_low", "ci_high", "p", "margin",
+           "equivalence_p", "verdict", "resolvable", "seeds_needed", "seeds"]
+
+# The families within which Holm's correction runs: the comparisons that together support one statement of
+# the report (a claim of the handout at all its settings, both its parts where it has two), so that the
+# statement's verdict keeps a family-wise error of 5%. The wide-dense extra is one hypothesis: its own
+# comparisons and the conv step it explains (config.sweep.EXTRAS).
+FAMILIES = {"recon_falls_with_d": "claim 1", "conv_beats_linear": "claim 2", "conv_reconstructs_better": "claim 2",
+            "kl_rises_with_d": "claim 3", "linear_lower_kl": "claim 3", "loss_falls_with_d": "loss falls with d",
+            "extra_lowers_loss": "wide dense layer", "extra_gains_more_with_d": "wide dense layer",
+            "extra_uses_more_units": "wide dense layer"}
 
 
 def _values(final: pd.DataFrame, arch: str, d: int, metric: str) -> np.ndarray:
     return final[(final["arch"] == arch) & (final["latent_dim"] == d)].sort_values("seed")[metric].to_numpy()
 
 
-def _row(final, claim, arch_label, setting, metric, lower, higher) -> dict:
+def _row(final, claim, arch_label, setting, metric, lower, higher, family: str | None = None) -> dict:
     """Claim "`lower` (arch, d) has the lower `metric` than `higher`", over the per-seed values."""
-    return {"claim": claim, "arch": arch_label, "setting": setting, "metric": metric,
-            **inference.compare(_values(final, *lower, metric), _values(final, *higher, metric))}
+    return {"claim": claim, "family": family or FAMILIES[claim], "arch": arch_label, "setting": setting,
+            "metric": metric, **inference.compare(_values(final, *lower, metric), _values(final, *higher, metric),
+                                                  inference.margin_of(metric))}
 
 
 def loss_claims(final: pd.DataFrame, archs=("linear", "conv")) -> pd.DataFrame:
@@ -56,7 +66,7 @@ def loss_claims(final: pd.DataFrame, archs=("linear", "conv")) -> pd.DataFrame:
                  for a, b in steps]
     # one architecture at one d compares nothing: an empty table, with its columns
     table = pd.DataFrame(rows, columns=COLUMNS)
-    return inference.holm(table) if len(table) else table.assign(holm_p=[], holm_verdict=[])
+    return inference.holm(table) if len(table) else table.assign(holm_p=[], holm_equivalence_p=[], holm_verdict=[])
 
 
 def extra_claims(final: pd.DataFrame, scores: pd.DataFrame, arch: str, base: str) -> pd.DataFrame:
@@ -67,19 +77,20 @@ def extra_claims(final: pd.DataFrame, scores: pd.DataFrame, arch: str, base: str
     if len(dims) != 2:
         return pd.DataFrame(columns=COLUMNS)
     small, large = dims
+    family = FAMILIES["extra_lowers_loss"]
     rows = [_row(final, "extra_lowers_loss", f"{arch} vs {base}", f"d={d}", "test_loss", (arch, d), (base, d))
             for d in dims]
-    rows += [_row(final, "loss_falls_with_d", a, f"d={small} -> d={large}", "test_loss", (a, large), (a, small))
-             for a in (base, arch)]
+    rows += [_row(final, "loss_falls_with_d", a, f"d={small} -> d={large}", "test_loss", (a, large), (a, small),
+                  family) for a in (base, arch)]
     gain = inference.contrast([(1, _values(final, arch, small, "test_loss")),
                                (-1, _values(final, arch, large, "test_loss")),
                                (-1, _values(final, base, small, "test_loss")),
-                               (1, _values(final, base, large, "test_loss"))])
-    rows.append({"claim": "extra_gains_more_with_d", "arch": f"{arch} vs {base}",
+                               (1, _values(final, base, large, "test_loss"))], inference.margin_of("test_loss"))
+    rows.append({"claim": "extra_gains_more_with_d", "family": family, "arch": f"{arch} vs {base}",
                  "setting": f"d={small} -> d={large}", "metric": "test_loss", **gain, "seeds_needed": math.nan})
     rows.append(_row(scores, "extra_uses_more_units", f"{arch} vs {base}", f"d={large}", "active_units",
                      (base, large), (arch, large)))
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return inference.holm(pd.DataFrame(rows, columns=COLUMNS))
 
 
 def overall_verdicts(claims: pd.DataFrame) -> pd.DataFrame:
@@ -92,9 +103,10 @@ def overall_verdicts(claims: pd.DataFrame) -> pd.DataFrame:
                      "holm_verdict": inference.where(g["holm_verdict"], g["setting"]),
                      "settings": len(g), "holds": int((g["verdict"] == "holds").sum()),
                      "refuted": int((g["verdict"] == "refuted").sum()),
+                     "equivalent": int((g["verdict"] == "equivalent").sum()),
                      "inconclusive": int((g["verdict"] == "inconclusive").sum()), "behind": behind(g)})
     return pd.DataFrame(rows, columns=["claim", "arch", "verdict", "holm_verdict", "settings", "holds",
-                                       "refuted", "inconclusive", "behind"])
+                                       "refuted", "equivalent", "inconclusive", "behind"])
 
 
 def behind(g: pd.DataFrame) -> str:

@@ -87,7 +87,8 @@ def summary(folder: Path, table: pd.DataFrame, k: int, wall_minutes: float, engi
     subset = {split: nll(p) for split, p in subset_parts.items()}
     # the training images have the lower NLL (overfitting): Welch over the two subsets' images
     overfit = {key: v for key, v in inference.compare(per_image(subset_parts["train"]),
-                                                       per_image(subset_parts["test"])).items()
+                                                       per_image(subset_parts["test"]),
+                                                       inference.margin_of("test_loss")).items()
                if key not in ("seeds", "seeds_needed")}
     history = runs.load_history(folder)
     units = active_units(folder, cfg.epochs)

@@ -158,7 +158,9 @@ def claim_tables(results_dir: Path | str, sweep: Sweep | None = None, reruns: Pa
                                     "max_abs": float(g["change"].abs().max())} for a, g in shift.groupby("arch")}
         atomic_write_text(results / "rerun.json", json.dumps(about, indent=1) + "\n")
         atomic_write_text(results / "inference.json", json.dumps(
-            {"level": inference.LEVEL, "family": int(checked["p"].notna().sum()), "max_seeds": inference.MAX_SEEDS,
+            {"level": inference.LEVEL, "family": int(checked["p"].notna().sum()), "margins": inference.MARGINS,
+             "families": {f: int(n) for f, n in checked[checked["p"].notna()].groupby("family", sort=False).size().items()},
+             "max_seeds": inference.MAX_SEEDS,
              "bootstrap_resamples": inference.RESAMPLES, "confident": reading.CONFIDENT}, indent=1) + "\n")
         scores = base("metrics")
         extras = [t for arch, grid_arch in EXTRAS.values() if arch in set(final["arch"])
