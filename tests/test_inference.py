@@ -108,7 +108,7 @@ def test_edge_ranks_and_their_bootstrap_intervals():
     assert ranks.loc[0, "rank"] == 1 and ranks.loc[0, "rank_low"] == ranks.loc[0, "rank_high"] == 1
     assert ranks.loc[3, "rank_high"] - ranks.loc[3, "rank_low"] >= 2       # undecided among similar digits
     per_seed = pd.concat([ranks.reset_index().assign(arch="linear", seed=s) for s in (0, 1, 2)])
-    edge = claims.edge_claim(per_seed, top=3).set_index("digit")
+    edge = claims.edge_claim(per_seed, tops=(3, 2, 5)).set_index("digit")
     assert edge.loc[0, "support"] == "supported in all 3 seeds" and edge.loc[0, "ranks"].startswith("1 [1, 1]")
 
 
@@ -138,3 +138,21 @@ def test_a_verdict_is_settled_only_where_a_rerun_elsewhere_agrees():
     assert set(claims.on_another_machine(claims.loss_claims(here), None)["settled"]) == {"one machine only"}
     shift = claims.machine_shift(here, there)
     assert shift.loc[shift["change"] != 0, ["arch", "latent_dim"]].drop_duplicates().values.tolist() == [["conv", 5]]
+
+
+def test_a_seed_level_claim_is_a_share_of_seeds_with_its_clopper_pearson_interval():
+    three = inference.seed_share([True, True, True])
+    exact = stats.binomtest(3, 3).proportion_ci(0.95, method="exact")
+    assert (three["share_low"], three["share_high"]) == pytest.approx((exact.low, exact.high))
+    assert three["share_verdict"] == "inconclusive"                 # 3 of 3 seeds: [0.29, 1], not yet most
+    assert inference.seed_share([True] * 10)["share_verdict"] == "holds"
+    assert inference.seed_share([False] * 10)["share_verdict"] == "refuted"
+    assert inference.seed_share([True] * 8 + [False] * 2)["share_verdict"] == "inconclusive"
+
+
+def test_the_edge_claim_counts_seeds_at_every_cut_off():
+    ranks = pd.DataFrame({"arch": "linear", "digit": 0, "seed": range(10), "rank": [1, 2, 3, 4, 1, 1, 2, 3, 5, 1],
+                          "rank_low": 1.0, "rank_high": 5.0})
+    row = claims.edge_claim(ranks).iloc[0]
+    assert (row["top"], row["supporting"], row["supporting_top2"], row["supporting_top5"]) == (3, 8, 6, 10)
+    assert row["share_verdict"] == "inconclusive" and row["support"] == "undecided in all 10 seeds"

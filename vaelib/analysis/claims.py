@@ -176,17 +176,33 @@ def edge_ranks(z: np.ndarray, labels: np.ndarray, digits=(0, 1), seed: int = 0) 
     return pd.DataFrame(rows)
 
 
-def edge_claim(ranks: pd.DataFrame, top: int = 3) -> pd.DataFrame:
+EDGE_TOPS = (3, 2, 5)          # the edge's cut-off (the first), and the others its verdict is read at
+CONFUSION_TOPS = (5, 3, 10)    # the same for "a frequent confusion": among the 5 largest of 90, then 3 and 10
+
+
+def _by_seed(g: pd.DataFrame, tops: tuple) -> dict:
+    """The seed-level reading of a rank claim: each seed shows it when its rank is within the cut-off; the
+    share of seeds with its Clopper-Pearson interval at the first cut-off (inference.seed_share), and the
+    number of seeds supporting at every cut-off (its sensitivity)."""
+    return {**inference.seed_share(g["rank"] <= tops[0]),
+            **{f"supporting_top{t}": int((g["rank"] <= t).sum()) for t in tops}}
+
+
+def edge_claim(ranks: pd.DataFrame, tops: tuple = EDGE_TOPS) -> pd.DataFrame:
     """The handout's "zeros and ones sit at the edge": per (arch, digit), each seed's rank with its bootstrap
-    interval; a seed supports it when the whole interval lies within the `top` farthest, and is against
-    it when the whole interval lies beyond."""
+    interval over the test images; the seeds as the unit (_by_seed: the share of seeds whose digit is among
+    the `tops[0]` farthest, its binomial interval, and the count at the other cut-offs); and the within-seed
+    reading: a seed supports it when its whole bootstrap interval lies within the cut-off, is against it
+    when the whole interval lies beyond."""
+    top = tops[0]
     rows = []
     for (arch, digit), g in ranks.groupby(["arch", "digit"], sort=False):
         g = g.sort_values("seed")
         rows.append({"claim": "at_the_edge", "arch": arch, "digit": digit, "top": top,
                      "ranks": ", ".join(f"{int(r)} [{lo:.0f}, {hi:.0f}]" for r, lo, hi in
                                         zip(g["rank"], g["rank_low"], g["rank_high"])),
-                     "seeds": len(g), "support": per_seed_support(g["rank_high"] <= top, g["rank_low"] > top)})
+                     **_by_seed(g, tops),
+                     "support": per_seed_support(g["rank_high"] <= top, g["rank_low"] > top)})
     return pd.DataFrame(rows)
 
 
@@ -222,10 +238,12 @@ def confusion_intervals(matrix, pairs=((7, 9), (5, 8)), seed: int = 0) -> pd.Dat
     return pd.DataFrame(rows)
 
 
-def confusion_claim(intervals: pd.DataFrame, top: int = 5) -> pd.DataFrame:
+def confusion_claim(intervals: pd.DataFrame, tops: tuple = CONFUSION_TOPS) -> pd.DataFrame:
     """The handout's "a 9 for a 7, an 8 for a 5": per (arch, pair), each seed's rate and rank with their
-    bootstrap intervals; a seed supports it when the rank's interval lies within the `top` largest
-    confusions, and is against it when it lies beyond."""
+    bootstrap intervals; the seeds as the unit (_by_seed, at the cut-offs `tops`); and the within-seed
+    reading: a seed supports it when the rank's interval lies within the `tops[0]` largest confusions, and
+    is against it when it lies beyond."""
+    top = tops[0]
     rows = []
     for (arch, t, p), g in intervals.groupby(["arch", "true", "predicted"], sort=False):
         g = g.sort_values("seed")
@@ -234,7 +252,8 @@ def confusion_claim(intervals: pd.DataFrame, top: int = 5) -> pd.DataFrame:
                                            zip(g["percent"], g["percent_low"], g["percent_high"])),
                      "ranks": ", ".join(f"{int(r)} [{lo:.0f}, {hi:.0f}]" for r, lo, hi in
                                         zip(g["rank"], g["rank_low"], g["rank_high"])),
-                     "seeds": len(g), "support": per_seed_support(g["rank_high"] <= top, g["rank_low"] > top)})
+                     **_by_seed(g, tops),
+                     "support": per_seed_support(g["rank_high"] <= top, g["rank_low"] > top)})
     return pd.DataFrame(rows)
 
 
