@@ -116,3 +116,23 @@ def test_the_faster_bound_equals_the_former_one_on_the_same_samples(arch, mnist_
     before = bound_as_before(model, x, k=500, seed=3)
     now = bounds.iwae_bound(model, x, k=500, seed=3)
     assert (before - now).abs().max().item() < 1e-4
+
+
+def test_the_sweeps_active_units_are_the_coordinates_the_kl_panel_shows_above_its_threshold(mnist_slice):
+    """Half the coordinates' posterior silenced (mean 0, log-variance 0: KL 0), the other half left as the
+    untrained encoder makes them: the count is the number of coordinates whose KL exceeds ACTIVE_KL, and
+    the silenced ones are not counted however their mean varies."""
+    from vaelib.core.models import build_model
+    torch.manual_seed(0)
+    model = build_model("linear", 6)
+    head = model.encoder[-1]                                  # -> (mu, logvar), 6 each
+    with torch.no_grad():
+        head.weight.mul_(20)                                  # informative codes on the live half
+        for i in (0, 2, 4):
+            head.weight[[i, 6 + i]] = 0
+            head.bias[[i, 6 + i]] = 0
+    x = mnist_slice[0][:500]
+    out = latent.latent_diagnostics(model, x)
+    kl = sorted(out["kl_per_dim"], reverse=True)
+    assert out["active_units"] == latent.count_active(kl) == sum(k > latent.ACTIVE_KL for k in kl) == 3
+    assert out["active_rule"] == latent.ACTIVE_RULE

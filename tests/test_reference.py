@@ -13,6 +13,7 @@ import torch
 from scipy import stats
 
 from vaelib.analysis import writeup
+from vaelib.infra import paths
 from vaelib.data import datasets as data
 from vaelib.config import reference as protocol
 from vaelib.training import runs
@@ -251,3 +252,12 @@ def test_the_committed_run_stays_fresh_through_moves_and_goes_stale_when_its_los
     assert saved["code"] == json.loads((run / "witness.json").read_text())["code"]
     assert saved["code"] == provenance.fingerprint() or not runs.is_stale(run)
     assert provenance.is_fresh(runs.read_provenance(run), provenance.TRAINING)
+
+
+def test_the_literature_counts_active_units_by_the_authors_rule_on_the_committed_run():
+    """The authors' rule (variance of the posterior mean over 500 training images > 0.01), not the sweep's
+    KL rule: the committed run's count stays the 20 its results record."""
+    from vaelib.analysis.reference import active_units
+    folder = paths.PROJECT / "checkpoints" / "reference" / "mnist-binarized_burda_50_s0"
+    info = json.loads((paths.PROJECT / "results" / "reference.json").read_text())
+    assert active_units(folder, 3280)["count"] == info["ours"]["active_units"] == 20

@@ -115,7 +115,8 @@ def plot_active_units(scores: pd.DataFrame, kl_dims: pd.DataFrame):
                  errorbar="sd", err_style="bars", ax=left)
     dims = sorted(scores["latent_dim"].unique())
     left.plot(dims, dims, color="grey", lw=0.8, ls=":", label="d (all used)")
-    left.set(xscale="log", yscale="log", xlabel="latent dimension d", ylabel="active units (Var of mean > 0.01)")
+    rule = scores["active_rule"].iloc[0] if "active_rule" in scores else "variance of the posterior mean > 0.01"
+    left.set(xscale="log", yscale="log", xlabel="latent dimension d", ylabel=f"active units\n({rule})")
     left.set_xticks(dims, [str(d) for d in dims])
     left.set_yticks(dims, [str(d) for d in dims])
     left.xaxis.set_minor_locator(NullLocator())

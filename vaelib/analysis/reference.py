@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..config.reference import PAPER, pieces, snapshot_epochs, test_size
+from ..config.reference import AUTHORS_ACTIVE_VARIANCE, PAPER, pieces, snapshot_epochs, test_size
 from ..config.protocols import PROTOCOLS, STAGE_ENDS, learning_rate, stage_of
 from ..config.run import RunConfig
 from ..data import datasets as data
 from ..core.bounds import mean_loss
 from ..core.models import load_model
-from ..evaluation.latent import ACTIVE_THRESHOLD, encode_means
+from ..evaluation.latent import encode_means
 from ..evaluation.nll import estimate_nll
 from ..training import runs
 from . import inference
@@ -68,8 +68,8 @@ def active_units(folder: Path, epoch: int, images: int = PAPER_ACTIVE_UNIT_IMAGE
     x = data.load(cfg["dataset"], train=True, limit=images)[0]
     means = encode_means(model, x).double().numpy()
 
-    def active(*units) -> int:          # evaluation.latent's rule, on one 1-D sample of images per unit
-        return int((np.var(units, axis=1, ddof=1) > ACTIVE_THRESHOLD).sum())
+    def active(*units) -> int:          # the authors' rule, on one 1-D sample of images per unit
+        return int((np.var(units, axis=1, ddof=1) > AUTHORS_ACTIVE_VARIANCE).sum())
 
     count = active(*means.T)
     low, high = inference.bootstrap_interval(tuple(means.T), active)    # the images resampled together

@@ -13,6 +13,7 @@ from ..infra import paths
 from ..training import runs
 
 KEYS = ["arch", "latent_dim"]
+OLD_ACTIVE_RULE = "variance of the posterior mean > 0.01"   # what metrics made before evaluation.latent.ACTIVE_RULE counted
 
 
 def in_order(table: pd.DataFrame, by=KEYS + ["seed"]) -> pd.DataFrame:
@@ -88,6 +89,7 @@ def metrics_table(runs_dir: Path | str, sweep: Sweep) -> pd.DataFrame:
                      "iwae_bound": m.get("iwae_bound"), "iwae_k": m["settings"]["iwae_k"],
                      "recon_accuracy": m["recon_accuracy"], "knn_accuracy": m["knn_accuracy"],
                      "active_units": m["active_units"], "max_kl_dim": max(m["kl_per_dim"]),
+                     "active_rule": m.get("active_rule", OLD_ACTIVE_RULE),
                      "code": m["provenance"]["code"], "run_code": m["run_code"],
                      **{f"{k}_s": v for k, v in m["seconds"].items()}})
     out = in_order(pd.DataFrame(rows))

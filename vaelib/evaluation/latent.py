@@ -59,7 +59,18 @@ def digit_geometry(z: torch.Tensor, labels: torch.Tensor):
     return table
 
 
-ACTIVE_THRESHOLD = 0.01   # a unit is active when Var_x[E q(z_i|x)] exceeds this (Burda et al. 2015)
+# The sweep's active unit: a latent coordinate whose KL to the prior, averaged over the test images,
+# exceeds ACTIVE_KL nats (it carries information about the image; the right panel of active_units.png
+# shows the same KL, so the count and the panel agree). On the sweep's models the KLs fall into two groups,
+# about 0.4 nats and more against 0.09 and less, so the count does not hang on the exact threshold. The
+# literature section keeps the authors' own rule (config.reference.AUTHORS_ACTIVE_VARIANCE).
+ACTIVE_KL = 0.1
+ACTIVE_RULE = f"KL to the prior > {ACTIVE_KL} nats"
+
+
+def count_active(kl_per_dim) -> int:
+    """The sweep's count of active units from the mean KL of each coordinate."""
+    return int((torch.as_tensor(kl_per_dim) > ACTIVE_KL).sum())
 
 
 @torch.inference_mode()
@@ -86,9 +97,10 @@ def confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor, n_classes: int 
 
 @torch.inference_mode()
 def latent_diagnostics(model: VAE, x: torch.Tensor) -> dict:
-    """KL to the prior per latent dimension (mean over images, sorted high to low) and active units."""
+    """KL to the prior per latent dimension (mean over images, sorted high to low) and the active units
+    (count_active), with the rule that counted them."""
     mus, logvars = zip(*(model.encode(xb) for xb in x.split(2500)))
     mu, logvar = torch.cat(mus), torch.cat(logvars)
     kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp())).mean(0)
-    active = mu.var(0) > ACTIVE_THRESHOLD
-    return {"kl_per_dim": sorted(kl.tolist(), reverse=True), "active_units": int(active.sum())}
+    return {"kl_per_dim": sorted(kl.tolist(), reverse=True), "active_units": count_active(kl),
+            "active_rule": ACTIVE_RULE}
