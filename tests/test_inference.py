@@ -156,3 +156,21 @@ def test_the_edge_claim_counts_seeds_at_every_cut_off():
     row = claims.edge_claim(ranks).iloc[0]
     assert (row["top"], row["supporting"], row["supporting_top2"], row["supporting_top5"]) == (3, 8, 6, 10)
     assert row["share_verdict"] == "inconclusive" and row["support"] == "undecided in all 10 seeds"
+
+
+def test_convergence_reads_the_end_of_each_seeds_test_curve():
+    """Three seeds whose test loss falls 1 nat per epoch to the end (d = 2), and three flat within 0.01
+    (d = 5): still falling holds at d = 2, equivalent (flat) at d = 5; the gap is the last epoch's test minus
+    train loss, over the seeds."""
+    rows = []
+    for seed, wiggle in enumerate((0.01, -0.01, 0.0)):
+        for epoch in range(1, 16):
+            rows.append({"arch": "conv", "latent_dim": 2, "seed": seed, "epoch": epoch,
+                         "test_loss": 200 - epoch + wiggle * epoch, "train_loss": 199 - epoch})
+            rows.append({"arch": "conv", "latent_dim": 5, "seed": seed, "epoch": epoch,
+                         "test_loss": 150 + wiggle * (epoch % 2), "train_loss": 148 + seed})
+    out = claims.convergence(pd.DataFrame(rows)).set_index("latent_dim")
+    assert out.loc[2, "verdict"] == "holds" and out.loc[2, "difference"] == pytest.approx(1.0, abs=0.02)
+    assert out.loc[5, "verdict"] == "equivalent"
+    assert out.loc[5, "gap"] == pytest.approx(np.mean([150 - 148, 150 - 149, 150 - 150]), abs=0.02)
+    assert out.loc[2, "last_epochs"] == claims.LAST_EPOCHS and out.loc[2, "epochs"] == 15

@@ -119,6 +119,33 @@ def behind(g: pd.DataFrame) -> str:
     return "; ".join(parts)
 
 
+LAST_EPOCHS = 5     # the end of training over which the test loss's slope is read
+
+
+def convergence(history: pd.DataFrame, last: int = LAST_EPOCHS) -> pd.DataFrame:
+    """Per (arch, d), the seed as the unit: is the test loss still falling at the end of training? Each
+    seed's least-squares slope of the test loss over its `last` epochs, negated (positive: still falling,
+    nats per image per epoch), with a one-sample t interval over the seeds and the equivalence test against
+    the slope's margin (inference.one_sample): holds (still falling), refuted (rising), equivalent (flat),
+    inconclusive. Beside it, the last epoch's test loss minus its training loss (the running mean over that
+    epoch, so the gap is read with that bias) over the seeds, with its t interval."""
+    rows = []
+    if history["epoch"].max() < 2:                  # one epoch has no slope
+        return pd.DataFrame(rows)
+    for (arch, d), g in history.groupby(["arch", "latent_dim"], sort=False):
+        slopes, gaps = [], []
+        for _, run in g.sort_values("epoch").groupby("seed"):
+            end = run.tail(last)
+            slopes.append(-np.polyfit(end["epoch"], end["test_loss"], 1)[0])
+            gaps.append(run["test_loss"].iloc[-1] - run["train_loss"].iloc[-1])
+        falling = inference.one_sample(slopes, inference.margin_of("slope"))
+        gap = inference.one_sample(gaps, inference.margin_of("test_loss"))
+        rows.append({"arch": arch, "latent_dim": d, "epochs": int(g["epoch"].max()), "last_epochs": last,
+                     **falling, "gap": gap["difference"], "gap_low": gap["ci_low"], "gap_high": gap["ci_high"],
+                     "gap_verdict": gap["verdict"]})
+    return pd.DataFrame(rows)
+
+
 def on_another_machine(claims: pd.DataFrame, final_elsewhere: pd.DataFrame | None) -> pd.DataFrame:
     """`claims` with the verdict the same comparisons get from a rerun's per-seed table (another machine,
     same code and seeds), and `settled`: yes when both agree, no when the rerun flips it."""

@@ -30,8 +30,12 @@ RERUNS = paths.PROJECT / "reruns"   # the same sweep rerun elsewhere (same code 
 
 
 def loss_tables(sweep: Sweep, where: paths.Paths) -> None:
-    """final_by_seed (grid and extras), summary (mean and sd over seeds), params."""
-    final = tables.final_by_seed(tables.histories(where.runs, sweep))
+    """histories (every epoch of every run), final_by_seed (grid and extras), summary (mean and sd over
+    seeds), params."""
+    history = tables.histories(where.runs, sweep)
+    tables.save(history[["arch", "latent_dim", "seed", "epoch", "train_loss", "train_recon", "train_kl", "test_loss",
+                         "test_recon", "test_kl"]], where.results / "histories.csv")
+    final = tables.final_by_seed(history)
     tables.save(final, where.results / "final_by_seed.csv")
     tables.save(tables.summary(final), where.results / "summary.csv")
     tables.save(tables.params(list(dict.fromkeys(final["arch"])), sweep.dims), where.results / "params.csv")
@@ -129,7 +133,8 @@ def rerun_elsewhere(final: pd.DataFrame, sweep: Sweep | None, reruns: Path = RER
 
 DERIVED = ("claims.csv", "verdicts.csv", "seed_batch.csv", "machines.csv", "rerun.json", "inference.json",
            "claims_extras.csv", "grid_summary.csv", "prior_summary.csv", "interpolation_summary.csv",
-           "interpolation_counts.csv", "claims_edge.csv", "claims_*_confusion.csv", "largest_*_confusions.csv")
+           "interpolation_counts.csv", "claims_edge.csv", "claims_*_confusion.csv", "largest_*_confusions.csv",
+           "convergence.csv")
 
 
 def claim_tables(results_dir: Path | str, sweep: Sweep | None = None, reruns: Path = RERUNS) -> None:
@@ -167,6 +172,8 @@ def claim_tables(results_dir: Path | str, sweep: Sweep | None = None, reruns: Pa
                   if len(t := claims.extra_claims(final, scores, arch, grid_arch))]
         if extras:
             tables.save(pd.concat(extras, ignore_index=True), results / "claims_extras.csv")
+    if (history := base("histories")) is not None and len(converged := claims.convergence(history)):
+        tables.save(converged, results / "convergence.csv")
     if (cells := base("grid_cells")) is not None:
         tables.save(pictures.read_summary(cells, ["arch", "seed"]), results / "grid_summary.csv")
     if (prior := base("prior_reads")) is not None:
