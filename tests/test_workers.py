@@ -3,6 +3,7 @@ GPU tasks from the GPU's memory; checked on given machines, none of which need t
 
 import pytest
 
+from vaelib.pipeline import workers
 from vaelib.pipeline.workers import GPU_TASK_MB, RUNNER_MB, TASK_MB, plan
 
 PER_TASK = max(TASK_MB.values())
@@ -57,3 +58,12 @@ def test_runs_are_spread_over_the_gpus_and_an_explicit_device_is_kept():
     assert set(run_devices(sweep, "cuda:1", 2).values()) == {"cuda:1"}
     assert set(run_devices(sweep, "auto", 0).values()) == {"auto"}
     assert set(run_devices(sweep, "cpu", 4).values()) == {"cpu"}
+
+def test_each_task_may_take_its_share_of_the_free_memory_never_less_than_the_largest_planned_peak(monkeypatch):
+    largest = max(workers.TASK_MB.values())
+    assert workers.share_mb(24_000, 2) == (24_000 - workers.RUNNER_MB) / 2        # a 24 GB machine, 2 workers
+    assert workers.share_mb(4_000, 2) == largest                                 # a small one: the plan's peak
+    monkeypatch.setenv(workers.BUDGET_ENV, "")
+    assert workers.set_budget(2) == float(workers.os.environ[workers.BUDGET_ENV]) >= largest
+    monkeypatch.setenv(workers.BUDGET_ENV, "777")                                  # the user's choice stands
+    assert workers.set_budget(2) == 777.0

@@ -66,8 +66,8 @@ class MemoryBudget(threading.Thread):
 
 
 def python(args: list[str], what: str, extra_env: dict | None = None, budget_mb: float | None = None) -> float:
-    """Run `python ARGS` (this interpreter) to completion within a memory budget (default: the worker
-    rule's per-task share, pipeline.workers.task_budget_mb); the step's peak memory in MB. Raise
+    """Run `python ARGS` (this interpreter) to completion within a memory budget (default: the free
+    memory's share per worker, pipeline.workers.task_budget_mb); the step's peak memory in MB. Raise
     StepFailed with one line when it fails: its own error line, or its memory over the budget, or the
     signal that killed it."""
     budget = budget_mb or task_budget_mb()
@@ -92,7 +92,8 @@ def failure(what: str, code: int, stdout: str, stderr: str, watch: MemoryBudget)
     again = "finished steps are kept: run the same command again to go on"
     if watch.over:
         return (f"{what} stopped: its memory reached {watch.peak_mb:,.0f} MB, over its budget of "
-                f"{watch.budget_mb:,.0f} MB per task (the worker rule; ${BUDGET_ENV} sets another); {again}")
+                f"{watch.budget_mb:,.0f} MB per task (the free memory's share per worker; ${BUDGET_ENV} sets "
+                f"another); {again}")
     if code < 0:
         name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else f"signal {-code}"
         cause = ", probably out of memory (the kernel's OOM killer; see dmesg)" if -code == signal.SIGKILL else ""

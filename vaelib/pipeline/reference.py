@@ -39,7 +39,7 @@ from ..infra.memwatch import PeakMemory
 from ..training import runs
 from . import launch
 from .schedule import Task, cluster, describe, run_all
-from .workers import RULE, this_machine
+from .workers import RULE, set_budget, this_machine
 from ..infra import logs
 from ..infra.faults import EXIT_CODES, guard
 
@@ -134,6 +134,7 @@ def main(argv=None) -> int:
         cfg = config(args.epochs, args.batch_size, args.lr, args.seed, args.train_limit, args.test_limit,
                      protocol=args.protocol)
         args.jobs = args.jobs or this_machine().jobs
+        set_budget(args.jobs)
         check_device(args.device)
         for name in ("k", "curve_images", "jobs"):
             if getattr(args, name) < 1:

@@ -33,7 +33,7 @@ from ..infra.memwatch import PeakMemory
 from .runinfo import write_run_info
 from .schedule import SCHEDULER_ENV, cluster, describe, run_all, worker_threads
 from .tasks import build_tasks, stale_runs
-from .workers import RULE, task_budget_mb, this_machine
+from .workers import RULE, set_budget, task_budget_mb, this_machine
 from ..infra import logs
 from ..infra.faults import BAD_INPUT, EXIT_CODES, guard
 
@@ -103,6 +103,7 @@ def main(argv=None) -> int:
               f"(code {provenance.fingerprint()}): {', '.join(sorted(stale))}; they will be {verb}")
     machine = this_machine()
     jobs = args.jobs or machine.jobs
+    budget = set_budget(jobs)
     threads = None if args.scheduler else (max(1, available_cores() // jobs) if args.jobs else machine.threads)
     if not (args.jobs or args.scheduler):
         print(f"local workers from the machine: {machine.reason} (--jobs overrides)")

@@ -24,14 +24,32 @@ BUDGET_ENV = "VAELIB_TASK_MB"
 
 
 def task_budget_mb() -> float:
-    """The memory one task may take: what the rule plans for every task (the largest kind's peak), or
-    $VAELIB_TASK_MB. The runner stops a task that passes it (pipeline.launch.MemoryBudget)."""
+    """The memory one task may take: $VAELIB_TASK_MB (the report and the reference set it to `share_mb`
+    of the machine when the user has not), else the largest kind's planned peak. The runner stops a task
+    that passes it (pipeline.launch.MemoryBudget)."""
     value = os.environ.get(BUDGET_ENV, "")
     try:
         return float(value) if value else float(max(TASK_MB.values()))
     except ValueError:
         raise ValueError(f"${BUDGET_ENV}={value!r} is not a number of MB; unset it for the rule's "
-                         f"{max(TASK_MB.values())} MB") from None
+                         f"share of the free memory") from None
+
+
+def share_mb(memory_mb: float, jobs: int) -> float:
+    """A task's budget when `jobs` tasks share `memory_mb` of free memory: its equal share after the
+    runner's own, never below the largest planned peak. The planned peaks size the workers; the share
+    bounds each task, so that the tasks together cannot pass what was free and no task is stopped for
+    going a little past a plan when the machine has room."""
+    return max(float(max(TASK_MB.values())), (memory_mb - RUNNER_MB) / max(1, jobs))
+
+
+def set_budget(jobs: int) -> float:
+    """Set $VAELIB_TASK_MB for the steps this process launches (its Dask workers are its threads) to the
+    share of the memory free now, unless the user has set it; the budget in force."""
+    import psutil
+    if not os.environ.get(BUDGET_ENV):
+        os.environ[BUDGET_ENV] = str(round(share_mb(psutil.virtual_memory().available / 2 ** 20, jobs)))
+    return task_budget_mb()
 
 
 GPU_TASKS_PER_DEVICE = 2  # trainings or evaluations sharing one GPU: a second overlaps the first's host work;
