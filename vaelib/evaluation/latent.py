@@ -79,7 +79,7 @@ def encode_means(model: VAE, x: torch.Tensor, batch_size: int = 2500) -> torch.T
     return torch.cat([model.encode(xb.to(device))[0].cpu() for xb in x.split(batch_size)])
 
 
-def knn_predict(train_z, train_y, test_z, k: int = 5, batch_size: int = 1000) -> torch.Tensor:
+def knn_predict(train_z, train_y, test_z, k: int = 5, batch_size: int = 250) -> torch.Tensor:
     """Majority label among the k nearest training means (Euclidean), ties to the nearest."""
     preds = []
     for zb in test_z.split(batch_size):

@@ -38,11 +38,15 @@ from ..infra.faults import EXIT_CODES, Refused, guard
 logger = logging.getLogger(__name__)
 
 
+EVAL_BATCH = 500    # images per forward pass: the classifier's first layer holds 32 x 28 x 28 floats per image,
+                    # so 2,500 at once took 630 MB more (benchmarks.taskmem --full prints the step's peak)
+
+
 @torch.inference_mode()
 def reconstruction_accuracy(model: VAE, clf, x, y) -> tuple[float, torch.Tensor]:
     """Share of reconstructions (decoded posterior means) the classifier reads as the true digit."""
-    recon = torch.cat([model.reconstruct(xb).cpu() for xb in x.split(2500)])
-    pred = classifier.predict(clf, recon)
+    recon = torch.cat([model.reconstruct(xb).cpu() for xb in x.split(EVAL_BATCH)])
+    pred = classifier.predict(clf, recon, batch_size=EVAL_BATCH)
     return (pred == y).float().mean().item(), pred
 
 
