@@ -81,7 +81,7 @@ def extra_claims(final: pd.DataFrame, scores: pd.DataFrame, arch: str, base: str
     rows = [_row(final, "extra_lowers_loss", f"{arch} vs {base}", f"d={d}", "test_loss", (arch, d), (base, d))
             for d in dims]
     rows += [_row(final, "loss_falls_with_d", a, f"d={small} -> d={large}", "test_loss", (a, large), (a, small),
-                  family) for a in (base, arch)]
+                  FAMILIES["loss_falls_with_d"] if a == base else family) for a in (base, arch)]
     gain = inference.contrast([(1, _values(final, arch, small, "test_loss")),
                                (-1, _values(final, arch, large, "test_loss")),
                                (-1, _values(final, base, small, "test_loss")),
@@ -126,8 +126,8 @@ def convergence(history: pd.DataFrame, last: int = LAST_EPOCHS) -> pd.DataFrame:
     """Per (arch, d), the seed as the unit: is the test loss still falling at the end of training? Each
     seed's least-squares slope of the test loss over its `last` epochs, negated (positive: still falling,
     nats per image per epoch), with a one-sample t interval over the seeds and the equivalence test against
-    the slope's margin (inference.one_sample): holds (still falling), refuted (rising), equivalent (flat),
-    inconclusive. Beside it, the last epoch's test loss minus its training loss (the running mean over that
+    the slope's margin (inference.one_sample): equivalent (flat) when the slope is shown inside the margin,
+    else holds (still falling), refuted (rising) or inconclusive. Beside it, the last epoch's test loss minus its training loss (the running mean over that
     epoch, so the gap is read with that bias) over the seeds, with its t interval."""
     rows = []
     if history["epoch"].max() < 2:                  # one epoch has no slope
@@ -139,6 +139,8 @@ def convergence(history: pd.DataFrame, last: int = LAST_EPOCHS) -> pd.DataFrame:
             slopes.append(-np.polyfit(end["epoch"], end["test_loss"], 1)[0])
             gaps.append(run["test_loss"].iloc[-1] - run["train_loss"].iloc[-1])
         falling = inference.one_sample(slopes, inference.margin_of("slope"))
+        if falling["equivalence_p"] < 1 - inference.LEVEL:      # a slope shown inside the margin is flat,
+            falling["verdict"] = "equivalent"                   # even when also shown to be nonzero
         gap = inference.one_sample(gaps, inference.margin_of("test_loss"))
         rows.append({"arch": arch, "latent_dim": d, "epochs": int(g["epoch"].max()), "last_epochs": last,
                      **falling, "gap": gap["difference"], "gap_low": gap["ci_low"], "gap_high": gap["ci_high"],

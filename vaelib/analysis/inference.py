@@ -7,10 +7,12 @@ goes the right way), with a 95% confidence interval by Welch's t (two samples, u
 `scipy.stats.ttest_ind(equal_var=False)`). The claim **holds** at that setting when the interval lies
 above 0, and is **refuted** when it lies below 0. When the interval contains 0, two one-sided Welch tests
 against the equivalence margin (`statsmodels.stats.weightstats.ttost_ind`, level 5%: the difference lies
-within plus or minus the margin) decide between **equivalent** (the difference is shown to be smaller than
-the margin: only then does the report say "flat" or "the same") and **inconclusive** (neither a difference
-nor its absence is shown; with these spreads only a difference larger than the interval's half-width would
-have been resolved, and `seeds_needed` says how many seeds per side would resolve the observed one).
+within plus or minus the margin; equivalently, its 90% interval lies inside the margin, so the 95% interval
+shown can reach past it) decide between **equivalent** (the difference is shown to be smaller than the
+margin: only then does the report say "flat" or "the same") and **inconclusive** (neither a difference nor
+its absence is shown; with these spreads only a difference larger than the interval's half-width would have
+been resolved, and `seeds_needed` says how many seeds per side would resolve the observed one). A difference
+shown to be nonzero keeps its direction's verdict even when it is also shown to lie inside the margin.
 """
 
 from __future__ import annotations
@@ -96,7 +98,7 @@ def compare(lower, higher, margin: float) -> dict:
     return {"difference": diff, "ci_low": ci.low, "ci_high": ci.high, "p": test.pvalue, "margin": margin,
             "equivalence_p": equivalence_p, "verdict": found, "resolvable": (ci.high - ci.low) / 2,
             "seeds_needed": seeds_needed(lower.std(ddof=1), higher.std(ddof=1), diff)
-            if found == "inconclusive" else math.nan,
+            if found in ("inconclusive", "equivalent") else math.nan,
             "seeds": min(len(lower), len(higher))}
 
 
@@ -194,6 +196,15 @@ def bootstrap_interval(data: tuple, statistic, seed: int = 0, resamples: int = R
 
 
 MAJORITY = 0.5            # a seed-level claim holds when most seeds show it
+
+
+def seeds_for_a_share_verdict() -> int:
+    """The fewest seeds with which seed_share can say anything but inconclusive: all of them showing the
+    claim puts the Clopper-Pearson interval above one half (6 at 95%)."""
+    n = 1
+    while stats.binomtest(n, n).proportion_ci(LEVEL, method="exact").low <= MAJORITY:
+        n += 1
+    return n
 
 
 def seed_share(hits) -> dict:

@@ -165,13 +165,18 @@ def claim_tables(results_dir: Path | str, sweep: Sweep | None = None, reruns: Pa
         atomic_write_text(results / "inference.json", json.dumps(
             {"level": inference.LEVEL, "family": int(checked["p"].notna().sum()), "margins": inference.MARGINS,
              "families": {f: int(n) for f, n in checked[checked["p"].notna()].groupby("family", sort=False).size().items()},
-             "max_seeds": inference.MAX_SEEDS,
+             "max_seeds": inference.MAX_SEEDS, "seeds_for_a_share_verdict": inference.seeds_for_a_share_verdict(),
              "bootstrap_resamples": inference.RESAMPLES, "confident": reading.CONFIDENT}, indent=1) + "\n")
         scores = base("metrics")
         extras = [t for arch, grid_arch in EXTRAS.values() if arch in set(final["arch"])
                   if len(t := claims.extra_claims(final, scores, arch, grid_arch))]
         if extras:
-            tables.save(pd.concat(extras, ignore_index=True), results / "claims_extras.csv")
+            extras = pd.concat(extras, ignore_index=True)
+            grid = checked.set_index(["claim", "arch", "setting"])[["holm_p", "holm_equivalence_p", "holm_verdict"]]
+            owned = extras.set_index(["claim", "arch", "setting"]).index.isin(grid.index)    # one verdict each
+            keys = list(zip(extras.loc[owned, "claim"], extras.loc[owned, "arch"], extras.loc[owned, "setting"]))
+            extras.loc[owned, ["holm_p", "holm_equivalence_p", "holm_verdict"]] = grid.loc[keys].to_numpy()
+            tables.save(extras, results / "claims_extras.csv")
     if (history := base("histories")) is not None and len(converged := claims.convergence(history)):
         tables.save(converged, results / "convergence.csv")
     if (cells := base("grid_cells")) is not None:
