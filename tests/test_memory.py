@@ -57,8 +57,9 @@ def test_the_bounds_memory_does_not_grow_with_the_number_of_images(arch, tmp_pat
     """After the first chunks, 350 more leave nothing behind: the bytes in use stay put (a chunk that keeps
     even a small tensor, as a list of per-chunk bounds did, adds about 125 KB here and fragments the heap under
     the runner's malloc thresholds: the conv bound's RSS then grew without end over the whole test set), and
-    neither glibc's heap nor the RSS grows by more than a one-off step (a lazily made buffer: 6 MB, seen
-    once in two runs); the former decoder forms grew hundreds of MB."""
+    neither glibc's heap nor the RSS grows by more than a one-off step (a lazily made buffer: 6 to 18 MB, seen
+    in some runs), nor at all over the last 175 chunks; the former decoder forms grew hundreds of MB (0.5 to
+    1 MB per chunk)."""
     config = RunConfig(arch=arch, latent_dim=3, epochs=1, train_limit=2000, test_limit=100, num_threads=1)
     train(config, tmp_path, progress=False)
     out = subprocess.run([sys.executable, "-c", BOUND_MEMORY, str(tmp_path / config.name), str(2 * CHUNKS)],
@@ -67,7 +68,10 @@ def test_the_bounds_memory_does_not_grow_with_the_number_of_images(arch, tmp_pat
     assert len(seen) == CHUNKS
     heap, in_use, rss = ([row[i] - seen[SETTLED][i] for row in seen[SETTLED:]] for i in range(3))
     assert in_use[-1] < 32 * 2 ** 10, f"{in_use[-1] / 2 ** 10:.0f} KB more in use after chunk {CHUNKS} than after {SETTLED}"
-    assert max(heap) < 16 * 2 ** 20, f"glibc's heap grew {max(heap) / 2 ** 20:.1f} MB over chunks {SETTLED}-{CHUNKS}"
+    half = len(heap) // 2          # a one-off step (up to 18 MB seen, once in a few runs) is no trend; a leak is
+    assert heap[-1] - heap[half] < 4 * 2 ** 20, \
+        f"glibc's heap grew {(heap[-1] - heap[half]) / 2 ** 20:.1f} MB over chunks {SETTLED + half}-{CHUNKS}"
+    assert max(heap) < 48 * 2 ** 20, f"glibc's heap grew {max(heap) / 2 ** 20:.1f} MB over chunks {SETTLED}-{CHUNKS}"
     assert max(rss) < 48 * 2 ** 20, f"RSS grew {max(rss) / 2 ** 20:.0f} MB over chunks {SETTLED}-{CHUNKS}"
 
 
