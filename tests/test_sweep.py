@@ -6,21 +6,26 @@ from vaelib.config import ConfigError
 from vaelib.config.sweep import SMOKE, Sweep
 
 
-def test_the_default_sweep_is_the_seed_grid_with_three_seeds_and_an_appendix():
+def test_the_default_sweep_is_the_seed_grid_with_ten_seeds_extras_and_an_appendix():
     sweep = Sweep()
     names = [c.name for c in sweep.configs()]
-    assert len(names) == 2 * 5 * 3 + 2 * 3 + 1 and len(set(names)) == len(names)
-    assert "conv_2_s0" in names and "linear_50_s2" in names and names[-1] == "fashion_conv_2_s0"
+    assert len(names) == 2 * 5 * 10 + 2 * 10 + 2 * 5 + 1 and len(set(names)) == len(names)
+    assert "conv_2_s0" in names and "linear_50_s9" in names and names[-1] == "fashion_conv_2_s0"
     # the wide-dense extra: conv with a 256-unit dense layer at the two largest d, every seed, no IWAE bound
     extras = [c for c in sweep.configs() if c.arch == "convwide"]
-    assert sorted({c.latent_dim for c in extras}) == [10, 50] and {c.seed for c in extras} == {0, 1, 2}
+    assert sorted({c.latent_dim for c in extras}) == [10, 50] and {c.seed for c in extras} == set(range(10))
     assert all(sweep.iwae_k_for(c) == 0 for c in extras) and sweep.iwae_k_for(sweep.grid()[0]) == 1000
-    assert Sweep(extras=()).configs() == [c for c in sweep.configs() if c.arch != "convwide"]
+    # its control, parameter-matched conv with conv's dense width: the same d, the first five seeds
+    control = [c for c in sweep.configs() if c.arch == "convch"]
+    assert sorted({c.latent_dim for c in control}) == [10, 50] and {c.seed for c in control} == set(range(5))
+    assert Sweep(extras=()).configs() == [c for c in sweep.configs() if c.arch not in ("convwide", "convch")]
+    assert Sweep(extras=["matched-params"]).extra_configs() == []   # nothing to compare the control with
     assert Sweep(archs=["linear"]).extra_configs() == []         # no conv to compare with: no extra
 
 
 def test_subsets_and_papermill_strings():
-    sweep = Sweep.from_params({"archs": ["conv"], "dims": ["10", "5"], "seeds": "0", "datasets": ["mnist"]})
+    sweep = Sweep.from_params({"archs": ["conv"], "dims": ["10", "5"], "seeds": "0", "datasets": ["mnist"],
+                               "extras": "wide-dense"})
     assert [c.name for c in sweep.configs()] == ["conv_5_s0", "conv_10_s0", "convwide_5_s0", "convwide_10_s0"]
     assert not sweep.has_2d()
     assert Sweep.from_params(sweep.to_params()) == sweep          # round trip through a notebook parameter
@@ -39,7 +44,7 @@ def test_smoke_sizes_apply_on_top():
     ({"seeds": []}, "seeds is empty"),
     ({"datasets": ["fashion"]}, "the first dataset must be one of mnist, mnist-binarized"),
     ({"epoch": 3}, "unknown sweep setting(s) epoch"),
-    ({"extras": ["wider"]}, "extras='wider' is not allowed; expected one of: wide-dense"),
+    ({"extras": ["wider"]}, "extras='wider' is not allowed; expected one of: wide-dense, matched-params"),
 ])
 def test_bad_sweeps_are_refused_by_name(params, message):
     with pytest.raises(ConfigError) as err:

@@ -21,11 +21,17 @@ DIMS = (2, 3, 5, 10, 50)
 # Named extras: experiments beside the grid, each an architecture trained at the grid's two largest d
 # with every seed, to test an explanation the write-up would otherwise only assert.
 EXTRAS = {
-    # Is conv's flat loss from the second-largest d to the largest its 64-unit dense layer? The same conv
-    # with linear's 256 units (models.WIDE_HIDDEN), compared with conv at the same d.
-    "wide-dense": ("convwide", "conv"),      # (arch trained, the grid arch it is compared with)
+    # Does conv's 64-unit dense layer limit what it gains from the second-largest d to the largest? The same
+    # conv with linear's 256 units (models.WIDE_HIDDEN), compared with conv at the same d.
+    "wide-dense": ("convwide", "conv"),      # (arch trained, the arch it is compared with)
+    # The control: is it the dense layer's width or the parameters it adds? Conv with convwide's parameter
+    # count in its channels and conv's dense width (models.MATCHED_CHANNELS), compared with convwide.
+    "matched-params": ("convch", "convwide"),
 }
-SEEDS = (0, 1, 2)
+# Extras trained on the sweep's first seeds only (the rest: every seed). convch's step costs about twice
+# conv's; five seeds against convwide's ten.
+EXTRA_SEEDS = {"matched-params": 5}
+SEEDS = tuple(range(10))
 # CI-sized: a few thousand images, one epoch, a cheap likelihood bound; two seeds so spreads exist.
 SMOKE = {"epochs": 1, "train_limit": 2000, "test_limit": 500, "iwae_k": 50, "seeds": (0, 1)}
 
@@ -112,12 +118,18 @@ class Sweep:
         return [self.config(a, d, s) for a in self.archs for d in self.dims for s in self.seeds]
 
     def extra_dims(self, extra: str) -> tuple:
-        """The d of an extra: the grid's two largest, when its baseline arch is in the grid (else none)."""
-        return self.dims[-2:] if EXTRAS[extra][1] in self.archs and len(self.dims) >= 2 else ()
+        """The d of an extra: the grid's two largest, when the arch it is compared with is in the grid or is
+        trained by another extra of this sweep (else none)."""
+        base = EXTRAS[extra][1]
+        there = base in self.archs or any(EXTRAS[e][0] == base and self.extra_dims(e) for e in self.extras if e != extra)
+        return self.dims[-2:] if there and len(self.dims) >= 2 else ()
+
+    def extra_seeds(self, extra: str) -> tuple:
+        return self.seeds[:EXTRA_SEEDS.get(extra, len(self.seeds))]
 
     def extra_configs(self) -> list[RunConfig]:
         return [self.config(EXTRAS[e][0], d, s) for e in self.extras for d in self.extra_dims(e)
-                for s in self.seeds]
+                for s in self.extra_seeds(e)]
 
     def configs(self) -> list[RunConfig]:
         """Every run of the report: the grid on the first dataset, the extras, then one appendix model per

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..config.run import check_device
 from ..data import datasets as data
 from ..infra import locks, provenance
 from ..infra.atomic import atomic_torch_save, torch_load
@@ -98,7 +99,7 @@ def read_info(path: Path | str) -> dict:
     return {k: v for k, v in info.items() if k != "state_dict"}
 
 
-def is_fresh(path: Path, dataset: str, train_limit: int | None) -> bool:
+def is_fresh(path: Path, dataset: str, train_limit: int | None, device_type: str = "cpu") -> bool:
     if not Path(path).is_file():
         return False
     try:
@@ -106,30 +107,33 @@ def is_fresh(path: Path, dataset: str, train_limit: int | None) -> bool:
     except DamagedFile as e:
         logger.warning(f"{e}: it is trained again")
         return False
-    return provenance.is_fresh(info, provenance.CLASSIFIER, dataset=dataset, train_limit=train_limit)
+    return provenance.is_fresh(info, provenance.CLASSIFIER, dataset=dataset, train_limit=train_limit,
+                               device_type=device_type)
 
 
 def ensure(path: Path | str, dataset: str = "mnist", train_limit: int | None = None, epochs: int = 5,
-           progress: bool = True, num_threads: int = 0) -> dict:
-    """Train the classifier into `path` unless a fresh one (same data, same code) is there; its info."""
+           progress: bool = True, num_threads: int = 0, device: str = "cpu") -> dict:
+    """Train the classifier into `path` on `device` unless a fresh one (same data, same code, the same kind
+    of device: a CUDA-trained classifier is another random experiment) is there; its info."""
     path = Path(path)
     with locks.exclusive(path):   # two runners never train it twice
-        return _ensure(path, dataset, train_limit, epochs, progress, num_threads)
+        return _ensure(path, dataset, train_limit, epochs, progress, num_threads, torch.device(device))
 
 
-def _ensure(path: Path, dataset, train_limit, epochs, progress, num_threads) -> dict:
-    if is_fresh(path, dataset, train_limit):
+def _ensure(path: Path, dataset, train_limit, epochs, progress, num_threads, device: torch.device) -> dict:
+    if is_fresh(path, dataset, train_limit, device.type):
         return read_info(path)
     if path.is_file():
-        logger.info(f"{path} was made by other code or data: retraining it")
+        logger.info(f"{path} was made by other code, data or device: retraining it")
     x_train, y_train = data.load(dataset, train=True, limit=train_limit)
     x_test, y_test = data.load(dataset, train=False)
     with CpuShare(num_threads) as share:
-        model = fit(x_train, y_train, epochs=epochs, progress=progress, each_batch=share.adjust)
+        model = fit(x_train.to(device), y_train.to(device), epochs=epochs, progress=progress,
+                    each_batch=share.adjust)
         accuracy = (predict(model, x_test) == y_test).float().mean().item()
-        info = {"dataset": dataset, "train_limit": train_limit, "train_images": len(x_train),
-                "test_images": len(x_test), "test_accuracy": accuracy,
-                "provenance": provenance.record(provenance.CLASSIFIER, **share.record())}
+        info = {"dataset": dataset, "train_limit": train_limit, "device_type": device.type,
+                "train_images": len(x_train), "test_images": len(x_test), "test_accuracy": accuracy,
+                "provenance": provenance.record(provenance.CLASSIFIER, device=device, **share.record())}
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_torch_save({"state_dict": model.state_dict(), **info}, path)
     logger.info(f"classifier trained on {len(x_train)} {dataset} images: test accuracy {accuracy:.4f} (in {path})")
@@ -142,9 +146,14 @@ def main(argv=None) -> int:
     parser.add_argument("path", help="where the classifier is kept (reused when fresh)")
     parser.add_argument("--train-limit", type=int, default=None)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: share with other jobs)")
+    parser.add_argument("--device", default="cpu", help="where it trains: cpu (default), auto (CUDA when "
+                                                        "available), cuda, cuda:N")
     args = parser.parse_args(argv)
     logs.show()
-    ensure(args.path, train_limit=args.train_limit, progress=sys.stderr.isatty(), num_threads=args.threads)
+    check_device(args.device)
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    ensure(args.path, train_limit=args.train_limit, progress=sys.stderr.isatty(), num_threads=args.threads,
+           device=device)
     return 0
 
 

@@ -45,7 +45,7 @@ EVAL_BATCH = 500    # images per forward pass: the classifier's first layer hold
 @torch.inference_mode()
 def reconstruction_accuracy(model: VAE, clf, x, y) -> tuple[float, torch.Tensor]:
     """Share of reconstructions (decoded posterior means) the classifier reads as the true digit."""
-    recon = torch.cat([model.reconstruct(xb).cpu() for xb in x.split(EVAL_BATCH)])
+    recon = torch.cat([model.reconstruct(xb) for xb in x.split(EVAL_BATCH)])
     pred = classifier.predict(clf, recon, batch_size=EVAL_BATCH)
     return (pred == y).float().mean().item(), pred
 
@@ -83,7 +83,7 @@ def evaluate_run(folder: Path | str, clf_path: Path | str, iwae_k: int | None = 
 
 def _compute(folder: Path, config: dict, settings: dict, clf_path, iwae_k, knn_k, num_threads, progress,
               device) -> dict:
-    clf = classifier.load(clf_path)
+    clf = classifier.load(clf_path).to(device)        # reads reconstructions where they are made
     model = load_model(folder, device=device)
     x_test, y_test = data.load(config["dataset"], train=False, limit=config.get("test_limit"))
     x_test = x_test.to(device)

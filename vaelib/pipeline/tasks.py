@@ -17,6 +17,10 @@ from .schedule import Task
 ANALYSIS = ("02_compare_losses", "03_explore_latent_space", "04_embed_test_set", "05_beyond")
 
 
+# A 15-epoch full-size run's training seconds per arch, roughly (they only order the work: longest first).
+TRAIN_SECONDS = {"linear": 55, "conv": 180, "convwide": 210, "convch": 400, "burda": 55}
+
+
 def stale_runs(sweep: Sweep, runs_dir: Path) -> list[str]:
     return [c.name for c in sweep.configs() if runs.is_stale(runs_dir / c.name)]
 
@@ -36,10 +40,13 @@ def build_tasks(sweep: Sweep, where: paths.Paths, threads: int | None, force: bo
     scale = (sweep.epochs / 15) * ((sweep.train_limit or 60000) / 60000)
     clf = classifier_path(where.runs, sweep.train_limit)
     threads_arg = [] if threads is None else ["--threads", str(threads)]
-    tasks = [Task("classifier", partial(launch.python, ["-m", "vaelib.classifier", str(clf), *threads_arg]
+    # the classifier trains on the first GPU when the runs do (it is fresh only for the device type it was made on)
+    clf_device = "cuda:0" if gpus > 0 and device in ("auto", "cuda") else ("cpu" if device == "auto" else device)
+    tasks = [Task("classifier", partial(launch.python, ["-m", "vaelib.classifier", str(clf), *threads_arg,
+                                                        "--device", clf_device]
                                         + ([] if sweep.train_limit is None else ["--train-limit", str(sweep.train_limit)]),
                                         "classifier"),
-                  cost=1e9)]   # first: every evaluation needs it
+                  cost=1e9, gpu=clf_device.startswith("cuda"))]   # first: every evaluation needs it
     for c in sweep.configs():
         params = {"arch": c.arch, "latent_dim": c.latent_dim, "epochs": c.epochs, "seed": c.seed,
                   "dataset": c.dataset, "train_limit": c.train_limit, "test_limit": c.test_limit,
@@ -49,7 +56,7 @@ def build_tasks(sweep: Sweep, where: paths.Paths, threads: int | None, force: bo
         out = where.executed / f"01_train_{c.name}.ipynb"
         on_gpu = devices[c.name].startswith("cuda")
         tasks.append(Task(f"train {c.name}", partial(launch.notebook, "01_train", out, params),
-                          cost=(180 if c.arch.startswith("conv") else 55) * scale + 5, gpu=on_gpu))
+                          cost=TRAIN_SECONDS[c.arch] * scale + 5, gpu=on_gpu))
         if c.dataset != sweep.dataset:
             continue
         iwae = sweep.iwae_k_for(c)
