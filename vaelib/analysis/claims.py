@@ -25,7 +25,7 @@ COLUMNS = ["claim", "family", "arch", "setting", "metric", "difference", "ci_low
 FAMILIES = {"recon_falls_with_d": "claim 1", "conv_beats_linear": "claim 2", "conv_reconstructs_better": "claim 2",
             "kl_rises_with_d": "claim 3", "linear_lower_kl": "claim 3", "loss_falls_with_d": "loss falls with d",
             "extra_lowers_loss": "wide dense layer", "extra_gains_more_with_d": "wide dense layer",
-            "extra_uses_more_units": "wide dense layer"}
+            "extra_uses_more_units": "wide dense layer", "extra_gains_more_than_control": "wide dense layer"}
 
 
 def _values(final: pd.DataFrame, arch: str, d: int, metric: str) -> np.ndarray:
@@ -69,28 +69,64 @@ def loss_claims(final: pd.DataFrame, archs=("linear", "conv")) -> pd.DataFrame:
     return inference.holm(table) if len(table) else table.assign(holm_p=[], holm_equivalence_p=[], holm_verdict=[])
 
 
-def extra_claims(final: pd.DataFrame, scores: pd.DataFrame, arch: str, base: str) -> pd.DataFrame:
+def _gain(final, arch: str, other: str, small: int, large: int) -> dict:
+    """How much more `arch`'s test loss falls from d = small to d = large than `other`'s: a contrast of four
+    seed means (inference.contrast)."""
+    return inference.contrast([(1, _values(final, arch, small, "test_loss")),
+                               (-1, _values(final, arch, large, "test_loss")),
+                               (-1, _values(final, other, small, "test_loss")),
+                               (1, _values(final, other, large, "test_loss"))], inference.margin_of("test_loss"))
+
+
+def extra_claims(final: pd.DataFrame, scores: pd.DataFrame, arch: str, base: str) -> list[dict]:
     """An extra of the report (config.sweep.EXTRAS) against the grid arch it varies, at its two d (small,
     large): does `arch` have the lower test loss at each d, does its loss fall from small to large d, does it
     gain more from that step than `base` (a contrast of four means), does it use more active units?"""
     dims = sorted(set(final.loc[final["arch"] == arch, "latent_dim"]))
     if len(dims) != 2:
-        return pd.DataFrame(columns=COLUMNS)
+        return []
     small, large = dims
     family = FAMILIES["extra_lowers_loss"]
     rows = [_row(final, "extra_lowers_loss", f"{arch} vs {base}", f"d={d}", "test_loss", (arch, d), (base, d))
             for d in dims]
     rows += [_row(final, "loss_falls_with_d", a, f"d={small} -> d={large}", "test_loss", (a, large), (a, small),
                   FAMILIES["loss_falls_with_d"] if a == base else family) for a in (base, arch)]
-    gain = inference.contrast([(1, _values(final, arch, small, "test_loss")),
-                               (-1, _values(final, arch, large, "test_loss")),
-                               (-1, _values(final, base, small, "test_loss")),
-                               (1, _values(final, base, large, "test_loss"))], inference.margin_of("test_loss"))
     rows.append({"claim": "extra_gains_more_with_d", "family": family, "arch": f"{arch} vs {base}",
-                 "setting": f"d={small} -> d={large}", "metric": "test_loss", **gain, "seeds_needed": math.nan})
+                 "setting": f"d={small} -> d={large}", "metric": "test_loss", **_gain(final, arch, base, small, large),
+                 "seeds_needed": math.nan})
     rows.append(_row(scores, "extra_uses_more_units", f"{arch} vs {base}", f"d={large}", "active_units",
                      (base, large), (arch, large)))
-    return inference.holm(pd.DataFrame(rows, columns=COLUMNS))
+    return rows
+
+
+def control_claims(final: pd.DataFrame, arch: str, control: str) -> list[dict]:
+    """The control of an extra (config.sweep.EXTRAS: an extra compared with another extra's arch): does the
+    control's own loss fall from the smaller d to the larger, and does `arch` gain more from that step than
+    its control does? Both in the hypothesis' family."""
+    dims = sorted(set(final.loc[final["arch"] == control, "latent_dim"]) & set(final.loc[final["arch"] == arch, "latent_dim"]))
+    if len(dims) != 2:
+        return []
+    small, large = dims
+    family = FAMILIES["extra_gains_more_than_control"]
+    return [_row(final, "loss_falls_with_d", control, f"d={small} -> d={large}", "test_loss", (control, large),
+                 (control, small), family),
+            {"claim": "extra_gains_more_than_control", "family": family, "arch": f"{arch} vs {control}",
+             "setting": f"d={small} -> d={large}", "metric": "test_loss",
+             **_gain(final, arch, control, small, large), "seeds_needed": math.nan}]
+
+
+def all_extra_claims(final: pd.DataFrame, scores: pd.DataFrame, extras: dict) -> pd.DataFrame:
+    """Every extra's comparisons (`extras`: name -> (arch trained, arch compared with), config.sweep.EXTRAS)
+    with Holm's correction within each family: an extra compared with another extra's arch is that extra's
+    control (control_claims), the others are compared with their grid arch (extra_claims)."""
+    trained = {arch for arch, _ in extras.values()}
+    present = set(final["arch"])
+    rows = []
+    for arch, base in extras.values():
+        if arch not in present or base not in present:
+            continue
+        rows += control_claims(final, base, arch) if base in trained else extra_claims(final, scores, arch, base)
+    return inference.holm(pd.DataFrame(rows, columns=COLUMNS)) if rows else pd.DataFrame(columns=COLUMNS)
 
 
 def overall_verdicts(claims: pd.DataFrame) -> pd.DataFrame:

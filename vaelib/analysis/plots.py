@@ -15,10 +15,21 @@ METRICS = {"loss": "total (-ELBO)", "recon": "reconstruction (BCE)", "kl": "KL t
 D_PALETTE = "colorblind"              # categorical: neighbouring d must not look alike (viridis made 10 and 50 so)
 
 
+def seed_runs(seeds) -> str:
+    """Seeds as runs of consecutive numbers: "0-9", "0-4, 7", "0, 2"."""
+    seeds, parts = sorted(int(s) for s in set(seeds)), []
+    for s in seeds:
+        if parts and s == parts[-1][1] + 1:
+            parts[-1][1] = s
+        else:
+            parts.append([s, s])
+    return ", ".join(str(a) if a == b else f"{a}, {b}" if b == a + 1 else f"{a}-{b}" for a, b in parts)
+
+
 def seeds_label(table: pd.DataFrame) -> str:
-    """"seeds 0, 1, 2" (or "seed 0") of the rows a figure draws."""
-    seeds = sorted(int(s) for s in table["seed"].unique())
-    return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
+    """"seeds 0-9" (or "seed 0") of the rows a figure draws."""
+    seeds = table["seed"].unique()
+    return f"seed{'s' if len(seeds) > 1 else ''} {seed_runs(seeds)}"
 
 
 def grid_only(table: pd.DataFrame) -> pd.DataFrame:
@@ -138,21 +149,24 @@ def plot_active_units(scores: pd.DataFrame, kl_dims: pd.DataFrame):
     return fig
 
 
-def plot_extra(final: pd.DataFrame, arch: str, base: str):
-    """An extra against the grid arch it varies: final test loss at its d, every seed (points) and the mean
-    (a bar across them), one panel per d (their losses differ by more than the effect)."""
-    table = final[final["arch"].isin([base, arch])]
+def plot_extra(final: pd.DataFrame, arch: str, base: str, controls=()):
+    """An extra against the grid arch it varies (and the extra's controls, where trained): final test loss at
+    its d, every seed (points) and the mean (a bar across them), one panel per d (their losses differ by more
+    than the effect); the title says which seeds each architecture has."""
+    order = [base, arch] + [c for c in controls if c in set(final["arch"])]
+    table = final[final["arch"].isin(order)]
     dims = sorted(table.loc[table["arch"] == arch, "latent_dim"].unique())
     table = table[table["latent_dim"].isin(dims)].rename(columns={"arch": "architecture"})
-    grid = sns.catplot(data=table, x="architecture", y="test_loss", col="latent_dim", order=[base, arch],
+    grid = sns.catplot(data=table, x="architecture", y="test_loss", col="latent_dim", order=order,
                        kind="point", errorbar=None, color="black", marker="_", markersize=28, linestyle="none",
                        height=3.2, aspect=0.9, sharey=False)
-    grid.map_dataframe(sns.stripplot, x="architecture", y="test_loss", order=[base, arch], hue="seed",
+    grid.map_dataframe(sns.stripplot, x="architecture", y="test_loss", order=order, hue="seed",
                        palette="dark", size=6, jitter=0.12)
     grid.set_titles("latent dimension d = {col_name}")
     grid.set_axis_labels("", "final test loss (nats per image)")
     grid.add_legend(title="seed")
-    grid.figure.suptitle(f"black bar: mean over {seeds_label(table)}; points: each seed", y=1.04)
+    seeds = "; ".join(f"{a}: {seeds_label(table[table['architecture'] == a])}" for a in order)
+    grid.figure.suptitle(f"black bar: mean over the seeds ({seeds}); points: each seed", y=1.04)
     return grid.figure
 
 

@@ -34,7 +34,7 @@ def loss_tables(sweep: Sweep, where: paths.Paths) -> None:
     seeds), params."""
     history = tables.histories(where.runs, sweep)
     tables.save(history[["arch", "latent_dim", "seed", "epoch", "train_loss", "train_recon", "train_kl", "test_loss",
-                         "test_recon", "test_kl"]], where.results / "histories.csv")
+                         "test_recon", "test_kl", "seconds"]], where.results / "histories.csv")
     final = tables.final_by_seed(history)
     tables.save(final, where.results / "final_by_seed.csv")
     tables.save(tables.summary(final), where.results / "summary.csv")
@@ -168,10 +168,8 @@ def claim_tables(results_dir: Path | str, sweep: Sweep | None = None, reruns: Pa
              "max_seeds": inference.MAX_SEEDS, "seeds_for_a_share_verdict": inference.seeds_for_a_share_verdict(),
              "bootstrap_resamples": inference.RESAMPLES, "confident": reading.CONFIDENT}, indent=1) + "\n")
         scores = base("metrics")
-        extras = [t for arch, grid_arch in EXTRAS.values() if arch in set(final["arch"])
-                  if len(t := claims.extra_claims(final, scores, arch, grid_arch))]
-        if extras:
-            extras = pd.concat(extras, ignore_index=True)
+        extras = claims.all_extra_claims(final, scores, EXTRAS)
+        if len(extras):
             grid = checked.set_index(["claim", "arch", "setting"])[["holm_p", "holm_equivalence_p", "holm_verdict"]]
             owned = extras.set_index(["claim", "arch", "setting"]).index.isin(grid.index)    # one verdict each
             keys = list(zip(extras.loc[owned, "claim"], extras.loc[owned, "arch"], extras.loc[owned, "setting"]))
