@@ -86,7 +86,7 @@ def run(cfg: RunConfig, where: paths.Paths, k: int, curve_images: int, jobs: int
         command: str, device: str = "auto") -> dict:
     """The whole reference comparison on the engine; the result files' contents."""
     start = time.perf_counter()
-    with PeakMemory(every=5.0) as watch, cluster(jobs, address) as client:
+    with PeakMemory(every=10.0) as watch, cluster(jobs, address) as client:
         engine = f"Dask {'scheduler ' + address if address else 'LocalCluster'}: {describe(client)}"
         threads = None if address else max(1, available_cores() // jobs)   # the worker rule's threads
         tasks = build_tasks(cfg, where.runs, k, curve_images, threads, device)

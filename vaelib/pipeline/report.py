@@ -109,7 +109,7 @@ def main(argv=None) -> int:
         print(f"local workers from the machine: {machine.reason} (--jobs overrides)")
     command = " ".join(["python -m vaelib.report", *(sys.argv[1:] if argv is None else argv)]).strip()
     start = time.perf_counter()
-    with PeakMemory(every=5.0) as watch:     # a tree PSS costs about 30 ms per GB held (memwatch)
+    with PeakMemory(every=10.0) as watch:    # a tree PSS costs about 30 ms per GB held (memwatch)
         with cluster(jobs, args.scheduler, source) as client:
             engine = f"Dask {'scheduler ' + args.scheduler if args.scheduler else 'LocalCluster'}: {describe(client)}"
             jobs = worker_threads(client)
