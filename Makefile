@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 REPORT_ARGS ?=
 REFERENCE_ARGS ?=
 
-.PHONY: report reference test data venv browser lab test-browser
+.PHONY: report reference test data venv browser lab test-browser site
 
 venv: $(STAMP)
 
@@ -27,6 +27,11 @@ data: $(STAMP)
 report: data
 	$(PY) -m vaelib.report $(REPORT_ARGS)
 
+# The report as a page that opens from disk (site/index.html, explorers included) from REPORT.md and runs/;
+# `make report` ends with it. `python -m vaelib.site --check` (in `make test`) needs no runs.
+site: $(STAMP)
+	$(PY) -m vaelib.site
+
 # Debian's chromium and its driver, for the browser test (no browser is downloaded at run time).
 # Burda et al.'s VAE on binarized MNIST by the authors' protocol against the paper's 86.76 nats (hours; resumable; see README).
 reference: data
@@ -44,7 +49,7 @@ lab: data
 test-browser: data browser
 	CI=true $(PY) -m pytest -q tests/test_browser.py
 
-# Is REPORT.md what results/ gives? Do vaelib's floors import only downwards? Is ruff clean? Then the unit tests, then every notebook through nbval
+# Is REPORT.md what results/ gives, the site what REPORT.md and results/ give? Do vaelib's floors import only downwards? Is ruff clean? Then the unit tests, then every notebook through nbval
 # (smoke configuration, in a fresh folder each time, see README).
 test: data browser
 	$(PY) -m vaelib.writeup --check

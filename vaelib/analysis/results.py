@@ -8,6 +8,7 @@ so that what a reader can recompute from results/ is what the write-up says.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -39,6 +40,15 @@ def loss_tables(sweep: Sweep, where: paths.Paths) -> None:
     tables.save(final, where.results / "final_by_seed.csv")
     tables.save(tables.summary(final), where.results / "summary.csv")
     tables.save(tables.params(list(dict.fromkeys(final["arch"])), sweep.dims), where.results / "params.csv")
+    tables.save(weights_table(sweep, where.runs), where.results / "weights.csv")
+
+
+def weights_table(sweep: Sweep, runs_dir: Path) -> pd.DataFrame:
+    """The sha256 of every run's weights.pt: what the site's exported decoders are checked against (runs/ is
+    not in git; vaelib.site)."""
+    return pd.DataFrame([{"run": c.name, "weights_sha256": hashlib.sha256((Path(runs_dir) / c.name / "weights.pt")
+                                                                           .read_bytes()).hexdigest()}
+                         for c in sweep.configs() if (Path(runs_dir) / c.name / "weights.pt").is_file()])
 
 
 def latent_tables(sweep: Sweep, where: paths.Paths) -> None:

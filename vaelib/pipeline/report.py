@@ -30,6 +30,7 @@ from ..data import datasets as data
 from ..infra import paths, provenance
 from ..infra.cpushare import available_cores
 from ..infra.memwatch import PeakMemory
+from ..site import build as site
 from .runinfo import write_run_info
 from .schedule import SCHEDULER_ENV, cluster, describe, run_all, worker_threads
 from .tasks import build_tasks, stale_runs
@@ -123,13 +124,15 @@ def main(argv=None) -> int:
     write_figure_index(where, sweep, command)
     info = write_run_info(where, sweep, seconds, wall, watch, jobs, threads, engine, command, peaks, budget)
     report = writeup.render_to(where.results, where.results.parent / "REPORT.md")
+    page, models = site.build(sweep, where.runs, report, where.results.parent / "site")
     print(f"training {info['minutes']['train']:.1f} task-min, evaluation {info['minutes']['evaluate']:.1f} task-min, "
           f"notebooks {info['minutes']['notebooks']:.1f} task-min; peak memory (PSS, all processes of the report "
           f"together) {watch.mb:.0f} MB; every core busy {100 * watch.all_busy_share:.0f}% of the time "
           f"(machine CPU use {100 * watch.cpu_use:.0f}%); the largest step "
           f"{max(peaks.values(), default=0):,.0f} MB against its budget of {budget:,.0f} MB")
     print(f"total wall time: {wall / 60:.1f} min; figures in {where.figures}, tables in {where.results}, "
-          f"executed notebooks in {where.executed}, write-up {report}")
+          f"executed notebooks in {where.executed}, write-up {report}, the page {page} "
+          f"({models.stat().st_size / 2 ** 20:.1f} MiB of decoders beside it)")
     return 0
 
 

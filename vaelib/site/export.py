@@ -1,0 +1,175 @@
+"""The decoders and test codes the site's explorers run on, written as one classic script (site/models.js).
+
+Opened from `file://`, a browser refuses `fetch()`, module scripts and reading back an image file's pixels,
+but runs a `<script src>`: so the weights travel as base64 text in a script that sets `window.VAE_SITE`.
+Each decoder is exported layer by layer (`decoder_layers`): a layer this exporter does not know is refused
+by name, never skipped. Weights are float16 where the decoded digits stay within one grey level of
+torch's float32 decoding at every probe point (`PROBES`), else float32; the manifest says which, and carries
+the sha256 of each run's weights.pt, which the site's check compares with results/weights.csv (runs/ is not
+in git).
+
+Which runs: the first seed of every grid architecture at every d (the latent and interpolation explorers),
+and every seed of the 2-D models (the seed strip: the same z through each seed's decoder). The test images
+are the first TEST_IMAGES of the test set, with each exported model's posterior means of them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..config.sweep import Sweep
+from ..core.models import load_model
+from ..data import datasets as data
+from ..evaluation.latent import encode_means
+
+TEST_IMAGES = 500         # test images carried by the site: the embedding's points, the explorers' choices
+PROBE_SEED = 0
+PROBES = 64               # z ~ N(0, 2^2 I) at which float16 weights must decode within one grey level
+
+
+class UnknownLayer(ValueError):
+    pass
+
+
+def _b64(array: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
+
+
+def decoder_layers(decoder: nn.Sequential) -> list[dict]:
+    """The decoder as a list of layers the site's JavaScript knows (weights as numpy float32 arrays)."""
+    out = []
+    for i, layer in enumerate(decoder):
+        if isinstance(layer, nn.Linear):
+            out.append({"type": "linear", "in": layer.in_features, "out": layer.out_features,
+                        "w": layer.weight.detach().numpy(), "b": layer.bias.detach().numpy()})
+        elif isinstance(layer, nn.ReLU):
+            out.append({"type": "relu"})
+        elif isinstance(layer, nn.Unflatten):
+            out.append({"type": "unflatten", "shape": list(layer.unflattened_size)})
+        elif isinstance(layer, nn.ConvTranspose2d) and layer.groups == 1 and layer.dilation == (1, 1) \
+                and layer.output_padding == (0, 0) and layer.bias is not None \
+                and layer.stride[0] == layer.stride[1] and layer.padding[0] == layer.padding[1] \
+                and layer.kernel_size[0] == layer.kernel_size[1]:
+            out.append({"type": "convtranspose", "in": layer.in_channels, "out": layer.out_channels,
+                        "kernel": layer.kernel_size[0], "stride": layer.stride[0], "padding": layer.padding[0],
+                        "w": layer.weight.detach().numpy(), "b": layer.bias.detach().numpy()})
+        else:
+            raise UnknownLayer(f"decoder layer {i} ({layer!r}) is not one the site's JavaScript decodes "
+                               f"(Linear, ReLU, Unflatten, ConvTranspose2d with square kernel, stride and padding, "
+                               f"no groups, dilation or output padding); add it to vaelib/site/export.py and "
+                               f"site/explorer.js first")
+    return out
+
+
+def _rounded(layers: list[dict], dtype) -> list[dict]:
+    return [{k: (v.astype(dtype).astype(np.float32) if isinstance(v, np.ndarray) else v) for k, v in layer.items()}
+            for layer in layers]
+
+
+def decode_numpy(layers: list[dict], z: np.ndarray) -> np.ndarray:
+    """What the site's JavaScript computes, in numpy (float32): pixel probabilities [N, 784]."""
+    x = torch.from_numpy(np.asarray(z, dtype=np.float32))
+    for layer in layers:
+        kind = layer["type"]
+        if kind == "linear":
+            x = x @ torch.from_numpy(layer["w"]).T + torch.from_numpy(layer["b"])
+        elif kind == "relu":
+            x = x.clamp_min(0)
+        elif kind == "unflatten":
+            x = x.reshape(len(x), *layer["shape"])
+        else:
+            x = torch.nn.functional.conv_transpose2d(x, torch.from_numpy(layer["w"]), torch.from_numpy(layer["b"]),
+                                                     stride=layer["stride"], padding=layer["padding"])
+    return torch.sigmoid(x.reshape(len(x), -1)).numpy()
+
+
+def grey(p: np.ndarray) -> np.ndarray:
+    """Pixel probabilities as the canvas shows them: grey levels 0-255 (white digit on black)."""
+    return np.clip(np.round(p * 255), 0, 255).astype(np.int16)
+
+
+def probes(latent_dim: int) -> np.ndarray:
+    return (2 * torch.randn(PROBES, latent_dim, generator=torch.Generator().manual_seed(PROBE_SEED))).numpy()
+
+
+def choose_precision(layers: list[dict], latent_dim: int) -> str:
+    """float16 when it decodes every probe within one grey level of float32, else float32."""
+    z = probes(latent_dim)
+    exact = grey(decode_numpy(layers, z))
+    half = grey(decode_numpy(_rounded(layers, np.float16), z))
+    return "float16" if np.abs(exact - half).max() <= 1 else "float32"
+
+
+def weights_sha256(folder: Path) -> str:
+    return hashlib.sha256((Path(folder) / "weights.pt").read_bytes()).hexdigest()
+
+
+def exported_runs(sweep: Sweep) -> list:
+    """The runs the site carries: each grid arch's first seed at every d, and every seed at the smallest d
+    when it is 2 (the seed strip)."""
+    first = [sweep.config(a, d, sweep.seeds[0]) for a in sweep.archs for d in sweep.dims]
+    strip = [sweep.config(a, 2, s) for a in sweep.archs for s in sweep.seeds[1:]] if sweep.has_2d() else []
+    return first + strip
+
+
+def model_record(folder: Path, x_test: torch.Tensor) -> dict:
+    model = load_model(folder)
+    layers = decoder_layers(model.decoder)
+    precision = choose_precision(layers, model.latent_dim)
+    with torch.no_grad():
+        mu, logvar = model.encode(x_test)
+    kl = (0.5 * (mu ** 2 + logvar.exp() - 1 - logvar)).mean(0)          # nats per coordinate, these images
+    dtype = np.float16 if precision == "float16" else np.float32
+    return {"arch": model_arch(folder), "latent_dim": model.latent_dim, "precision": precision,
+            "weights_sha256": weights_sha256(folder),
+            "kl_per_dim": [round(float(v), 4) for v in kl],
+            "codes": _b64(encode_means(model, x_test).numpy().astype(np.float16)),
+            "layers": [{k: (_b64(v.astype(dtype)) if isinstance(v, np.ndarray) else v) for k, v in layer.items()}
+                       for layer in layers]}
+
+
+def model_arch(folder: Path) -> str:
+    return json.loads((Path(folder) / "config.json").read_text())["arch"]
+
+
+def site_data(sweep: Sweep, runs_dir: Path) -> dict:
+    """Everything models.js carries: the test images (uint8) and labels, and each exported run's record."""
+    x_test, y_test = data.load(sweep.dataset, train=False, limit=TEST_IMAGES)
+    images = np.clip(np.round(x_test.numpy() * 255), 0, 255).astype(np.uint8)
+    models = {}
+    for config in exported_runs(sweep):
+        folder = Path(runs_dir) / config.name
+        if not (folder / "weights.pt").is_file():
+            raise FileNotFoundError(f"{folder} holds no trained weights; the site exports the report's runs: "
+                                    f"run `make report` (or the same sweep) first")
+        models[config.name] = {**model_record(folder, x_test), "seed": config.seed}
+    return {"dataset": sweep.dataset, "seeds": list(sweep.seeds), "test_images": TEST_IMAGES,
+            "images": _b64(images), "labels": y_test.tolist(), "models": models}
+
+
+def write_script(site: dict, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("// Written by `python -m vaelib.site` from the report's runs; see vaelib/site/export.py.\n"
+                    "window.VAE_SITE = " + json.dumps(site, separators=(",", ":")) + ";\n")
+    return path
+
+
+def read_script(path: Path) -> dict:
+    """The data a models.js carries (the inverse of write_script)."""
+    text = Path(path).read_text()
+    start = text.index("window.VAE_SITE = ") + len("window.VAE_SITE = ")
+    return json.loads(text[start:text.rindex(";")])
+
+
+def manifest(site: dict) -> list[dict]:
+    """What the site carries, per run, without the weights: for the page and the freshness check."""
+    return [{"run": name, "arch": m["arch"], "latent_dim": m["latent_dim"], "seed": m["seed"],
+             "precision": m["precision"], "weights_sha256": m["weights_sha256"]} for name, m in site["models"].items()]
