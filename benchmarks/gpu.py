@@ -43,11 +43,27 @@ def stub_missing() -> list[str]:
     if "torchvision" in stubbed:
         sys.modules["torchvision"] = types.ModuleType("torchvision")
         sys.modules["torchvision.utils"] = types.SimpleNamespace(save_image=refuse, make_grid=refuse)
+        sys.modules["torchvision.datasets"] = types.SimpleNamespace(MNIST=RawMNIST, FashionMNIST=refuse)
     if "tqdm" in stubbed:
         auto = types.ModuleType("tqdm.auto")
         auto.tqdm = lambda iterable=None, *a, **k: iterable
         sys.modules["tqdm"], sys.modules["tqdm.auto"] = types.ModuleType("tqdm"), auto
     return stubbed
+
+
+class RawMNIST:
+    """torchvision.datasets.MNIST's two fields, read from the idx files in ROOT/MNIST/raw (what torchvision
+    itself reads; vaelib.data verifies their SHA-256 first)."""
+
+    def __init__(self, root, train: bool = True, download: bool = False):
+        import torch
+        raw = Path(root) / "MNIST" / "raw"
+        prefix = "train" if train else "t10k"
+        images = (raw / f"{prefix}-images-idx3-ubyte").read_bytes()
+        labels = (raw / f"{prefix}-labels-idx1-ubyte").read_bytes()
+        n = int.from_bytes(images[4:8], "big")
+        self.data = torch.frombuffer(bytearray(images[16:]), dtype=torch.uint8).reshape(n, 28, 28)
+        self.targets = torch.frombuffer(bytearray(labels[8:]), dtype=torch.uint8).long()
 
 
 def synced(device):
@@ -103,7 +119,7 @@ def literature_steps(device, x, steps: int):
     return model, history, (config, optimizer, generators, step, xs)
 
 
-def run_checks(devices, images: int) -> dict:
+def run_checks(devices, images: int, full_images: int | None = None) -> dict:
     import torch
     from vaelib.core.iwae import iwae_bound
     from vaelib.data import datasets as data
@@ -116,29 +132,29 @@ def run_checks(devices, images: int) -> dict:
     grey, _ = data.load("mnist-binarized", train=True, limit=2000, grey=True)
     out = {"checks": {}, "times_s": {}}
     models = {}
-    for device in devices:
+    for index, device in enumerate(devices):
         for arch in ("linear", "conv"):
             model, optimizer, generators, losses = plain_epoch(arch, device, x)
-            models[(arch, device.type)] = (model, losses)
+            models[(arch, index)] = (model, losses)
             out["times_s"][f"{arch} epoch of {images} images, {device.type}"] = seconds(
                 lambda: plain_epoch(arch, device, x), device, repeats=1)
         lit_model, lit_history, (cfg, opt, gens, step, xs) = literature_steps(device, grey, 50)
-        models[("literature", device.type)] = (lit_model, lit_history)
+        models[("literature", index)] = (lit_model, lit_history)
         out["times_s"][f"literature step (batch 20), {device.type}"] = seconds(
             lambda: (step(xs[:20], gens["noise"]), opt.step()), device, repeats=20)
-        conv = models[("conv", device.type)][0]
+        conv = models[("conv", index)][0]
         chunk = x_test[:2].to(device)
         out["times_s"][f"IWAE chunk (2 images x 1,000), conv, {device.type}"] = seconds(
             lambda: iwae_bound(conv, chunk, k=1000), device)
     if len(devices) == 2:
         for arch in ("linear", "conv", "literature"):
-            (m_cpu, l_cpu), (m_gpu, l_gpu) = models[(arch, "cpu")], models[(arch, "cuda")]
+            (m_cpu, l_cpu), (m_gpu, l_gpu) = models[(arch, 0)], models[(arch, 1)]
             loss_cpu = [r["loss"] for r in l_cpu] if isinstance(l_cpu, list) else [l_cpu["loss"]]
             loss_gpu = [r["loss"] for r in l_gpu] if isinstance(l_gpu, list) else [l_gpu["loss"]]
             weights = max_rel(list(m_gpu.state_dict().values()), list(m_cpu.state_dict().values()))
             out["checks"][f"{arch}: CUDA loss vs CPU, largest relative difference"] = max_rel(loss_gpu, loss_cpu)
             out["checks"][f"{arch}: CUDA weights vs CPU, largest relative difference"] = weights
-        cpu_conv = models[("conv", "cpu")][0]
+        cpu_conv = models[("conv", 0)][0]
         gpu_conv = copy.deepcopy(cpu_conv).to(devices[1])
         b_cpu = iwae_bound(cpu_conv, x_test, k=1000, seed=3)
         b_gpu = iwae_bound(gpu_conv, x_test.to(devices[1]), k=1000, seed=3)
@@ -159,7 +175,74 @@ def run_checks(devices, images: int) -> dict:
         straight = plain_epoch("conv", device, x, epochs=2)[0]
         out["checks"]["resume on CUDA: weights equal to the uninterrupted run's"] = all(
             torch.equal(a, b) for a, b in zip(resumed.state_dict().values(), straight.state_dict().values()))
+        # a CPU-made checkpoint resumed on CUDA (and on the CPU): the generators come back the same, and the
+        # second epoch from that one start agrees across devices as the first did
+        with tempfile.TemporaryDirectory() as tmp:
+            model, optimizer, generators, _ = plain_epoch("conv", devices[0], x, epochs=1)
+            checkpoint.save(Path(tmp), 1, model, optimizer, generators, [])
+            from vaelib.config.run import RunConfig
+            from vaelib.training import engine, plain
+            second = []
+            for dev in devices:
+                config = RunConfig(arch="conv", latent_dim=10, epochs=2, device=str(dev))
+                resumed, opt2, gens2, _ = engine.start(config, x.to(dev), dev)
+                checkpoint.restore(Path(tmp), resumed, opt2, gens2)
+                same = all(torch.equal(gens2[k].get_state(), generators[k].get_state()) for k in generators)
+                second.append((same, plain.train_epoch(resumed, opt2, x.to(dev), config.batch_size, config.beta,
+                                                       gens2, 2)))
+        out["checks"]["CPU checkpoint resumed on CUDA: generators restored equal"] = second[1][0]
+        out["checks"]["CPU checkpoint resumed: epoch 2 loss, CUDA vs CPU, largest relative difference"] = max_rel(
+            second[1][1]["loss"], second[0][1]["loss"])
+        sized = full_size(devices[1], full_images)
+        out["checks"].update(sized["checks"])
+        out["times_s"].update(sized["times_s"])
+        out["checks"].update(classifier_check(devices, x, images))
     return out
+
+
+def classifier_check(devices, x, images: int) -> dict:
+    """The digit classifier (now trained on the report's device): one epoch on `images` on each device from
+    the same start and batches; the accuracy each reaches on those images, and the time."""
+    import torch
+    from vaelib.data import datasets as data
+    from vaelib.evaluation import classifier
+    _, y = data.load("mnist", train=True, limit=images)
+    found = {}
+    for device in devices:
+        start = time.perf_counter()
+        model = classifier.fit(x.to(device), y.to(device), epochs=1, progress=False)
+        synced(device)
+        found[f"classifier: one epoch of {images} images on {device.type}, seconds"] = time.perf_counter() - start
+        found[f"classifier: its accuracy on those images, {device.type}"] = \
+            (classifier.predict(model, x) == y).float().mean().item()
+    return found
+
+
+def full_size(device, limit: int | None = None) -> dict:
+    """A full-size conv epoch (60,000 images, batch 128) and a full-size IWAE bound (all 10,000 test images,
+    K = 1,000) on the GPU: seconds and the most GPU memory torch held (what GPU_TASK_MB plans)."""
+    import torch
+    from vaelib.core.iwae import iwae_bound
+    from vaelib.data import datasets as data
+    x_full, _ = data.load("mnist", train=True, limit=limit)
+    x_test_full, _ = data.load("mnist", train=False, limit=limit)
+    found = {"checks": {}, "times_s": {}}
+    torch.cuda.reset_peak_memory_stats(device)
+    start = time.perf_counter()
+    model = plain_epoch("conv", device, x_full)[0]
+    synced(device)
+    found["times_s"]["conv epoch, all 60,000 images (the engine's step, no test pass), cuda"] = time.perf_counter() - start
+    found["checks"]["conv epoch, all 60,000 images: most GPU memory reserved (MB)"] = \
+        torch.cuda.max_memory_reserved(device) / 2 ** 20
+    torch.cuda.reset_peak_memory_stats(device)
+    start = time.perf_counter()
+    bound = iwae_bound(model, x_test_full.to(device), k=1000).mean().item()
+    synced(device)
+    found["times_s"]["IWAE K=1,000, conv, all 10,000 test images, cuda"] = time.perf_counter() - start
+    found["checks"]["IWAE K=1,000, all 10,000 test images: most GPU memory reserved (MB)"] = \
+        torch.cuda.max_memory_reserved(device) / 2 ** 20
+    found["checks"]["IWAE K=1,000, all 10,000 test images: the bound (nats, after one epoch)"] = bound
+    return found
 
 
 def main(argv=None) -> None:
@@ -167,6 +250,8 @@ def main(argv=None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="benchmarks/out/gpu.json")
     parser.add_argument("--images", type=int, default=4000, help="training images per timed epoch")
+    parser.add_argument("--full-images", type=int, default=None, help="images of the full-size GPU measures "
+                                                                       "(default: all)")
     args = parser.parse_args(argv)
     stubbed = stub_missing()
     import torch
@@ -175,7 +260,7 @@ def main(argv=None) -> None:
     if not skipped:
         devices.append(torch.device("cuda"))
     start = time.perf_counter()
-    found = run_checks(devices, args.images)
+    found = run_checks(devices, args.images, args.full_images)
     found.update({"torch": torch.__version__, "cuda": torch.cuda.get_device_name(0) if not skipped else None,
                   "cpu_threads": torch.get_num_threads(), "stubbed": stubbed, "skipped": skipped,
                   "wall_s": time.perf_counter() - start})
