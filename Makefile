@@ -23,7 +23,7 @@ $(STAMP): requirements.txt pyproject.toml
 data: $(STAMP)
 	$(PY) -m vaelib.data --dataset mnist fashion
 
-# The whole report: 10 models x 3 seeds x 15 epochs, their evaluation, notebooks 02-05, REPORT.md.
+# The whole report: 10 models x 10 seeds x 15 epochs and the extras, their evaluation, notebooks 02-05, REPORT.md, site/
 report: data
 	$(PY) -m vaelib.report $(REPORT_ARGS)
 

@@ -203,7 +203,6 @@ def run_checks(devices, images: int, full_images: int | None = None) -> dict:
 def classifier_check(devices, x, images: int) -> dict:
     """The digit classifier (now trained on the report's device): one epoch on `images` on each device from
     the same start and batches; the accuracy each reaches on those images, and the time."""
-    import torch
     from vaelib.data import datasets as data
     from vaelib.evaluation import classifier
     _, y = data.load("mnist", train=True, limit=images)

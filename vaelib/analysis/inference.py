@@ -114,6 +114,19 @@ def against(values, value: float) -> dict:
             "resolvable": (ci.high - ci.low) / 2, "n": len(values), "mean_low": ci.low, "mean_high": ci.high}
 
 
+def between_draws(gap: float, draw_means) -> dict:
+    """A gap between two numbers that each rest on one binarization of the test set (ours and a paper's),
+    given the means of the same estimate under several binarizations (`draw_means`): their standard deviation
+    (the draw's effect, with the estimator's noise inside each mean), and the gap's 95% t interval
+    gap +- t(0.975, D - 1) * sqrt(2) * sd (`scipy.stats.t`; sqrt(2): the two numbers' draws are independent).
+    It says nothing of the seed."""
+    means = np.asarray(draw_means, dtype=float)
+    sd = means.std(ddof=1)
+    half = stats.t.ppf(0.5 + LEVEL / 2, len(means) - 1) * math.sqrt(2) * sd
+    return {"difference": gap, "ci_low": gap - half, "ci_high": gap + half, "draws": len(means), "sd": sd,
+            "range": float(means.max() - means.min())}
+
+
 def one_sample(values, margin: float) -> dict:
     """The claim "the mean of `values` is above 0", the seed as the unit: the mean, its 95% one-sample t
     interval (`scipy.stats.ttest_1samp`), the equivalence test's p-value against +-`margin` (two one-sided

@@ -31,49 +31,69 @@ logger = logging.getLogger(__name__)
 
 
 def estimate_nll(folder: Path | str, epoch: int, k: int, start: int, stop: int, num_threads: int = 0,
-                    device: str = "cpu", split: str = "test") -> dict:
+                    device: str = "cpu", split: str = "test", draw: int | None = None) -> dict:
     """The IWAE bound (K=k) of the weights after `epoch` on images [start, stop) of `split` ("test", or
     "train": its fixed binarization, for the overfitting check), one per image, cached in the run folder with
-    the code that made it (recomputed when anything differs)."""
+    the code that made it (recomputed when anything differs). With `draw` (a binarized dataset only), the
+    split binarized afresh by draw number `draw` (images_of) and the estimator's own draws offset with it."""
     folder = Path(folder)
     cfg = runs.read_config(folder)
     if not runs.is_finished(folder):
         raise Refused(f"{folder} holds no finished run to evaluate")
-    name = cache_name(epoch, k, start, stop, split)
-    settings = settings_of(epoch, k, start, stop, split)
+    name = cache_name(epoch, k, start, stop, split, draw)
+    settings = settings_of(epoch, k, start, stop, split, draw)
     run_code = (runs.read_provenance(folder) or {}).get("code")
     with locks.exclusive(folder / name):
-        if (saved := cached(folder, epoch, k, start, stop, split)) is not None:
+        if (saved := cached(folder, epoch, k, start, stop, split, draw)) is not None:
             return saved
         device = resolve_device(device)
         model = load_model(runs.weights_of(folder, epoch, cfg["epochs"]), device=device)
-        limit = cfg.get("test_limit") if split == "test" else cfg.get("train_limit")
-        x_test = data.load(cfg["dataset"], train=split == "train", limit=limit)[0][start:stop].to(device)
+        x_test = images_of(cfg, split, draw)[start:stop].to(device)
         begin = time.perf_counter()
         with CpuShare(num_threads) as share:
-            bounds = iwae_bound(model, x_test, k=k, seed=start, each_chunk=share.adjust)
+            bounds = iwae_bound(model, x_test, k=k, seed=settings["seed"], each_chunk=share.adjust)
             out = {"settings": settings, "bounds": bounds.cpu().tolist(), "seconds": time.perf_counter() - begin,
                    "run_code": run_code, "provenance": provenance.record(provenance.NLL, device=device,
                                                                           **share.record())}
         atomic_write_text(folder / f"{name}.json", json.dumps(out))
-        logger.info(f"{folder.name} epoch {epoch}: NLL {-bounds.mean().item():.2f} (K={k}, {split} images {start}-{stop}, "
-            f"{out['seconds']:.0f}s)")
+        logger.info(f"{folder.name} epoch {epoch}: NLL {-bounds.mean().item():.2f} (K={k}, {split} images {start}-{stop}"
+                    f"{'' if draw is None else f', binarization draw {draw}'}, {out['seconds']:.0f}s)")
         return out
 
 
-def cache_name(epoch: int, k: int, start: int, stop: int, split: str = "test") -> str:
-    return f"nll_epoch{epoch}_k{k}_{'' if split == 'test' else split + '_'}images{start}-{stop}"
+DRAW_SEED = 1000    # binarization draw n of a split uses generator seed DRAW_SEED + n (the fixed ones: 0 and 1)
+DRAW_STRIDE = 100_003   # and the estimator's draws start + n * DRAW_STRIDE, apart from every other estimate's
+
+
+def images_of(cfg: dict, split: str, draw: int | None = None) -> torch.Tensor:
+    """The images an estimate scores: the split's own (its fixed binarization for a binarized dataset), or,
+    with `draw`, its grey levels binarized by draw `draw` over the whole split before any limit (as the fixed
+    one is); draw 0 is the fixed binarization itself."""
+    limit = cfg.get("test_limit") if split == "test" else cfg.get("train_limit")
+    if not draw:
+        return data.load(cfg["dataset"], train=split == "train", limit=limit)[0]
+    if not data.DATASETS[cfg["dataset"]].binarized:
+        raise Refused(f"draw={draw} is only for a binarized dataset, not {cfg['dataset']}")
+    grey = data.load(cfg["dataset"], train=split == "train", grey=True)[0]
+    images = data.binarize(grey, torch.Generator().manual_seed(DRAW_SEED + draw))
+    return images if limit is None else images[:limit]
+
+
+def cache_name(epoch: int, k: int, start: int, stop: int, split: str = "test", draw: int | None = None) -> str:
+    return (f"nll_epoch{epoch}_k{k}_{'' if split == 'test' else split + '_'}images{start}-{stop}"
+            + ("" if draw is None else f"_draw{draw}"))
 
 
 REPLAYED = 3      # images recomputed to check that other code gives a saved estimate's numbers
 
 
-def cached(folder: Path, epoch: int, k: int, start: int, stop: int, split: str = "test") -> dict | None:
+def cached(folder: Path, epoch: int, k: int, start: int, stop: int, split: str = "test",
+           draw: int | None = None) -> dict | None:
     """The saved bounds of these images when code that gives their numbers made them for today's run,
     else None. Saved by other code: today's code recomputes the first REPLAYED images with the same draws
     and thread count, and the estimate is fresh (and so marked) only when they equal the saved ones bit
     for bit."""
-    path = Path(folder) / f"{cache_name(epoch, k, start, stop, split)}.json"
+    path = Path(folder) / f"{cache_name(epoch, k, start, stop, split, draw)}.json"
     if not path.is_file():
         return None
     saved = json.loads(path.read_text())
@@ -85,18 +105,17 @@ def cached(folder: Path, epoch: int, k: int, start: int, stop: int, split: str =
             return False                    # other draws on another device: no bit-for-bit replay here
         cfg = runs.read_config(folder)
         model = load_model(runs.weights_of(folder, epoch, cfg["epochs"]))
-        limit = cfg.get("test_limit") if split == "test" else cfg.get("train_limit")
         stop_at = min(stop, start + REPLAYED)
-        x = data.load(cfg["dataset"], train=split == "train", limit=limit)[0][start:stop_at]
+        x = images_of(cfg, split, draw)[start:stop_at]
         threads = torch.get_num_threads()
         torch.set_num_threads(int(made_by.get("threads") or threads))
         try:
-            again = iwae_bound(model, x, k=k, seed=start).tolist()
+            again = iwae_bound(model, x, k=k, seed=settings_of(epoch, k, start, stop, split, draw)["seed"]).tolist()
         finally:
             torch.set_num_threads(threads)
         return again == saved["bounds"][:stop_at - start]
 
-    fresh = provenance.is_fresh(saved, provenance.NLL, replay=replay, settings=settings_of(epoch, k, start, stop, split),
+    fresh = provenance.is_fresh(saved, provenance.NLL, replay=replay, settings=settings_of(epoch, k, start, stop, split, draw),
                                 run_code=run_code)
     if fresh and not provenance.is_fresh(saved, provenance.NLL):
         provenance.vouch(saved, provenance.NLL, f"images {start}-{min(stop, start + REPLAYED)} recomputed bit for bit")
@@ -104,8 +123,11 @@ def cached(folder: Path, epoch: int, k: int, start: int, stop: int, split: str =
     return saved if fresh else None
 
 
-def settings_of(epoch: int, k: int, start: int, stop: int, split: str = "test") -> dict:
-    return {"epoch": epoch, "k": k, "start": start, "stop": stop, "seed": start, "split": split}
+def settings_of(epoch: int, k: int, start: int, stop: int, split: str = "test", draw: int | None = None) -> dict:
+    if draw is None:      # the estimates made before draws existed keep their settings (and so stay fresh)
+        return {"epoch": epoch, "k": k, "start": start, "stop": stop, "seed": start, "split": split}
+    return {"epoch": epoch, "k": k, "start": start, "stop": stop, "seed": start + draw * DRAW_STRIDE, "split": split,
+            "draw": draw}
 
 
 @guard
@@ -118,13 +140,17 @@ def main(argv=None) -> int:
     parser.add_argument("--images", required=True, help="images START-STOP of --split")
     parser.add_argument("--split", default="test", choices=["test", "train"],
                         help="test images, or training images (their fixed binarization)")
+    parser.add_argument("--draw", type=int, default=None,
+                        help="score the split binarized afresh by this draw (a binarized dataset; 0: its fixed one)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: share with other jobs)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda[:N]")
     args = parser.parse_args(argv)
     check_device(args.device)
+    if args.draw is not None and args.draw < 0:
+        raise Refused(f"--draw={args.draw} is not allowed; expected an integer >= 0")
     logs.show()
     start, stop = (int(i) for i in args.images.split("-"))
-    estimate_nll(args.run, args.epoch, args.k, start, stop, args.threads, args.device, args.split)
+    estimate_nll(args.run, args.epoch, args.k, start, stop, args.threads, args.device, args.split, args.draw)
     return 0
 
 

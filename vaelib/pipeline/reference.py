@@ -28,7 +28,7 @@ from pathlib import Path
 
 from ..analysis import writeup
 from ..analysis.reference import by_epoch_table, plot, summary
-from ..config.reference import PAPER, TRAIN_IMAGES, config, pieces, snapshot_epochs, test_size
+from ..config.reference import DRAW_K, DRAWS, PAPER, TRAIN_IMAGES, config, pieces, snapshot_epochs, test_size
 from ..config.run import ConfigError, RunConfig, check_device
 from ..data import datasets as data
 from ..evaluation.nll import cached
@@ -71,14 +71,15 @@ def build_tasks(cfg: RunConfig, runs_dir: Path, k: int, curve_images: int, threa
     steps = [(e, 0, min(curve_images, n), "test") for e in snapshot_epochs(cfg.epochs)]
     steps += [(cfg.epochs, a, b, "test") for a, b in pieces(n)]
     steps += [(cfg.epochs, 0, min(curve_images, n), "train")]     # the overfitting check: as many training images
-    for epoch, a, b, split in dict.fromkeys(steps):  # a curve point can be a piece of the last epoch's estimate
-        if done and cached(folder, epoch, k, a, b, split) is not None:
+    steps = [(*s, k, None) for s in steps] + [(cfg.epochs, 0, n, "test", DRAW_K, draw) for draw in range(DRAWS)]
+    for epoch, a, b, split, kk, draw in dict.fromkeys(steps):   # a curve point can be a piece of the last epoch's
+        if done and cached(folder, epoch, kk, a, b, split, draw) is not None:
             continue
-        label = f"NLL epoch {epoch}, {split} images {a}-{b}"
-        args = ["-m", "vaelib.evaluation.nll", str(folder), "--epoch", str(epoch), "--k", str(k),
-                "--images", f"{a}-{b}", "--split", split, *threads_arg]
+        label = f"NLL epoch {epoch}, {split} images {a}-{b}" + ("" if draw is None else f", binarization {draw}")
+        args = ["-m", "vaelib.evaluation.nll", str(folder), "--epoch", str(epoch), "--k", str(kk),
+                "--images", f"{a}-{b}", "--split", split, *threads_arg] + ([] if draw is None else ["--draw", str(draw)])
         tasks.append(Task(label, partial(launch.python, args, label),
-                          cost=0.12 * k / 1000 * (b - a), deps=() if done else ("train reference",)))
+                          cost=0.12 * kk / 1000 * (b - a), deps=() if done else ("train reference",)))
     return tasks
 
 

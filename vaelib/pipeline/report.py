@@ -1,7 +1,7 @@
 """Run the whole report: train every model of the sweep, evaluate them, run the analysis notebooks,
 render REPORT.md.
 
-    python -m vaelib.report                              # the full report: 10 models x 3 seeds x 15 epochs
+    python -m vaelib.report                              # the full report: 10 models x 10 seeds x 15 epochs, extras
     python -m vaelib.report --epochs 2 --dims 2 50 --seeds 0 --out /tmp/quick   # a quick look elsewhere
     python -m vaelib.report --smoke --out /tmp/x         # CI-sized, everything under /tmp/x
 
