@@ -93,8 +93,8 @@ def test_equivalence_family_corrected_verdicts_and_their_words_follow_the_result
     pd.concat([ranks, more]).to_csv(results / "edge_ranks.csv", index=False)
     claim_tables(results, sweep_of(results))
     after = writeup.render(results)
-    assert "linear digit 1: **inconclusive**, 3 of 3 [0.29, 1.00]" in before
-    assert "linear digit 1: **holds**, 10 of 10 [0.69, 1.00]" in after
+    assert "| linear | digit 1 | **inconclusive** | 3 of 3 [0.29, 1.00] |" in before
+    assert "| linear | digit 1 | **holds** | 10 of 10 [0.69, 1.00] |" in after
 
     extras = pd.read_csv(results / "claims_extras.csv").set_index(["claim", "arch"])
     step = extras.loc[("loss_falls_with_d", "conv")]
