@@ -164,20 +164,23 @@ interpolation_explorer
 # %% [markdown]
 # ## Does a wider dense layer let conv use d = 50?
 #
-# Conv's loss barely moves between the two largest d of the sweep, while linear's keeps falling. One
+# Does conv's loss gain from the sweep's largest d as linear's does? One
 # hypothesis: conv's 64-unit dense layer, not its latent space, limits what it encodes. The report's extra
 # `wide-dense` trains the same conv with linear's 256 units (`convwide`) at those two d, every seed, and the
 # results step compares it with conv (`results/claims_extras.csv`: Welch's intervals; the difference of the
-# two gains is a contrast of four means). Compare the bars of each panel, and the change of each bar between
-# the panels.
+# two gains is a contrast of four means). Its control, the extra `matched-params`, trains `convch`: conv's
+# 64-unit dense layer with convwide's parameter count in wider convolutions (on fewer seeds: it costs about
+# twice conv's step); if convwide gains more from d than convch does, the dense layer's width matters, not only
+# the parameters it adds. Compare the bars of each panel, and the change of each bar between the panels.
 
 # %%
 from vaelib.config.sweep import EXTRAS
 
 wide, base = EXTRAS["wide-dense"]
+controls = [arch for arch, compared_with in EXTRAS.values() if compared_with == wide]   # convch
 if any(c.arch == wide for c in sweep.extra_configs()):
     final = tables.read(where.results / "final_by_seed.csv")
-    plots.save(plots.plot_extra(final, wide, base), where.figures / "wide_dense.png")
+    plots.save(plots.plot_extra(final, wide, base, controls), where.figures / "wide_dense.png")
     display(tables.read(where.results / "claims_extras.csv").round(3))
 else:
     print("the wide-dense extra is not in this sweep (it needs conv and two d)")

@@ -37,18 +37,20 @@ def test_one_architecture_two_seeds(tmp_path):
     for name in expected_figures(sweep):
         assert (tmp_path / "figures" / name).read_bytes()[:8] == PNG_MAGIC
     summary = pd.read_csv(tmp_path / "results" / "summary.csv")
-    assert list(summary["seeds"]) == [2, 2, 2, 2] and summary["test_loss_std"].notna().all()   # conv, convwide
-    assert list(summary["arch"]) == ["conv", "conv", "convwide", "convwide"]
+    assert list(summary["seeds"]) == [2] * 6 and summary["test_loss_std"].notna().all()   # conv and the two extras
+    assert sorted(summary["arch"]) == ["conv", "conv", "convch", "convch", "convwide", "convwide"]
     scores = pd.read_csv(tmp_path / "results" / "metrics.csv")
-    assert len(scores) == 8 and scores["run_code"].nunique() == 1          # 4 grid runs, 4 of the wide-dense extra
+    assert len(scores) == 12 and scores["run_code"].nunique() == 1   # 4 grid runs, 4 wide-dense, 4 of its control
     grid = scores["arch"] == "conv"
     assert scores.loc[grid & (scores["seed"] == 0), "iwae_bound"].notna().all()   # the bound: grid, first seed
     assert scores.loc[~grid | (scores["seed"] == 1), "iwae_bound"].isna().all()
     extras = pd.read_csv(tmp_path / "results" / "claims_extras.csv")
     assert set(extras["claim"]) == {"extra_lowers_loss", "loss_falls_with_d", "extra_gains_more_with_d",
-                                    "extra_uses_more_units"} and extras["ci_low"].notna().all()
-    # 4 MNIST runs, 4 extra runs and the Fashion-MNIST appendix model, each through notebook 01, then 02-05
-    assert len(list((tmp_path / "executed").glob("01_train_*.ipynb"))) == 9
+                                    "extra_uses_more_units", "extra_gains_more_than_control"} \
+        and extras["ci_low"].notna().all()
+    assert set(extras["family"]) == {"wide dense layer", "loss falls with d"}     # the control in the hypothesis'
+    # 4 MNIST runs, 8 extra runs and the Fashion-MNIST appendix model, each through notebook 01, then 02-05
+    assert len(list((tmp_path / "executed").glob("01_train_*.ipynb"))) == 13
     assert len(list((tmp_path / "executed").glob("0[2-5]_*.ipynb"))) == 4
     info = json.loads((tmp_path / "results" / "run.json").read_text())
     assert info["sweep"]["seeds"] == [0, 1] and info["runs_code"] and info["torch"]
@@ -62,6 +64,9 @@ def test_one_architecture_two_seeds(tmp_path):
     assert "Did training converge" not in text
     index = (tmp_path / "figures" / "README.md").read_text()
     assert all(name in index for name in expected_figures(sweep))
+    assert "The control: the dense layer's width, or the parameters it adds?" in text
+    from vaelib.site import build       # the report ends with its page, current with its write-up
+    assert build.check(tmp_path / "REPORT.md", tmp_path / "results", tmp_path / "site") == []
 
 
 @pytest.mark.slow
