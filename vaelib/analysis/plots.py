@@ -214,7 +214,8 @@ def plot_latent_grid(grid: torch.Tensor, values, title: str = ""):
 
 def plot_embedding(z2: torch.Tensor, labels: torch.Tensor, title: str = "", ax=None,
                    xlabel="$z_1$ (mean)", ylabel="$z_2$ (mean)", class_names=None, legend_title="digit"):
-    """Scatter of 2-D latent points coloured by class, each class's median marked by its number."""
+    """Scatter of 2-D latent points coloured by class, each class's centroid (the mean, which claim 4 ranks)
+    marked by its number."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 5.5))
     names = class_names or [str(c) for c in range(int(labels.max()) + 1)]
@@ -223,7 +224,7 @@ def plot_embedding(z2: torch.Tensor, labels: torch.Tensor, title: str = "", ax=N
     order = [f"{c}: {n}" if class_names else n for c, n in enumerate(names)]
     sns.scatterplot(data=frame, x="x", y="y", hue="class", hue_order=order, palette="tab10", s=4, linewidth=0,
                     alpha=0.6, ax=ax, legend="full")
-    for label, centre in frame.groupby("label")[["x", "y"]].median().iterrows():
+    for label, centre in frame.groupby("label")[["x", "y"]].mean().iterrows():
         ax.text(centre["x"], centre["y"], str(label), fontsize=13, weight="bold", ha="center", va="center",
                 bbox={"boxstyle": "circle,pad=0.2", "fc": "white", "alpha": 0.7, "lw": 0})
     ax.legend(title=legend_title, markerscale=4, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
