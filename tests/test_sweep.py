@@ -31,6 +31,12 @@ def test_subsets_and_papermill_strings():
     assert Sweep.from_params(sweep.to_params()) == sweep          # round trip through a notebook parameter
 
 
+def test_seeds_are_named_as_runs_of_consecutive_numbers():
+    from vaelib.config.sweep import seed_runs
+    assert [seed_runs(s) for s in (range(10), [0, 1, 2, 3, 4, 7], [0, 2], [0, 1], [3], [9, 8, 0])] == \
+        ["0-9", "0-4, 7", "0, 2", "0, 1", "3", "0, 8, 9"]
+
+
 def test_smoke_sizes_apply_on_top():
     sweep = Sweep.from_params({"dims": [2]}, smoke=True)
     assert sweep.epochs == SMOKE["epochs"] and sweep.train_limit == SMOKE["train_limit"]

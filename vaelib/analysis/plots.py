@@ -10,20 +10,11 @@ import seaborn as sns
 import torch
 from matplotlib.ticker import NullLocator
 
+from ..config.sweep import seed_runs
+
 ARCH_ORDER = ["linear", "conv"]       # the grid's architectures; extras are drawn only where named
 METRICS = {"loss": "total (-ELBO)", "recon": "reconstruction (BCE)", "kl": "KL to N(0, I)"}
 D_PALETTE = "colorblind"              # categorical: neighbouring d must not look alike (viridis made 10 and 50 so)
-
-
-def seed_runs(seeds) -> str:
-    """Seeds as runs of consecutive numbers: "0-9", "0-4, 7", "0, 2"."""
-    seeds, parts = sorted(int(s) for s in set(seeds)), []
-    for s in seeds:
-        if parts and s == parts[-1][1] + 1:
-            parts[-1][1] = s
-        else:
-            parts.append([s, s])
-    return ", ".join(str(a) if a == b else f"{a}, {b}" if b == a + 1 else f"{a}-{b}" for a, b in parts)
 
 
 def seeds_label(table: pd.DataFrame) -> str:

@@ -21,6 +21,7 @@ import jinja2
 import pandas as pd
 
 from ..infra import paths
+from ..config.sweep import seed_runs
 from ..core.models import MATCHED_CHANNELS
 from . import claims, inference
 from ..infra.faults import EXIT_CODES, Refused, guard
@@ -90,7 +91,8 @@ def join(items, last: str = "and") -> str:
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE.parent), undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters.update(num=num, pct=pct, join=join, int=lambda x: f"{int(x):,}", seeds_word=seeds_word)
+    env.filters.update(num=num, pct=pct, join=join, int=lambda x: f"{int(x):,}", seeds_word=seeds_word,
+                       seed_runs=seed_runs)
     env.globals.update(pm=pm, ci=ci, rows=rows, row=row, rule=inference.RULE, seed_endpoints=claims.SEED_ENDPOINTS,
                        matched_channels=MATCHED_CHANNELS)
     return env

@@ -36,6 +36,17 @@ SEEDS = tuple(range(10))
 SMOKE = {"epochs": 1, "train_limit": 2000, "test_limit": 500, "iwae_k": 50, "seeds": (0, 1)}
 
 
+def seed_runs(seeds) -> str:
+    """Seeds as runs of consecutive numbers, as the write-up and the figures name them: "0-9", "0-4, 7", "0, 2"."""
+    seeds, parts = sorted(int(s) for s in set(seeds)), []
+    for s in seeds:
+        if parts and s == parts[-1][1] + 1:
+            parts[-1][1] = s
+        else:
+            parts.append([s, s])
+    return ", ".join(str(a) if a == b else f"{a}, {b}" if b == a + 1 else f"{a}-{b}" for a, b in parts)
+
+
 def _as_tuple(name, values, item):
     if isinstance(values, (str, int)):
         values = [values]
