@@ -108,20 +108,57 @@ def edit(path, old, new):
 def test_a_function_moved_between_modules_keeps_runs_fresh(tmp_path, package_copy):
     folder = train(small(), tmp_path / "runs", progress=False).folder
     assert provenance.fingerprint(root=package_copy) == provenance.fingerprint()
-    # resolve_device moves from the engine into core/models.py; the engine imports it from there
-    engine, models = package_copy / "training" / "engine.py", package_copy / "core" / "models.py"
-    source = engine.read_text()
+    # resolve_device moves from infra/devices.py into core/models.py; the engine imports it from there
+    devices, engine, models = (package_copy / "infra" / "devices.py", package_copy / "training" / "engine.py",
+                               package_copy / "core" / "models.py")
+    source = devices.read_text()
     start = source.index("def resolve_device")
-    end = source.index("\n\n\n", start)
-    moved = source[start:end]
-    engine.write_text(source[:start] + source[end + 3:])
-    edit(engine, "from ..core.models import VAE,", "from ..core.models import resolve_device, VAE,")
-    models.write_text(models.read_text() + "\n\n" + moved + "\n")
+    moved = source[start:].rstrip("\n")
+    devices.write_text(source[:start].rstrip("\n") + "\n")
+    edit(engine, "from ..infra.devices import AUTO_DEVICE_ENV, resolve_device",
+         "from ..infra.devices import AUTO_DEVICE_ENV\nfrom ..core.models import resolve_device")
+    models.write_text(models.read_text() + "\n\n" + moved.replace("numerics.fix()", "fix()") + "\n")
+    edit(models, "from ..infra.atomic import", "import os\nfrom ..infra.devices import AUTO_DEVICE_ENV\n"
+                                                "from ..infra.numerics import fix\nfrom ..infra.atomic import")
     edit(package_copy / "core" / "losses.py", '"""', '"""Reworded docstring. ')    # prose decides nothing
     edit(package_copy / "data" / "fetch.py", "timeout=300", "timeout=600")           # a download route
     moved_code = provenance.fingerprint(root=package_copy)
     assert moved_code == provenance.fingerprint()
     assert not runs.is_stale(folder, code=moved_code)
+
+
+def test_a_change_of_the_training_step_leaves_the_evaluations_fingerprint(package_copy):
+    """Evaluation and NLL estimates follow their own code, not the training code (a run's own freshness and
+    the run_code they record cover the run): a new training step changes the training fingerprint only."""
+    edit(package_copy / "training" / "plain.py", "optimizer.step()\n", "optimizer.step()\n    optimizer.step()\n")
+    assert provenance.fingerprint(root=package_copy) != provenance.fingerprint()
+    for entries in (provenance.EVALUATION, provenance.NLL):
+        assert provenance.fingerprint(entries, root=package_copy) == provenance.fingerprint(entries)
+    assert not {"vaelib.training.engine", "vaelib.training.plain"} & set(provenance.closure(provenance.EVALUATION))
+
+
+def test_evaluations_made_under_the_earlier_wider_closure_are_vouched_once(tmp_path):
+    """A metrics.json recording the fingerprint of the closure the evaluation followed until 2026-12 (training
+    code included), computed from today's code, is vouched for today's fingerprint by the report's first
+    step and is fresh after; one recording any other code is left stale."""
+    from vaelib.config.sweep import Sweep
+    from vaelib.pipeline.tasks import vouch_legacy
+    folder = train(small(), tmp_path, progress=False).folder
+    clf = tmp_path / "clf.pt"
+    classifier.ensure(clf, train_limit=500, epochs=1, progress=False)
+    metrics.evaluate_run(folder, clf, iwae_k=5)
+    sweep = Sweep(archs=("linear",), dims=(2,), seeds=(0,), epochs=1, train_limit=500, test_limit=200,
+                  datasets=("mnist",), extras=())
+    settings = metrics.settings_of(runs.read_config(folder), 5)
+    path = folder / "metrics.json"
+    for code, kept in (("000000000000", False), (provenance.fingerprint(provenance.LEGACY[provenance.EVALUATION]), True)):
+        saved = json.loads(path.read_text())
+        saved["provenance"] = {**saved["provenance"], "code": code, "reproduced_by": {}}
+        path.write_text(json.dumps(saved))
+        assert metrics.cached(folder, settings) is None                # stale to the metrics step itself
+        assert vouch_legacy(sweep, tmp_path) == int(kept)
+        assert (metrics.cached(folder, settings) is not None) == kept
+    assert vouch_legacy(sweep, tmp_path) == 0                          # once
 
 
 def test_a_changed_loss_makes_runs_stale(tmp_path, package_copy):

@@ -29,7 +29,7 @@ from ..infra.atomic import atomic_write_text
 from ..infra.cpushare import CpuShare
 from ..config.run import check_device
 from ..training import runs
-from ..training.engine import resolve_device
+from ..infra.devices import resolve_device
 from . import classifier
 from .latent import confusion_matrix, encode_means, knn_predict, latent_diagnostics
 from ..infra import logs

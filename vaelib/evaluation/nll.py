@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import argparse
+import inspect
+import math
 import json
 import sys
 import time
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from ..core import iwae
 from ..core.iwae import iwae_bound
 from ..core.models import load_model
 from ..data import datasets as data
@@ -25,7 +28,7 @@ from ..training import runs
 from ..infra import logs
 from ..config.run import check_device
 from ..infra.faults import Refused, guard
-from ..training.engine import resolve_device
+from ..infra.devices import resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +108,9 @@ def cached(folder: Path, epoch: int, k: int, start: int, stop: int, split: str =
             return False                    # other draws on another device: no bit-for-bit replay here
         cfg = runs.read_config(folder)
         model = load_model(runs.weights_of(folder, epoch, cfg["epochs"]))
-        stop_at = min(stop, start + REPLAYED)
+        # whole chunks of the bound (the draws of an image depend on its chunk's size): at least REPLAYED images
+        per_chunk = max(1, inspect.signature(iwae.iwae_bound).parameters["samples_per_chunk"].default // k)
+        stop_at = min(stop, start + math.ceil(REPLAYED / per_chunk) * per_chunk)
         x = images_of(cfg, split, draw)[start:stop_at]
         threads = torch.get_num_threads()
         torch.set_num_threads(int(made_by.get("threads") or threads))
@@ -118,7 +123,8 @@ def cached(folder: Path, epoch: int, k: int, start: int, stop: int, split: str =
     fresh = provenance.is_fresh(saved, provenance.NLL, replay=replay, settings=settings_of(epoch, k, start, stop, split, draw),
                                 run_code=run_code)
     if fresh and not provenance.is_fresh(saved, provenance.NLL):
-        provenance.vouch(saved, provenance.NLL, f"images {start}-{min(stop, start + REPLAYED)} recomputed bit for bit")
+        provenance.vouch(saved, provenance.NLL, f"the first images from {start} (whole chunks, at least {REPLAYED}) "
+                                                f"recomputed bit for bit")
         atomic_write_text(path, json.dumps(saved))
     return saved if fresh else None
 

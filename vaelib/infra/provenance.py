@@ -24,9 +24,15 @@ import torch
 PACKAGE = Path(__file__).resolve().parent.parent
 # The entry modules of each kind of cached result; the fingerprint follows their imports.
 TRAINING = ("vaelib.training.engine",)
-EVALUATION = TRAINING + ("vaelib.evaluation.metrics",)
+# A run's evaluation and NLL estimates depend on the run (checked by its own freshness and the `run_code` each
+# records) and on their own code, not on the training code: their fingerprints follow their own imports only,
+# so that a change of the training step that keeps the runs fresh keeps their evaluations fresh too.
+EVALUATION = ("vaelib.evaluation.metrics",)
 CLASSIFIER = ("vaelib.evaluation.classifier",)
-NLL = TRAINING + ("vaelib.evaluation.nll",)
+NLL = ("vaelib.evaluation.nll",)
+# Until 2026-12 they followed the training code too: a result made then is fresh when that wider closure's
+# fingerprint, computed from today's code, is still the one it records (legacy_fresh).
+LEGACY = {EVALUATION: TRAINING + EVALUATION, NLL: TRAINING + NLL}
 # Where results go, never what they are: not followed (a new lock or a new message retrains nothing).
 NOT_DECIDING = ("vaelib.infra.provenance", "vaelib.infra.atomic", "vaelib.infra.locks", "vaelib.infra.paths",
                 "vaelib.infra.faults", "vaelib.training.runs")
@@ -170,6 +176,13 @@ def is_fresh(saved: dict | None, entries=TRAINING, replay=None, **same) -> bool:
     if made_by.get("code") == today or today in made_by.get("reproduced_by", {}):
         return True
     return replay is not None and bool(replay())
+
+
+def legacy_fresh(saved: dict | None, entries) -> bool:
+    """Made under the wider closure `entries` followed before (LEGACY), by code whose statements today's code
+    still has: its recorded fingerprint equals that closure's fingerprint computed today."""
+    made_by = (saved or {}).get("provenance", saved or {})
+    return entries in LEGACY and made_by.get("code") == fingerprint(LEGACY[entries])
 
 
 def vouch(saved: dict, entries, how: str) -> dict:

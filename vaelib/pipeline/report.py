@@ -33,7 +33,7 @@ from ..infra.memwatch import PeakMemory
 from ..site import build as site
 from .runinfo import write_run_info
 from .schedule import SCHEDULER_ENV, cluster, describe, run_all, worker_threads
-from .tasks import build_tasks, stale_runs
+from .tasks import build_tasks, stale_runs, vouch_legacy
 from .workers import RULE, set_budget, task_budget_mb, this_machine
 from ..infra import logs
 from ..infra.faults import BAD_INPUT, EXIT_CODES, guard
@@ -96,6 +96,9 @@ def main(argv=None) -> int:
         return BAD_INPUT
     where = paths.resolve(args.smoke, args.out, args.runs_dir, args.figures_dir, args.results_dir,
                           args.executed_dir).make()
+    if vouched := vouch_legacy(sweep, where.runs):
+        print(f"{vouched} evaluation(s) made before the evaluation's fingerprint stopped following the training "
+              f"code, by code whose statements today's still has: kept (vouched in their metrics.json)")
     stale = set(stale_runs(sweep, where.runs))
     if stale:
         verb = "reused as they are (--keep-stale)" if args.keep_stale else \

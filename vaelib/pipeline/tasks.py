@@ -3,13 +3,15 @@ table and the analysis notebooks, each with its cost estimate (it only orders th
 
 from __future__ import annotations
 
+import json
 from functools import partial
 from pathlib import Path
 
 from ..analysis.results import write_all
 from ..config.sweep import Sweep
 from ..evaluation.classifier import classifier_path
-from ..infra import paths
+from ..infra import locks, paths, provenance
+from ..infra.atomic import atomic_write_text
 from ..training import runs
 from . import launch
 from .schedule import Task
@@ -19,6 +21,29 @@ ANALYSIS = ("02_compare_losses", "03_explore_latent_space", "04_embed_test_set",
 
 # A 15-epoch full-size run's training seconds per arch, roughly (they only order the work: longest first).
 TRAIN_SECONDS = {"linear": 55, "conv": 180, "convwide": 210, "convch": 400, "burda": 55}
+
+
+LEGACY_WHY = ("made while the evaluation's fingerprint also followed the training code (infra.provenance.LEGACY), "
+              "by code whose statements today's code still has")
+
+
+def vouch_legacy(sweep: Sweep, runs_dir: Path) -> int:
+    """Every run's metrics.json made under the evaluation's earlier, wider closure by code whose statements
+    today's code still has, vouched for today's fingerprint (so that a later change of the training code that
+    keeps the runs fresh keeps their evaluations fresh); how many."""
+    done = 0
+    for config in sweep.configs():
+        folder = Path(runs_dir) / config.name
+        if not (folder / "metrics.json").is_file():
+            continue
+        with locks.exclusive(folder):
+            saved = json.loads((folder / "metrics.json").read_text())
+            if provenance.is_fresh(saved, provenance.EVALUATION) or not provenance.legacy_fresh(saved, provenance.EVALUATION):
+                continue
+            atomic_write_text(folder / "metrics.json",
+                              json.dumps(provenance.vouch(saved, provenance.EVALUATION, LEGACY_WHY), indent=1))
+            done += 1
+    return done
 
 
 def stale_runs(sweep: Sweep, runs_dir: Path) -> list[str]:

@@ -8,7 +8,6 @@ run resumes where it stopped and ends with the same history as an uninterrupted 
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,14 +21,14 @@ from ..core.bounds import mean_loss
 from ..config.protocols import PROTOCOLS, learning_rate
 from ..core.models import VAE, build_model, load_model, save_weights
 from ..data import datasets as data
-from ..infra import locks, numerics, provenance
+from ..infra import locks, provenance
 from ..infra.cpushare import CpuShare
+from ..infra.devices import AUTO_DEVICE_ENV, resolve_device  # noqa: F401 (AUTO_DEVICE_ENV: for callers)
 from . import checkpoint, literature, optim, plain, replay, runs
 from .plain import DivergenceError
 
 logger = logging.getLogger(__name__)
 
-AUTO_DEVICE_ENV = "VAELIB_AUTO_DEVICE"
 N_GRID = 16          # fixed images shown in each reconstruction grid (two rows of 8)
 
 
@@ -39,15 +38,6 @@ class Run:
     config: RunConfig
     history: pd.DataFrame
     model: VAE
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """The device a step runs on ("auto": CUDA when available, unless $VAELIB_AUTO_DEVICE names another),
-    with fp32 numerics fixed for it (infra.numerics)."""
-    numerics.fix()
-    if name == "auto":
-        name = os.environ.get(AUTO_DEVICE_ENV) or ("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def train_epoch(model: VAE, optimizer, step, x: torch.Tensor, config: RunConfig, generators: dict, epoch: int,
