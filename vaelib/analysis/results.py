@@ -8,7 +8,6 @@ so that what a reader can recompute from results/ is what the write-up says.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -46,8 +45,7 @@ def loss_tables(sweep: Sweep, where: paths.Paths) -> None:
 def weights_table(sweep: Sweep, runs_dir: Path) -> pd.DataFrame:
     """The sha256 of every run's weights.pt: what the site's exported decoders are checked against (runs/ is
     not in git; vaelib.site)."""
-    return pd.DataFrame([{"run": c.name, "weights_sha256": hashlib.sha256((Path(runs_dir) / c.name / "weights.pt")
-                                                                           .read_bytes()).hexdigest()}
+    return pd.DataFrame([{"run": c.name, "weights_sha256": runs.weights_sha256(Path(runs_dir) / c.name)}
                          for c in sweep.configs() if (Path(runs_dir) / c.name / "weights.pt").is_file()])
 
 

@@ -30,9 +30,10 @@ TRAINING = ("vaelib.training.engine",)
 EVALUATION = ("vaelib.evaluation.metrics",)
 CLASSIFIER = ("vaelib.evaluation.classifier",)
 NLL = ("vaelib.evaluation.nll",)
-# Until 2026-12 they followed the training code too: a result made then is fresh when that wider closure's
-# fingerprint, computed from today's code, is still the one it records (legacy_fresh).
-LEGACY = {EVALUATION: TRAINING + EVALUATION, NLL: TRAINING + NLL}
+# Until 2026-12 the evaluation followed the training code too: a metrics.json made then is fresh when that
+# wider closure's fingerprint, computed from today's code, is still the one it records (legacy_fresh). The NLL
+# estimates need no such rule: their replay recomputes their first images.
+LEGACY = {EVALUATION: TRAINING + EVALUATION}
 # Where results go, never what they are: not followed (a new lock or a new message retrains nothing).
 NOT_DECIDING = ("vaelib.infra.provenance", "vaelib.infra.atomic", "vaelib.infra.locks", "vaelib.infra.paths",
                 "vaelib.infra.faults", "vaelib.training.runs")

@@ -47,10 +47,9 @@ MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": 
 class MemoryBudget(threading.Thread):
     """Watch a step's process tree: its peak PSS, and a kill when its PSS passes `budget_mb`. The tree's RSS
     (a bound from above on its PSS, read for almost nothing) every `every` s; its PSS every `pss_every` s
-    and whenever the RSS passes the budget. Reading PSS every half second cost the runner about a quarter
-    of one of this machine's two cores (three trees of about 1 GB each, memwatch.tree_pss_mb); every 2 s
-    (5 s for the report's total) still 8% (py-spy on the runner during the 10-seed report: the kernel's
-    smaps_rollup walk); a step's memory moves over minutes, its peaks are plateaus."""
+    and whenever the RSS passes the budget: reading PSS makes the kernel walk the tree's page tables, which
+    costs the runner far more than the step's memory moves (over minutes; its peaks are plateaus), as
+    `python -m benchmarks.watch` measures."""
 
     def __init__(self, pid: int, budget_mb: float, every: float = 0.5, pss_every: float = 10.0):
         super().__init__(daemon=True)

@@ -14,6 +14,7 @@ exported run's weights hash with the one results/weights.csv records.
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 import difflib
 import html
 import json
@@ -125,7 +126,7 @@ def render_html(markdown: str, manifest: list[dict], script_bytes: int) -> str:
 def about(manifest: list[dict], script_bytes: int) -> str:
     rows = "\n".join(f"<tr><td>{m['run']}</td><td>{m['arch']}</td><td>{m['latent_dim']}</td><td>{m['seed']}</td>"
                      f"<td>{m['precision']}</td><td><code>{m['weights_sha256'][:12]}</code></td></tr>" for m in manifest)
-    precisions = pd.Series([m["precision"] for m in manifest]).value_counts()
+    precisions = Counter(m["precision"] for m in manifest)
     return (f"<h2>About this page</h2>\n<p>Rendered from REPORT.md by <code>python -m vaelib.site</code>. The explorers "
             f"decode in this page's JavaScript with the weights of {len(manifest)} runs of the report, carried in "
             f"<code>models.js</code> ({script_bytes / 2 ** 20:.1f} MiB, base64; "

@@ -16,7 +16,7 @@ are the first TEST_IMAGES of the test set, with each exported model's posterior 
 from __future__ import annotations
 
 import base64
-import hashlib
+import copy
 import json
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from ..config.sweep import Sweep
 from ..core.models import load_model
 from ..data import datasets as data
 from ..evaluation.latent import encode_means
+from ..training import runs
 
 TEST_IMAGES = 500         # test images carried by the site: the embedding's points, the explorers' choices
 PROBE_SEED = 0
@@ -68,47 +69,25 @@ def decoder_layers(decoder: nn.Sequential) -> list[dict]:
     return out
 
 
-def _rounded(layers: list[dict], dtype) -> list[dict]:
-    return [{k: (v.astype(dtype).astype(np.float32) if isinstance(v, np.ndarray) else v) for k, v in layer.items()}
-            for layer in layers]
-
-
-def decode_numpy(layers: list[dict], z: np.ndarray) -> np.ndarray:
-    """What the site's JavaScript computes, in numpy (float32): pixel probabilities [N, 784]."""
-    x = torch.from_numpy(np.asarray(z, dtype=np.float32))
-    for layer in layers:
-        kind = layer["type"]
-        if kind == "linear":
-            x = x @ torch.from_numpy(layer["w"]).T + torch.from_numpy(layer["b"])
-        elif kind == "relu":
-            x = x.clamp_min(0)
-        elif kind == "unflatten":
-            x = x.reshape(len(x), *layer["shape"])
-        else:
-            x = torch.nn.functional.conv_transpose2d(x, torch.from_numpy(layer["w"]), torch.from_numpy(layer["b"]),
-                                                     stride=layer["stride"], padding=layer["padding"])
-    return torch.sigmoid(x.reshape(len(x), -1)).numpy()
-
-
-def grey(p: np.ndarray) -> np.ndarray:
+def grey(p) -> np.ndarray:
     """Pixel probabilities as the canvas shows them: grey levels 0-255 (white digit on black)."""
-    return np.clip(np.round(p * 255), 0, 255).astype(np.int16)
+    return np.clip(np.round(np.asarray(p) * 255), 0, 255).astype(np.int16)
 
 
-def probes(latent_dim: int) -> np.ndarray:
-    return (2 * torch.randn(PROBES, latent_dim, generator=torch.Generator().manual_seed(PROBE_SEED))).numpy()
+def probes(latent_dim: int) -> torch.Tensor:
+    return 2 * torch.randn(PROBES, latent_dim, generator=torch.Generator().manual_seed(PROBE_SEED))
 
 
-def choose_precision(layers: list[dict], latent_dim: int) -> str:
-    """float16 when it decodes every probe within one grey level of float32, else float32."""
-    z = probes(latent_dim)
-    exact = grey(decode_numpy(layers, z))
-    half = grey(decode_numpy(_rounded(layers, np.float16), z))
-    return "float16" if np.abs(exact - half).max() <= 1 else "float32"
-
-
-def weights_sha256(folder: Path) -> str:
-    return hashlib.sha256((Path(folder) / "weights.pt").read_bytes()).hexdigest()
+def choose_precision(model) -> str:
+    """float16 when the decoder with its weights rounded to float16 draws every probe within one grey level of
+    the float32 decoder, else float32."""
+    z = probes(model.latent_dim)
+    half = copy.deepcopy(model.decoder)
+    for p in half.parameters():
+        p.data = p.data.half().float()
+    with torch.no_grad():
+        exact, rounded = (grey(torch.sigmoid(d(z)).flatten(1).numpy()) for d in (model.decoder, half))
+    return "float16" if np.abs(exact - rounded).max() <= 1 else "float32"
 
 
 def exported_runs(sweep: Sweep) -> list:
@@ -122,13 +101,13 @@ def exported_runs(sweep: Sweep) -> list:
 def model_record(folder: Path, x_test: torch.Tensor) -> dict:
     model = load_model(folder)
     layers = decoder_layers(model.decoder)
-    precision = choose_precision(layers, model.latent_dim)
+    precision = choose_precision(model)
     with torch.no_grad():
         mu, logvar = model.encode(x_test)
     kl = (0.5 * (mu ** 2 + logvar.exp() - 1 - logvar)).mean(0)          # nats per coordinate, these images
     dtype = np.float16 if precision == "float16" else np.float32
     return {"arch": model_arch(folder), "latent_dim": model.latent_dim, "precision": precision,
-            "weights_sha256": weights_sha256(folder),
+            "weights_sha256": runs.weights_sha256(folder),
             "kl_per_dim": [round(float(v), 4) for v in kl],
             "codes": _b64(encode_means(model, x_test).numpy().astype(np.float16)),
             "layers": [{k: (_b64(v.astype(dtype)) if isinstance(v, np.ndarray) else v) for k, v in layer.items()}

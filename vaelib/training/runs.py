@@ -8,6 +8,7 @@ is "stale": it is never reused or resumed silently.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -172,6 +173,11 @@ def find(runs_dir: Path | str, config: RunConfig) -> Path:
 
 def load_history(folder: Path | str) -> pd.DataFrame:
     return pd.read_csv(Path(folder) / "history.csv")
+
+
+def weights_sha256(folder: Path | str) -> str:
+    """The sha256 of a run's final weights.pt: what results/ records and the site's exported decoders carry."""
+    return hashlib.sha256((Path(folder) / "weights.pt").read_bytes()).hexdigest()
 
 
 def weights_of(folder: Path, epoch: int, last: int) -> Path:
