@@ -44,7 +44,7 @@ def main(argv=None) -> None:
     from selenium.webdriver.support.ui import Select
 
     page = Path(args.page).resolve()
-    records = [m for m in export.manifest(export.read_script(page.parent / "models.js"))]
+    records = export.manifest(export.read_script(page.parent / "models.js"))
     first = [m for m in records if m["seed"] == min(r["seed"] for r in records)]
     kernel = None
     if all((Path(args.runs_dir) / m["run"] / "weights.pt").is_file() for m in first):
