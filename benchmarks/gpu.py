@@ -11,7 +11,8 @@ the same start and the same draws (vaelib draws every random number on the CPU):
   - the literature step (Burda et al.'s model, lean step, batch 20), CPU against CUDA;
   - a run resumed on CUDA from its checkpoint against the uninterrupted one, bit for bit;
   - the IWAE bound (K = 1,000) of one model on both devices;
-and it times an epoch, an IWAE chunk (2 images x 1,000 samples) and a literature step on each device.
+and it times an epoch, an IWAE chunk (2 images x 1,000 samples) and a literature step on each device, and
+counts the times a training step makes the host wait for the GPU (torch's sync debug mode), with where.
 Prints one table; writes the same as JSON.
 """
 
@@ -85,6 +86,24 @@ def seconds(fn, device, repeats: int = 3) -> float:
     return best
 
 
+def host_waits(fn) -> tuple[int, dict]:
+    """How many times fn() made the host wait for the GPU (torch's sync debug mode warns at each wait: a
+    .item(), a tensor's truth value, a copy to or from pageable memory), and where: {file:line: count}."""
+    import collections
+    import warnings
+    import torch
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fn()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    waits = [w for w in caught if "synchroniz" in str(w.message)]
+    where = collections.Counter(f"{Path(w.filename).name}:{w.lineno}" for w in waits)
+    return len(waits), dict(where.most_common())
+
+
 def max_rel(a, b) -> float:
     """The largest |a - b| / max(|b|, 1) over paired tensors or numbers."""
     import torch
@@ -147,6 +166,8 @@ def run_checks(devices, images: int, full_images: int | None = None) -> dict:
         out["times_s"][f"IWAE chunk (2 images x 1,000), conv, {device.type}"] = seconds(
             lambda: iwae_bound(conv, chunk, k=1000), device)
     if len(devices) == 2:
+        out["host_waits"] = waits_per_step(devices[1], x, grey)
+        out["checks"]["a diverging run on CUDA says"] = divergence_named(devices[1], x)
         for arch in ("linear", "conv", "literature"):
             (m_cpu, l_cpu), (m_gpu, l_gpu) = models[(arch, 0)], models[(arch, 1)]
             loss_cpu = [r["loss"] for r in l_cpu] if isinstance(l_cpu, list) else [l_cpu["loss"]]
@@ -200,6 +221,56 @@ def run_checks(devices, images: int, full_images: int | None = None) -> dict:
     return out
 
 
+def waits_per_step(device, x, grey) -> dict:
+    """The host's waits for the GPU per 100 training steps: a plain epoch (linear, conv) and 100 literature
+    steps, each after a first untimed pass (the lazy set-up's own waits are not the step's)."""
+    found = {}
+    steps = -(-len(x) // 128)
+    for arch in ("linear", "conv"):
+        plain_epoch(arch, device, x)
+        count, where = host_waits(lambda: plain_epoch(arch, device, x))
+        found[f"{arch}: waits per 100 steps"] = 100 * count / steps
+        found[f"{arch}: where"] = where
+    literature_steps(device, grey, 10)
+    count, where = host_waits(lambda: literature_steps(device, grey, 100))
+    found["literature: waits per 100 steps"] = count
+    found["literature: where"] = where
+    return found
+
+
+def divergence_named(device, x) -> str:
+    """The error a diverging plain run (rate 1e10) raises in its first epoch on `device`: on a GPU the losses
+    are looked at every 100 batches, so it names the range of batches."""
+    from vaelib.config.run import RunConfig
+    from vaelib.training import engine, plain
+    config = RunConfig(arch="linear", latent_dim=10, epochs=1, lr=1e10, device=str(device))
+    model, optimizer, generators, _ = engine.start(config, x.to(device), device)
+    try:
+        plain.train_epoch(model, optimizer, x.to(device), config.batch_size, config.beta, generators, 1)
+    except plain.DivergenceError as e:
+        return str(e)
+    return "not caught"
+
+
+def only_waits(images: int) -> dict:
+    """--waits: the host waits and the epoch and step times on CUDA alone (a short check of the step's code)."""
+    import torch
+    from vaelib.data import datasets as data
+    from vaelib.infra import numerics
+    numerics.fix()
+    device = torch.device("cuda")
+    x, _ = data.load("mnist", train=True, limit=images)
+    grey, _ = data.load("mnist-binarized", train=True, limit=2000, grey=True)
+    out = {"checks": {"a diverging run on CUDA says": divergence_named(device, x)}, "times_s": {},
+           "host_waits": waits_per_step(device, x, grey)}
+    for arch in ("linear", "conv"):
+        out["times_s"][f"{arch} epoch of {images} images, cuda"] = seconds(lambda: plain_epoch(arch, device, x),
+                                                                           device, repeats=3)
+    out["times_s"]["literature, 100 steps (batch 20), cuda"] = seconds(lambda: literature_steps(device, grey, 100),
+                                                                        device, repeats=3)
+    return out
+
+
 def classifier_check(devices, x, images: int) -> dict:
     """The digit classifier (now trained on the report's device): one epoch on `images` on each device from
     the same start and batches; the accuracy each reaches on those images, and the time."""
@@ -249,6 +320,7 @@ def main(argv=None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="benchmarks/out/gpu.json")
     parser.add_argument("--images", type=int, default=4000, help="training images per timed epoch")
+    parser.add_argument("--waits", action="store_true", help="only the host waits and the CUDA times")
     parser.add_argument("--full-images", type=int, default=None, help="images of the full-size GPU measures "
                                                                        "(default: all)")
     args = parser.parse_args(argv)
@@ -259,7 +331,9 @@ def main(argv=None) -> None:
     if not skipped:
         devices.append(torch.device("cuda"))
     start = time.perf_counter()
-    found = run_checks(devices, args.images, args.full_images)
+    if args.waits and skipped:
+        raise SystemExit(f"python -m benchmarks.gpu --waits: {skipped}")
+    found = only_waits(args.images) if args.waits else run_checks(devices, args.images, args.full_images)
     found.update({"torch": torch.__version__, "cuda": torch.cuda.get_device_name(0) if not skipped else None,
                   "cpu_threads": torch.get_num_threads(), "stubbed": stubbed, "skipped": skipped,
                   "wall_s": time.perf_counter() - start})
@@ -267,7 +341,12 @@ def main(argv=None) -> None:
           f"stand-ins for {', '.join(stubbed) or 'nothing'}")
     print("\n| check | value |\n|---|---:|")
     for name, value in found["checks"].items():
-        print(f"| {name} | {value if isinstance(value, bool) else f'{value:.3g}'} |")
+        print(f"| {name} | {value if isinstance(value, (bool, str)) else f'{value:.3g}'} |")
+    if "host_waits" in found:
+        print("\n| host waits for the GPU | per 100 steps | where (file:line: count) |\n|---|---:|---|")
+        for kind in ("linear", "conv", "literature"):
+            where = ", ".join(f"{k}: {v}" for k, v in found["host_waits"][f"{kind}: where"].items())
+            print(f"| {kind} | {found['host_waits'][f'{kind}: waits per 100 steps']:.1f} | {where or 'none'} |")
     print("\n| time | seconds |\n|---|---:|")
     for name, value in found["times_s"].items():
         print(f"| {name} | {value:.4f} |")

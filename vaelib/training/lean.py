@@ -109,8 +109,8 @@ class LeanStep:
         torch.addmm(bh, b.h2, wht, out=b.head)
         if b.eps.device == getattr(noise_gen, "device", b.eps.device):
             torch.randn((n, d), generator=noise_gen, out=b.eps)
-        else:                                           # the CPU's draws, on the step's device
-            b.eps.copy_(torch.randn((n, d), generator=noise_gen))
+        else:                                           # the CPU's draws, on the step's device, without a wait
+            b.eps.copy_(torch.randn((n, d), generator=noise_gen), non_blocking=True)
         torch.exp(b.log_sigma, out=b.sigma)
         torch.addcmul(b.mu, b.sigma, b.eps, out=b.z)
         torch.addmm(c1, b.z, v1t, out=b.g1).tanh_()

@@ -18,7 +18,7 @@ from ..core.losses import one_sample_loss
 from ..core.models import VAE
 from ..data import datasets as data
 from . import lean
-from .plain import DivergenceError
+from .plain import check_every, check_finite
 
 
 class OneSampleStep:
@@ -55,15 +55,15 @@ def train_epoch(model: VAE, optimizer: torch.optim.Optimizer, step, x: torch.Ten
     model.train()
     sums = torch.zeros(3, device=x.device)
     batches = [slice(i, i + batch_size) for i in range(0, len(x), batch_size)]     # views, no copy
-    binarize = generators.get("binarize")
+    binarize, every = generators.get("binarize"), check_every(x.device)
     for batch, idx in enumerate(tqdm(batches, desc=f"epoch {epoch}", disable=not progress, leave=False,
                                      mininterval=0.5), start=1):
         each_batch()
         xb = x[idx] if binarize is None else data.binarize(x[idx], binarize)
         losses = step(xb, generators["noise"])
-        if not torch.isfinite(losses[0]):
-            raise DivergenceError(f"loss is {losses[0].item()} at epoch {epoch}, batch {batch}")
-        optimizer.step()
         sums += losses * len(xb)
+        if batch % every == 0 or batch == len(batches):     # on the CPU: before the diverged step's update
+            check_finite(sums, epoch, batch - (batch - 1) % every, batch)
+        optimizer.step()
     loss, recon, kl = (sums / len(x)).tolist()
     return {"loss": loss, "recon": recon, "kl": kl}

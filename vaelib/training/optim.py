@@ -27,9 +27,11 @@ class BurdaAdam(torch.optim.Optimizer):
         super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "v0": v0})
         if len(self.param_groups) != 1:
             raise ValueError("BurdaAdam takes one parameter group")
+        self._t = None      # state["step"], mirrored on the host after its first read: no wait on a GPU per step
 
     def load_state_dict(self, state_dict) -> None:
         super().load_state_dict(state_dict)
+        self._t = None
         for p, state in self.state.items():            # the fused kernel wants its step beside the parameter
             state["step"] = state["step"].to(p.device, torch.float32)
 
@@ -47,7 +49,10 @@ class BurdaAdam(torch.optim.Optimizer):
         if late:
             beta1, beta2 = group["betas"]
             states = [self.state[p] for p in late]
-            t = states[0]["step"].item() + 1
+            if self._t is None:
+                self._t = states[0]["step"].item()
+            # float32's steps count exactly up to 2^24, 6,700 literature epochs: the host's count is the same
+            t = self._t = self._t + 1
             # what torch.optim.Adam(fused=True) runs for tensors of one device and dtype, without its wrapper
             # and its per-step grouping (torch.optim.adam._fused_adam): the steps counted, then one kernel
             steps = [s["step"] for s in states]
