@@ -12,7 +12,8 @@ the same start and the same draws (vaelib draws every random number on the CPU):
   - a run resumed on CUDA from its checkpoint against the uninterrupted one, bit for bit;
   - the IWAE bound (K = 1,000) of one model on both devices;
 and it times an epoch, an IWAE chunk (2 images x 1,000 samples) and a literature step on each device, and
-counts the times a training step makes the host wait for the GPU (torch's sync debug mode), with where.
+counts the times a training step makes the host wait for the GPU (torch's sync debug mode), with where;
+the literature step from its CUDA graph against kernel by kernel, bit for bit and timed.
 Prints one table; writes the same as JSON.
 """
 
@@ -168,6 +169,9 @@ def run_checks(devices, images: int, full_images: int | None = None) -> dict:
     if len(devices) == 2:
         out["host_waits"] = waits_per_step(devices[1], x, grey)
         out["checks"]["a diverging run on CUDA says"] = divergence_named(devices[1], x)
+        graph = graph_against_eager(devices[1])
+        out["checks"].update(graph["checks"])
+        out["times_s"].update(graph["times_s"])
         for arch in ("linear", "conv", "literature"):
             (m_cpu, l_cpu), (m_gpu, l_gpu) = models[(arch, 0)], models[(arch, 1)]
             loss_cpu = [r["loss"] for r in l_cpu] if isinstance(l_cpu, list) else [l_cpu["loss"]]
@@ -252,6 +256,30 @@ def divergence_named(device, x) -> str:
     return "not caught"
 
 
+def graph_against_eager(device, steps: int = 2500) -> dict:
+    """The literature step replayed from its CUDA graph against the same step launched kernel by kernel:
+    the weights and losses after `steps` steps (bit for bit), and the time of those steps each way."""
+    import torch
+    from vaelib.data import datasets as data
+    from vaelib.training import lean
+    grey, _ = data.load("mnist-binarized", train=True, limit=20 * steps, grey=True)
+    found, ran = {}, {}
+    try:
+        for graphs in (False, True):
+            lean.LeanStep.graphs = graphs
+            ran[graphs] = literature_steps(device, grey, steps)[:2]
+            found[f"literature, {steps} steps, {'CUDA graph' if graphs else 'kernel by kernel'}"] = seconds(
+                lambda: literature_steps(device, grey, steps), device, repeats=2)
+    finally:
+        lean.LeanStep.graphs = True
+    (graph_model, graph_history), (eager_model, eager_history) = ran[True], ran[False]
+    same = all(torch.equal(a, b) for a, b in zip(graph_model.state_dict().values(),
+                                                  eager_model.state_dict().values()))
+    return {"checks": {f"literature, {steps} steps: CUDA graph's weights equal kernel by kernel's": same,
+                       f"literature, {steps} steps: CUDA graph's mean loss equals": graph_history == eager_history},
+            "times_s": found}
+
+
 def only_waits(images: int) -> dict:
     """--waits: the host waits and the epoch and step times on CUDA alone (a short check of the step's code)."""
     import torch
@@ -268,6 +296,9 @@ def only_waits(images: int) -> dict:
                                                                            device, repeats=3)
     out["times_s"]["literature, 100 steps (batch 20), cuda"] = seconds(lambda: literature_steps(device, grey, 100),
                                                                         device, repeats=3)
+    graph = graph_against_eager(device)
+    out["checks"].update(graph["checks"])
+    out["times_s"].update(graph["times_s"])
     return out
 
 

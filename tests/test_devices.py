@@ -81,3 +81,19 @@ def test_a_run_resumes_on_the_same_or_another_device(first, then, tmp_path):
         pd.testing.assert_frame_equal(resumed[columns], whole[columns], rtol=0, atol=0)
     else:
         pd.testing.assert_frame_equal(resumed[columns], whole[columns], rtol=1e-3, atol=1e-2)
+
+
+@CUDA
+def test_the_literature_step_from_its_cuda_graph_is_the_step_kernel_by_kernel(monkeypatch, tmp_path):
+    """The lean step replays its kernels from a captured CUDA graph: the same kernels on the same buffers, so
+    the same history and weights bit for bit as launching them one by one (benchmarks.gpu times both)."""
+    from vaelib.training import lean
+    config = RunConfig(arch="burda", latent_dim=50, dataset="mnist-binarized", protocol="burda", batch_size=20,
+                       epochs=2, train_limit=1000, test_limit=100, num_threads=1, device="cuda")
+    graphed = train(config, tmp_path / "graph", progress=False)
+    monkeypatch.setattr(lean.LeanStep, "graphs", False)
+    eager = train(config, tmp_path / "eager", progress=False)
+    pd.testing.assert_frame_equal(graphed.history[["train_loss", "test_loss"]],
+                                  eager.history[["train_loss", "test_loss"]], rtol=0, atol=0)
+    assert all(torch.equal(a, b) for a, b in zip(graphed.model.state_dict().values(),
+                                                 eager.model.state_dict().values()))

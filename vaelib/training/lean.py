@@ -6,7 +6,7 @@ a fresh tensor for every activation and gradient, twelve parameters for the opti
 parameters are views of one flat vector (the model still owns them: its state dict, checkpoints and
 evaluations see nothing new), each gradient is written by one kernel into a view of a flat gradient, and
 the optimizer takes one tensor. The numbers are autograd's to float tolerance (tests/test_lean.py);
-`python -m benchmarks.step` times both.
+`python -m benchmarks.step` times both. On a GPU the step's kernels are replayed from a CUDA graph.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ class _Buffers:
         self.logits, self.dlogits = new(n, pixels), new(n, pixels)
         self.dh, self.dh2, self.tmp = new(n, hidden), new(n, hidden), new(n, hidden)
         self.flat = {name: getattr(self, name).view(-1) for name in ("eps", "z", "logits")}
+        self.x = None                                   # the batch, for a CUDA graph (LeanStep._replay)
 
 
 class LeanStep:
@@ -69,6 +70,7 @@ class LeanStep:
         self._grad_layers = [self._layers(g) for g in self._grads]
         self._buffers: dict[int, _Buffers] = {}
         self._count = 0
+        self._graphs: dict[tuple[int, int], tuple] = {}
 
     def _split(self, flat: torch.Tensor) -> list[torch.Tensor]:
         views, offset = [], 0
@@ -90,27 +92,60 @@ class LeanStep:
     def parameters(self) -> list[nn.Parameter]:
         return [self.param]
 
+    graphs = True       # on CUDA, each step's kernels are replayed from a captured graph (class-wide switch)
+
     @torch.no_grad()
     def __call__(self, xb: torch.Tensor, noise_gen: torch.Generator | None = None) -> torch.Tensor:
         x = xb.reshape(len(xb), -1)
         n, d = len(x), self.d
         b = self._buffers.get(n) or self._buffers.setdefault(
             n, _Buffers(n, d, self.hidden, self.pixels, self.param))
+        which = self._count % 2         # the other gradient may be the optimizer's pending one
+        self._count += 1
+        if b.eps.device == getattr(noise_gen, "device", b.eps.device):
+            torch.randn((n, d), generator=noise_gen, out=b.eps)
+        else:                                           # the CPU's draws, on the step's device, without a wait
+            b.eps.copy_(torch.randn((n, d), generator=noise_gen), non_blocking=True)
+        losses = self._replay(x, b, which) if x.is_cuda and self.graphs else self._compute(x, b, which)
+        self.param.grad = self._grads[which]
+        return losses
+
+    def _replay(self, x: torch.Tensor, b: _Buffers, which: int) -> torch.Tensor:
+        """_compute as one CUDA graph: a batch of 20 launches some 45 small kernels, each costing the host more
+        than the GPU; a graph launches them at once. Captured on the first batch of each size and gradient
+        buffer, after one run on a side stream (torch.cuda.graphs' warm-up); the same kernels on the same
+        buffers, so the same numbers as without it."""
+        key = (len(x), which)
+        if key not in self._graphs:
+            if b.x is None:                             # the graphs' input: one buffer for both of this size
+                b.x = torch.empty_like(x)
+            b.x.copy_(x)
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                self._compute(b.x, b, which)
+            torch.cuda.current_stream().wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                losses = self._compute(b.x, b, which)
+            self._graphs[key] = (graph, losses)
+        graph, losses = self._graphs[key]
+        b.x.copy_(x)
+        graph.replay()
+        return losses.clone()
+
+    def _compute(self, x: torch.Tensor, b: _Buffers, which: int) -> torch.Tensor:
+        """The step's arithmetic on the drawn b.eps: the losses, and the gradient into gradient buffer `which`."""
+        n = len(x)
         (_, b1), (w2, b2), (wh, bh), (v1, c1), (v2, c2), (v3, c3) = self.weights
         w1t, w2t, wht, v1t, v2t, v3t = self.weights_t
-        grad = self._grads[self._count % 2]     # the other one may be the optimizer's pending gradient
-        (gw1, gb1), (gw2, gb2), (gwh, gbh), (gv1, gc1), (gv2, gc2), (gv3, gc3) = self._grad_layers[self._count % 2]
-        self._count += 1
+        (gw1, gb1), (gw2, gb2), (gwh, gbh), (gv1, gc1), (gv2, gc2), (gv3, gc3) = self._grad_layers[which]
         beta = self.beta
         scale = 1.0 if self.per_image_sum else 1.0 / n       # d objective / d (sum over the batch)
         # forward: encoder, z = mu + sigma * eps, decoder
         torch.addmm(b1, x, w1t, out=b.h1).tanh_()
         torch.addmm(b2, b.h1, w2t, out=b.h2).tanh_()
         torch.addmm(bh, b.h2, wht, out=b.head)
-        if b.eps.device == getattr(noise_gen, "device", b.eps.device):
-            torch.randn((n, d), generator=noise_gen, out=b.eps)
-        else:                                           # the CPU's draws, on the step's device, without a wait
-            b.eps.copy_(torch.randn((n, d), generator=noise_gen), non_blocking=True)
         torch.exp(b.log_sigma, out=b.sigma)
         torch.addcmul(b.mu, b.sigma, b.eps, out=b.z)
         torch.addmm(c1, b.z, v1t, out=b.g1).tanh_()
@@ -142,7 +177,6 @@ class LeanStep:
         self._tanh_backward(b.dh2, b.h1, b.tmp)
         torch.mm(b.dh2.t(), x, out=gw1)
         torch.sum(b.dh2, 0, out=gb1)
-        self.param.grad = grad
         return torch.stack((recon + beta * kl, recon, kl)) / n
 
     @staticmethod
