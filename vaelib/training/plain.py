@@ -35,7 +35,7 @@ def train_step(model: VAE, optimizer: torch.optim.Optimizer, x: torch.Tensor, be
 
 def check_every(device: torch.device) -> int:
     """How many batches between two looks at the losses: every batch on the CPU, where a look is free; every
-    100 on a GPU, where a look waits for the queued work to finish (about 5% of a conv epoch on an H200)."""
+    100 on a GPU, where a look makes the host wait for the queued work (`python -m benchmarks.gpu --waits`)."""
     return 1 if device.type == "cpu" else 100
 
 
