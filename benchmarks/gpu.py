@@ -227,7 +227,10 @@ def run_checks(devices, images: int, full_images: int | None = None) -> dict:
 
 def waits_per_step(device, x, grey) -> dict:
     """The host's waits for the GPU per 100 training steps: a plain epoch (linear, conv) and 100 literature
-    steps, each after a first untimed pass (the lazy set-up's own waits are not the step's)."""
+    steps, each after a first pass that loads the kernels. Each pass builds its run afresh, so the count
+    includes the set-up's waits (the model's move, the first optimizer step's read, the graph's capture, the
+    epoch's end): `where` tells them from the per-step ones (those that occur once per step). Torch's sync
+    debug mode sees torch's own synchronizations only, not the driver's staging of a pageable copy."""
     found = {}
     steps = -(-len(x) // 128)
     for arch in ("linear", "conv"):

@@ -1,7 +1,7 @@
 """The CUDA tests, skipped without CUDA: a short CUDA run against the CPU one, resume on the same or another
-device, the literature step's CUDA graph against its kernels launched one by one. They import only what a
-borrowed GPU machine with torch has (no scipy, Dask or papermill), so that they run there with pytest carried:
-see docs/running.md."""
+device, the literature step's CUDA graph against its kernels launched one by one. They import torch, pandas,
+torchvision and tqdm (the engine's), none of scipy, statsmodels, Dask or papermill, so that they run on a
+borrowed GPU machine that has those with pytest carried: see docs/running.md."""
 
 import pandas as pd
 import pytest

@@ -15,6 +15,7 @@ from vaelib.infra.atomic import torch_load
 from vaelib.training import runs
 from vaelib.training.engine import resolve_device, train
 
+
 def small(device="cpu", epochs=1, arch="linear", **kw):
     return RunConfig(arch=arch, latent_dim=2, epochs=epochs, train_limit=1000, test_limit=300, num_threads=1,
                      device=device, **kw)

@@ -104,7 +104,7 @@ class LeanStep:
         self._count += 1
         if b.eps.device == getattr(noise_gen, "device", b.eps.device):
             torch.randn((n, d), generator=noise_gen, out=b.eps)
-        else:                                           # the CPU's draws, on the step's device, without a wait
+        else:                                           # the CPU's draws, on the step's device (no stream sync)
             b.eps.copy_(torch.randn((n, d), generator=noise_gen), non_blocking=True)
         losses = self._replay(x, b, which) if x.is_cuda and self.graphs else self._compute(x, b, which)
         self.param.grad = self._grads[which]
@@ -114,25 +114,27 @@ class LeanStep:
         """_compute as one CUDA graph: a batch of 20 launches some 45 small kernels, each costing the host more
         than the GPU; a graph launches them at once. Captured on the first batch of each size and gradient
         buffer, after one run on a side stream (torch.cuda.graphs' warm-up); the same kernels on the same
-        buffers, so the same numbers as without it."""
+        buffers, so the same numbers as without it. The graph holds beta and the batch's scale as they were at
+        capture; it runs on the batch's device, whichever is current."""
         key = (len(x), which)
-        if key not in self._graphs:
-            if b.x is None:                             # the graphs' input: one buffer for both of this size
-                b.x = torch.empty_like(x)
+        with torch.cuda.device(x.device):
+            if key not in self._graphs:
+                if b.x is None:                         # the graphs' input: one buffer for both of this size
+                    b.x = torch.empty_like(x)
+                b.x.copy_(x)
+                side = torch.cuda.Stream()
+                side.wait_stream(torch.cuda.current_stream())
+                with torch.cuda.stream(side):
+                    self._compute(b.x, b, which)
+                torch.cuda.current_stream().wait_stream(side)
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph):
+                    losses = self._compute(b.x, b, which)
+                self._graphs[key] = (graph, losses)
+            graph, losses = self._graphs[key]
             b.x.copy_(x)
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
-                self._compute(b.x, b, which)
-            torch.cuda.current_stream().wait_stream(side)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                losses = self._compute(b.x, b, which)
-            self._graphs[key] = (graph, losses)
-        graph, losses = self._graphs[key]
-        b.x.copy_(x)
-        graph.replay()
-        return losses.clone()
+            graph.replay()
+            return losses.clone()
 
     def _compute(self, x: torch.Tensor, b: _Buffers, which: int) -> torch.Tensor:
         """The step's arithmetic on the drawn b.eps: the losses, and the gradient into gradient buffer `which`."""

@@ -18,7 +18,7 @@ from ..core.losses import one_sample_loss
 from ..core.models import VAE
 from ..data import datasets as data
 from . import lean
-from .plain import check_every, check_finite
+from .plain import DivergenceError, check_every, check_finite
 
 
 class OneSampleStep:
@@ -61,8 +61,10 @@ def train_epoch(model: VAE, optimizer: torch.optim.Optimizer, step, x: torch.Ten
         each_batch()
         xb = x[idx] if binarize is None else data.binarize(x[idx], binarize)
         losses = step(xb, generators["noise"])
+        if every == 1 and not torch.isfinite(losses[0]):    # before the diverged step's update
+            raise DivergenceError(f"loss is {losses[0].item()} at epoch {epoch}, batch {batch}")
         sums += losses * len(xb)
-        if batch % every == 0 or batch == len(batches):     # on the CPU: before the diverged step's update
+        if every > 1 and (batch % every == 0 or batch == len(batches)):
             check_finite(sums, epoch, batch - (batch - 1) % every, batch)
         optimizer.step()
     loss, recon, kl = (sums / len(x)).tolist()

@@ -23,19 +23,24 @@ class DivergenceError(StepFailed, FloatingPointError):
 
 
 def train_step(model: VAE, optimizer: torch.optim.Optimizer, x: torch.Tensor, beta: float = 1.0,
-               noise: torch.Generator | None = None) -> torch.Tensor:
-    """One update on the batch `x`; its (loss, recon, kl), each the mean per image."""
+               noise: torch.Generator | None = None, check: bool = True) -> torch.Tensor:
+    """One update on the batch `x`; its (loss, recon, kl), each the mean per image. With `check` (train_epoch
+    turns it off on a GPU, where it would make the host wait every step), a diverged step raises before it
+    reaches the weights."""
     logits, mu, logvar = model(x, generator=noise)        # z = mu + eps * exp(logvar / 2), decoded
     loss, recon, kl = vae_loss(logits, x, mu, logvar, beta)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    if check and not torch.isfinite(loss):
+        raise DivergenceError(f"loss is {loss.item()}")
     optimizer.step()
     return torch.stack((loss, recon, kl)).detach()
 
 
 def check_every(device: torch.device) -> int:
-    """How many batches between two looks at the losses: every batch on the CPU, where a look is free; every
-    100 on a GPU, where a look makes the host wait for the queued work (`python -m benchmarks.gpu --waits`)."""
+    """How many batches between two looks at the losses: every batch on the CPU, where a look is free (each
+    step's own loss, before its update); every 100 on a GPU, where a look makes the host wait for the queued
+    work (`python -m benchmarks.gpu --waits`): the running sums, after the updates."""
     return 1 if device.type == "cpu" else 100
 
 
@@ -60,9 +65,12 @@ def train_epoch(model: VAE, optimizer: torch.optim.Optimizer, x: torch.Tensor, b
     for batch, idx in enumerate(bar, start=1):
         each_batch()
         xb = x[idx]
-        losses = train_step(model, optimizer, xb, beta, generators["noise"])
+        try:
+            losses = train_step(model, optimizer, xb, beta, generators["noise"], check=every == 1)
+        except DivergenceError as e:
+            raise DivergenceError(f"{e} at epoch {epoch}, batch {batch}") from None
         sums += losses * len(xb)
-        if batch % every == 0 or batch == len(batches):
+        if every > 1 and (batch % every == 0 or batch == len(batches)):
             check_finite(sums, epoch, batch - (batch - 1) % every, batch)
     loss, recon, kl = (sums / len(x)).tolist()
     return {"loss": loss, "recon": recon, "kl": kl}
