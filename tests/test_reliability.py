@@ -106,12 +106,12 @@ def test_divergence_stops_names_epoch_and_batch_and_keeps_the_last_good_checkpoi
 def test_a_divergence_seen_between_two_looks_is_named_with_its_batch_range():
     """On a GPU the losses are looked at every 100 batches (a look makes the host wait); the error then names
     the range in which the sums stopped being finite. On the CPU every batch is looked at."""
-    from vaelib.training.plain import check_every, check_finite
+    from vaelib.training.plain import check_every, check_sums
     assert check_every(torch.device("cpu")) == 1 and check_every(torch.device("cuda")) == 100
-    check_finite(torch.tensor([1.0, 2.0, 3.0]), epoch=2, first=101, last=200)
+    check_sums(torch.tensor([1.0, 2.0, 3.0]), epoch=2, batch=200, batches=469, every=100)
     for bad in (float("nan"), float("inf")):
         with pytest.raises(DivergenceError, match=r"^loss is not finite at epoch 2, batches 101-200$"):
-            check_finite(torch.tensor([bad, 2.0, 3.0]), epoch=2, first=101, last=200)
+            check_sums(torch.tensor([bad, 2.0, 3.0]), epoch=2, batch=200, batches=469, every=100)
 
 
 def test_a_folder_with_another_config_is_never_overwritten(tmp_path):

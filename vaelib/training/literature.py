@@ -18,7 +18,7 @@ from ..core.losses import one_sample_loss
 from ..core.models import VAE
 from ..data import datasets as data
 from . import lean
-from .plain import DivergenceError, check_every, check_finite
+from .plain import DivergenceError, check_every, check_sums
 
 
 class OneSampleStep:
@@ -64,8 +64,7 @@ def train_epoch(model: VAE, optimizer: torch.optim.Optimizer, step, x: torch.Ten
         if every == 1 and not torch.isfinite(losses[0]):    # before the diverged step's update
             raise DivergenceError(f"loss is {losses[0].item()} at epoch {epoch}, batch {batch}")
         sums += losses * len(xb)
-        if every > 1 and (batch % every == 0 or batch == len(batches)):
-            check_finite(sums, epoch, batch - (batch - 1) % every, batch)
+        check_sums(sums, epoch, batch, len(batches), every)
         optimizer.step()
     loss, recon, kl = (sums / len(x)).tolist()
     return {"loss": loss, "recon": recon, "kl": kl}

@@ -44,12 +44,15 @@ def check_every(device: torch.device) -> int:
     return 1 if device.type == "cpu" else 100
 
 
-def check_finite(sums: torch.Tensor, epoch: int, first: int, last: int) -> None:
-    """Raise when the running loss sums are no longer finite (a NaN or an infinity stays in a sum): the
-    divergence happened in batches first..last. The run then stops before its next checkpoint."""
-    if not torch.isfinite(sums).all():
-        where = f"batch {last}" if first == last else f"batches {first}-{last}"
-        raise DivergenceError(f"loss is not finite at epoch {epoch}, {where}")
+def check_sums(sums: torch.Tensor, epoch: int, batch: int, batches: int, every: int) -> None:
+    """Where steps are not checked one by one (every > 1): after every `every`-th batch and the last, raise
+    when the running loss sums are no longer finite (a NaN or an infinity stays in a sum), naming the batches
+    since the last look. The run then stops before its next checkpoint."""
+    if every == 1 or (batch % every and batch != batches) or torch.isfinite(sums).all():
+        return
+    first = batch - (batch - 1) % every
+    where = f"batch {batch}" if first == batch else f"batches {first}-{batch}"
+    raise DivergenceError(f"loss is not finite at epoch {epoch}, {where}")
 
 
 def train_epoch(model: VAE, optimizer: torch.optim.Optimizer, x: torch.Tensor, batch_size: int, beta: float,
@@ -70,7 +73,6 @@ def train_epoch(model: VAE, optimizer: torch.optim.Optimizer, x: torch.Tensor, b
         except DivergenceError as e:
             raise DivergenceError(f"{e} at epoch {epoch}, batch {batch}") from None
         sums += losses * len(xb)
-        if every > 1 and (batch % every == 0 or batch == len(batches)):
-            check_finite(sums, epoch, batch - (batch - 1) % every, batch)
+        check_sums(sums, epoch, batch, len(batches), every)
     loss, recon, kl = (sums / len(x)).tolist()
     return {"loss": loss, "recon": recon, "kl": kl}
