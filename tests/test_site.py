@@ -5,7 +5,8 @@ Trains a small sweep's runs (real MNIST, real steps), exports them with `vaelib.
 digit canvases against torch's decoding of the z each canvas records, within one grey level; the
 interpolation's ends against the decodings of the two images' means; no console error; every resource the
 page loaded is a file: or data: URL; `--check` sees a stale page and a changed run. Screenshots of each
-explorer go to $VAELIB_SCREENSHOTS (default: screenshots/).
+explorer go to $VAELIB_SCREENSHOTS/smoke (default: screenshots/), and of the committed site/, checked the same way
+where its runs are in runs/, to $VAELIB_SCREENSHOTS/committed.
 """
 
 import json
@@ -26,6 +27,7 @@ from vaelib.data import datasets as data
 from vaelib.infra.paths import PROJECT
 from vaelib.site import build, export
 from vaelib.training.engine import train
+from vaelib.training.runs import weights_sha256
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 SCREENSHOTS = Path(os.environ.get("VAELIB_SCREENSHOTS") or PROJECT / "screenshots")
@@ -67,6 +69,23 @@ def site(tmp_path_factory):
     return root, page
 
 
+@pytest.fixture(params=["smoke", "committed"])
+def exported(request):
+    """(which, runs folder, page) of the smoke sweep trained here, and of the committed site/ where its runs exist here
+    (runs/ is not in git: a fresh clone skips it; the machine that made the report checks it)."""
+    if request.param == "smoke":
+        root, page = request.getfixturevalue("site")
+        return "smoke", root / "runs", page
+    page, runs = PROJECT / "site" / "index.html", PROJECT / "runs"
+    if not page.is_file():
+        pytest.skip("no committed site/ (make site writes it)")
+    other = [m["run"] for m in export.manifest(export.read_script(page.parent / "models.js"))
+             if not (runs / m["run"] / "weights.pt").is_file() or weights_sha256(runs / m["run"]) != m["weights_sha256"]]
+    if other:
+        pytest.skip(f"runs/ here lacks {len(other)} of the committed site's runs (or holds other weights), e.g. {other[0]}")
+    return "committed", runs, page
+
+
 @pytest.fixture(scope="module")
 def browser():
     options = webdriver.ChromeOptions()
@@ -100,13 +119,15 @@ def torch_grey(folder: Path, z) -> np.ndarray:
         return export.grey(torch.sigmoid(model.decode(torch.tensor([z], dtype=torch.float32))).flatten().numpy())
 
 
-def test_every_exported_decoder_draws_what_torch_decodes(site, browser):
-    root, page = site
+def test_every_exported_decoder_draws_what_torch_decodes(exported, browser):
+    _, runs, page = exported
     open_page(browser, page)
     latent = browser.find_element(By.CSS_SELECTOR, "[data-explorer=latent]")
     models = Select(latent.find_element(By.CLASS_NAME, "model"))
-    first = [m for m in export.manifest(export.read_script(page.parent / "models.js")) if m["seed"] == SWEEP.seeds[0]]
-    assert len(models.options) == len(first) == len(SWEEP.archs) * len(SWEEP.dims)
+    records = export.manifest(export.read_script(page.parent / "models.js"))
+    seeds = sorted({m["seed"] for m in records})
+    first = [m for m in records if m["seed"] == seeds[0]]
+    assert len(models.options) == len(first) == len({m["arch"] for m in first}) * len({m["latent_dim"] for m in first})
     for option_index, record in enumerate(first):
         models.select_by_index(option_index)
         seen = set()
@@ -115,19 +136,19 @@ def test_every_exported_decoder_draws_what_torch_decodes(site, browser):
             grey, z = canvas(browser, latent.find_element(By.CLASS_NAME, "digit"))
             assert len(z) == record["latent_dim"]
             seen.add(tuple(z))
-            difference = np.abs(grey - torch_grey(root / "runs" / record["run"], z)).max()
+            difference = np.abs(grey - torch_grey(runs / record["run"], z)).max()
             assert difference <= 1, f"{record['run']} at z={z}: {difference} grey levels from torch"
         assert len(seen) == 2, "the sliders did not move z"
     strip = browser.find_element(By.CSS_SELECTOR, "[data-explorer=strip]")
-    for arch_index, arch in enumerate(SWEEP.archs):
+    for arch_index, arch in enumerate(dict.fromkeys(m["arch"] for m in records if m["latent_dim"] == 2)):
         Select(strip.find_element(By.CLASS_NAME, "arch")).select_by_index(arch_index)
         strip.find_element(By.CLASS_NAME, "slider-x").send_keys(*[Keys.ARROW_RIGHT] * 9)
         digits = strip.find_elements(By.CSS_SELECTOR, "canvas.digit")
-        assert len(digits) == len(SWEEP.seeds)
+        assert len(digits) == len([m for m in records if m["arch"] == arch and m["latent_dim"] == 2]) == len(seeds)
         for element in digits:
             grey, z = canvas(browser, element)
             assert z[0] != 0
-            assert np.abs(grey - torch_grey(root / "runs" / element.get_attribute("data-model"), z)).max() <= 1
+            assert np.abs(grey - torch_grey(runs / element.get_attribute("data-model"), z)).max() <= 1
 
 
 def test_interpolation_ends_are_the_two_images_decodings(site, browser):
@@ -149,8 +170,8 @@ def test_interpolation_ends_are_the_two_images_decodings(site, browser):
         assert np.abs(grey - torch_grey(run, mean)).max() <= 1, f"t at {key!r}: not image {image}'s decoding"
 
 
-def test_the_page_loads_only_files_and_data_and_logs_no_error(site, browser):
-    root, page = site
+def test_the_page_loads_only_files_and_data_and_logs_no_error(exported, browser):
+    which, _, page = exported
     open_page(browser, page)
     embedding = browser.find_element(By.CSS_SELECTOR, "[data-explorer=embedding]")
     embedding.find_element(By.CLASS_NAME, "map").click()                 # a real click picks a point
@@ -160,10 +181,10 @@ def test_the_page_loads_only_files_and_data_and_logs_no_error(site, browser):
     assert loaded and all(u.startswith(("file:", "data:")) for u in loaded), loaded
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert not errors, errors
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    (SCREENSHOTS / which).mkdir(parents=True, exist_ok=True)
     for element in browser.find_elements(By.CSS_SELECTOR, "[data-explorer]"):
         browser.execute_script("arguments[0].scrollIntoView()", element)
-        element.screenshot(str(SCREENSHOTS / f"site_{element.get_attribute('data-explorer')}.png"))
+        element.screenshot(str(SCREENSHOTS / which / f"site_{element.get_attribute('data-explorer')}.png"))
 
 
 def test_the_check_sees_a_stale_page_and_other_weights(site):
