@@ -53,6 +53,7 @@ test-browser: data browser
 # (smoke configuration, in a fresh folder each time, see README).
 test: data browser
 	$(PY) -m vaelib.writeup --check
+	$(PY) -m vaelib.site --check
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check .
 	CI=true $(PY) -m pytest -q --durations=25 tests
