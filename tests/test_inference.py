@@ -131,11 +131,17 @@ def test_a_verdict_is_settled_only_where_a_rerun_elsewhere_agrees():
     here = pd.DataFrame(rows)
     there = here.copy()
     there.loc[(there["arch"] == "conv") & (there["latent_dim"] == 5), "test_loss"] += 6.0
-    checked = claims.on_another_machine(claims.loss_claims(here), there).set_index(["claim", "setting"])
+    checked = claims.on_another_machine(claims.loss_claims(here), there, here).set_index(["claim", "setting"])
     assert checked.loc[("conv_beats_linear", "d=5"), ["verdict", "elsewhere_verdict", "settled"]].tolist() == \
         ["holds", "refuted", "no"]
     assert checked.loc[("conv_beats_linear", "d=2"), "settled"] == "yes"
     assert set(claims.on_another_machine(claims.loss_claims(here), None)["settled"]) == {"one machine only"}
+    # A rerun of fewer seeds is compared over the seeds both ran: with the same numbers nothing flips, and the
+    # verdicts compared are those of seeds 0-1 on both sides, not ours of seeds 0-2.
+    fewer = claims.on_another_machine(claims.loss_claims(here), here[here["seed"] < 2], here)
+    assert set(fewer["settled"]) == {"yes"}
+    assert fewer["shared_verdict"].tolist() == claims.loss_claims(here[here["seed"] < 2])["verdict"].tolist()
+    assert fewer["verdict"].tolist() == claims.loss_claims(here)["verdict"].tolist()
     shift = claims.machine_shift(here, there)
     assert shift.loc[shift["change"] != 0, ["arch", "latent_dim"]].drop_duplicates().values.tolist() == [["conv", 5]]
 

@@ -131,7 +131,7 @@ def test_reference_command_end_to_end_and_its_rendered_section(tmp_path):
            f"the paper's: no test) |" in section and info["active_units"]["count"] == info["ours"]["active_units"]
     assert f"The gap is {gap['difference']:.2f} nats, 95% interval\n[{gap['ci_low']:.2f}, {gap['ci_high']:.2f}]" in section
     assert "no verdict on the protocol" in section
-    assert f"the training images score better: **{info['overfit']['verdict']}**" in section
+    assert f"the claim \"the training images score better\": **{info['overfit']['verdict']}**" in section
 
 
 def test_bad_reference_input_is_refused_before_any_work(tmp_path):

@@ -6,6 +6,7 @@ import shutil
 
 import numpy as np
 import pandas as pd
+import scipy.stats
 
 from vaelib.analysis import tables, writeup
 from vaelib.analysis.results import claim_tables
@@ -39,8 +40,11 @@ def rows_of(claims, claim):
 
 def test_a_changed_result_changes_the_numbers_the_intervals_and_the_verdict(tmp_path):
     results = shutil.copytree(RESULTS, tmp_path / "results")
-    before = writeup.render(results)
     final = pd.read_csv(results / "final_by_seed.csv")
+    # the summary as this test derives it below, from the saved (rounded) per-seed table, on both sides: a
+    # standard deviation on the rounding edge (linear d = 50: 0.205) must not count as a change
+    tables.save(tables.summary(final), results / "summary.csv")
+    before = writeup.render(results)
     conv, linear = final["arch"] == "conv", final["arch"] == "linear"
     # make conv clearly worse than linear at every d and seed: 100 nats above, with the same spread
     final.loc[conv, "test_loss"] = final.loc[linear, "test_loss"].to_numpy() + 100
@@ -66,8 +70,8 @@ def test_equivalence_family_corrected_verdicts_and_their_words_follow_the_result
     """conv's final losses at d = 50 set to its d = 10 ones within 0.01 nats: the step is equivalent (two
     one-sided tests), and the Summary and the wide-dense section say "flat" / "does not move" where they said
     neither before; conv made 30 nats better than linear at every d: claim 2 holds at every d after Holm,
-    where the committed seeds hold at fewer settings after the correction than before it; linear's 1 at the
-    edge in 10 of 10 seeds: the share's Clopper-Pearson interval lies above one half and claim 4 holds there."""
+    where the committed seeds hold at fewer settings after the correction than before it; linear's 0 nearest
+    the origin in every seed: the share's Clopper-Pearson interval lies below one half and claim 4 is refuted there."""
     results = shutil.copytree(RESULTS, tmp_path / "results")
     claim_tables(results, sweep_of(results))
     before = writeup.render(results)
@@ -83,18 +87,21 @@ def test_equivalence_family_corrected_verdicts_and_their_words_follow_the_result
     at = {d: conv & (final["latent_dim"] == d) for d in (10, 50)}
     linear = final["arch"] == "linear"
     final.loc[conv, "test_loss"] = final.loc[linear, "test_loss"].to_numpy() - 30
-    steady = final.loc[linear & (final["latent_dim"] == 10), "test_loss"].mean() - 30 + np.array([0.1, 0.0, -0.1])
-    final.loc[at[10], "test_loss"], final.loc[at[50], "test_loss"] = steady, steady + [0.01, -0.01, 0.0]
+    n = int(at[10].sum())
+    steady = final.loc[linear & (final["latent_dim"] == 10), "test_loss"].mean() - 30 + np.linspace(0.1, -0.1, n)
+    final.loc[at[10], "test_loss"], final.loc[at[50], "test_loss"] = steady, steady + 0.01 * (-1) ** np.arange(n)
     final.to_csv(results / "final_by_seed.csv", index=False)
     tables.save(tables.summary(final), results / "summary.csv")
-    ranks = pd.read_csv(results / "edge_ranks.csv")          # 7 more seeds put linear's 1 farthest out
-    one = ranks[(ranks["arch"] == "linear") & (ranks["digit"] == 1)].iloc[[0]]
-    more = pd.concat([one.assign(seed=s, rank=1, rank_low=1.0, rank_high=1.0) for s in range(3, 10)])
-    pd.concat([ranks, more]).to_csv(results / "edge_ranks.csv", index=False)
+    ranks = pd.read_csv(results / "edge_ranks.csv")          # every seed puts linear's 0 nearest the origin
+    zero = (ranks["arch"] == "linear") & (ranks["digit"] == 0)
+    ranks.loc[zero, ["rank", "rank_low", "rank_high"]] = 10
+    ranks.to_csv(results / "edge_ranks.csv", index=False)
+    n = int(zero.sum())
+    low, high = scipy.stats.binomtest(0, n).proportion_ci(method="exact")       # Clopper-Pearson
+    shown = f"| linear | digit 0 | **refuted** | 0 of {n} [{low:.2f}, {high:.2f}] |"
     claim_tables(results, sweep_of(results))
     after = writeup.render(results)
-    assert "| linear | digit 1 | **inconclusive** | 3 of 3 [0.29, 1.00] |" in before
-    assert "| linear | digit 1 | **holds** | 10 of 10 [0.69, 1.00] |" in after
+    assert shown not in before and shown in after
 
     extras = pd.read_csv(results / "claims_extras.csv").set_index(["claim", "arch"])
     step = extras.loc[("loss_falls_with_d", "conv")]
@@ -183,7 +190,7 @@ def test_the_convergence_section_follows_the_test_curves(tmp_path):
             test = run.test_loss + slope * (15 - epoch) + wiggle
             rows.append({"arch": run.arch, "latent_dim": run.latent_dim, "seed": run.seed, "epoch": epoch,
                          "train_loss": test - 1.0, "train_recon": 0, "train_kl": 0, "test_loss": test,
-                         "test_recon": 0, "test_kl": 0})
+                         "test_recon": 0, "test_kl": 0, "seconds": 1.0})
     pd.DataFrame(rows).to_csv(results / "histories.csv", index=False)
     claim_tables(results, sweep_of(results))
     text = writeup.render(results)

@@ -136,7 +136,8 @@ def rerun_elsewhere(final: pd.DataFrame, sweep: Sweep | None, reruns: Path = RER
                                                       f"{', '.join(map(str, (ours or {}).values())) or 'unknown'} here)"}
     keys = ["arch", "latent_dim", "seed"]
     both = final[keys].merge(there[keys], on=keys)
-    return there, {**about, "used": True, "runs_in_both": int(len(both))}
+    return there, {**about, "used": True, "runs_in_both": int(len(both)),
+                   "seeds_in_both": sorted(int(s) for s in both["seed"].unique())}
 
 
 DERIVED = ("claims.csv", "verdicts.csv", "seed_batch.csv", "machines.csv", "rerun.json", "inference.json",
@@ -160,7 +161,7 @@ def claim_tables(results_dir: Path | str, sweep: Sweep | None = None, reruns: Pa
 
     if (final := base("final_by_seed")) is not None:
         elsewhere, about = rerun_elsewhere(final, sweep, reruns)
-        checked = claims.on_another_machine(claims.loss_claims(final), elsewhere)
+        checked = claims.on_another_machine(claims.loss_claims(final), elsewhere, final)
         tables.save(checked, results / "claims.csv")
         tables.save(claims.overall_verdicts(checked), results / "verdicts.csv")
         summary = base("summary")       # the handout's end points are the grid's: no extra arch averaged in
