@@ -52,8 +52,8 @@ the test images' means on those two coordinates (colour: digit) and where you ar
 </div>""",
     "strip": """<div class="explorer" data-explorer="strip">
 <h4>Explore: one z, every seed's decoder</h4>
-<p>The same point of the 2-D latent space decoded by each seed's model of one architecture. Latent spaces
-are not aligned across seeds: the same z is a different digit from seed to seed.</p>
+<p>The same point of the 2-D latent space decoded by each seed's model of one architecture. Nothing in
+training ties one seed's latent space to another's: compare what the same z decodes to from seed to seed.</p>
 <label>architecture <select class="arch"></select></label>
 <label>z1 <input type="range" class="slider-x" min="-3" max="3" step="0.05" value="0"></label>
 <label>z2 <input type="range" class="slider-y" min="-3" max="3" step="0.05" value="0"></label>
