@@ -107,7 +107,7 @@ def test_equivalence_family_corrected_verdicts_and_their_words_follow_the_result
     step = extras.loc[("loss_falls_with_d", "conv")]
     assert step["holm_verdict"] == "equivalent" and step["holm_equivalence_p"] < 0.05 < step["holm_p"]
     assert "conv's flat loss (equivalent within the margin) from d = 10 to d = 50" in after
-    assert "The hypothesis: conv's loss does not move (equivalent within the margin)" in after
+    assert "Over that step conv's own loss does not move (equivalent within the margin)" in after
     beats = pd.read_csv(results / "verdicts.csv").set_index("claim").loc["conv_beats_linear"]
     assert beats["holm_verdict"] == "holds"
     assert set(verdict_of_conv_vs_linear(after).split(" | ")) == {"holds"}
