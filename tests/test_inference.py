@@ -135,7 +135,7 @@ def test_a_verdict_is_settled_only_where_a_rerun_elsewhere_agrees():
     assert checked.loc[("conv_beats_linear", "d=5"), ["verdict", "elsewhere_verdict", "settled"]].tolist() == \
         ["holds", "refuted", "no"]
     assert checked.loc[("conv_beats_linear", "d=2"), "settled"] == "yes"
-    assert set(claims.on_another_machine(claims.loss_claims(here), None)["settled"]) == {"one machine only"}
+    assert set(claims.on_another_machine(claims.loss_claims(here), None, here)["settled"]) == {"one machine only"}
     # A rerun of fewer seeds is compared over the seeds both ran: with the same numbers nothing flips, and the
     # verdicts compared are those of seeds 0-1 on both sides, not ours of seeds 0-2.
     fewer = claims.on_another_machine(claims.loss_claims(here), here[here["seed"] < 2], here)

@@ -185,21 +185,19 @@ def convergence(history: pd.DataFrame, last: int = LAST_EPOCHS) -> pd.DataFrame:
 
 
 def on_another_machine(claims: pd.DataFrame, final_elsewhere: pd.DataFrame | None,
-                       final: pd.DataFrame | None = None) -> pd.DataFrame:
-    """`claims` with the verdict the same comparisons get on another machine (same code), like with like: over
-    the runs (arch, d, seed) both machines trained, here (`shared_verdict`) and there (`elsewhere_verdict`);
-    `settled` is yes when the two agree, no when the machine flips it. A rerun of fewer seeds than this sweep
-    says nothing of the verdicts over the seeds it lacks: those are compared at the seeds in both."""
+                       final: pd.DataFrame) -> pd.DataFrame:
+    """`claims` (made from `final`) with the verdict the same comparisons get on another machine (same code),
+    like with like: over the runs (arch, d, seed) both machines trained, here (`shared_verdict`) and there
+    (`elsewhere_verdict`); `settled` is yes when the two agree, no when the machine flips it. A rerun of fewer
+    seeds than this sweep says nothing of the verdicts over the seeds it lacks."""
     out = claims.copy()
     if final_elsewhere is None or not len(claims):
         return out.assign(shared_verdict="not rerun", elsewhere_verdict="not rerun", settled="one machine only")
     keys = ["arch", "latent_dim", "seed"]
-    both = final_elsewhere[keys] if final is None else final[keys].merge(final_elsewhere[keys], on=keys)
-    verdicts = ["claim", "arch", "setting", "verdict"]
-    here = loss_claims(final.merge(both, on=keys))[verdicts] if final is not None else claims[verdicts]
-    there = loss_claims(final_elsewhere.merge(both, on=keys))[verdicts]
-    for table, name in ((here, "shared_verdict"), (there, "elsewhere_verdict")):
-        out = out.merge(table.rename(columns={"verdict": name}), on=["claim", "arch", "setting"], how="left")
+    both = final[keys].merge(final_elsewhere[keys], on=keys)
+    for table, name in ((final, "shared_verdict"), (final_elsewhere, "elsewhere_verdict")):
+        verdicts = loss_claims(table.merge(both, on=keys))[["claim", "arch", "setting", "verdict"]]
+        out = out.merge(verdicts.rename(columns={"verdict": name}), on=["claim", "arch", "setting"], how="left")
         out[name] = out[name].fillna("not rerun")
     out["settled"] = np.where(out["elsewhere_verdict"] == "not rerun", "one machine only",
                               np.where(out["elsewhere_verdict"] == out["shared_verdict"], "yes", "no"))
