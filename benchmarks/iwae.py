@@ -78,15 +78,19 @@ def useful_flop(layer, h: torch.Tensor, out: torch.Tensor) -> int:
 def matmul_rate(sizes=(512, 1024, 1536), trials: int = 5, repeats: int = 5) -> float:
     """GFLOP/s of large square float32 matrix products on one thread, the best of a few sizes and trials
     (this machine's speed drifts): the most its math library does, the ceiling for every layer above."""
-    best = 0.0
-    for size in sizes:
-        a, b = torch.randn(size, size), torch.randn(size, size)
-        a @ b
-        for _ in range(trials):
-            start = time.perf_counter()
-            for _ in range(repeats):
-                a @ b
-            best = max(best, 2 * size ** 3 * repeats / (time.perf_counter() - start) / 1e9)
+    best, threads = 0.0, torch.get_num_threads()
+    torch.set_num_threads(1)         # per core: a caller's default of all cores measured them all together
+    try:
+        for size in sizes:
+            a, b = torch.randn(size, size), torch.randn(size, size)
+            a @ b
+            for _ in range(trials):
+                start = time.perf_counter()
+                for _ in range(repeats):
+                    a @ b
+                best = max(best, 2 * size ** 3 * repeats / (time.perf_counter() - start) / 1e9)
+    finally:
+        torch.set_num_threads(threads)
     return best
 
 
