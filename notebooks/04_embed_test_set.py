@@ -51,7 +51,8 @@ first = sweep.seeds[0]
 # ## The 2-D embeddings
 #
 # Look for the clusters: which digits sit at the edge of the cloud, in tight groups of their own, and which
-# overlap in the middle (first seed).
+# overlap in the middle (first seed). A dot marks each digit's centroid; its number sits on it, or beside it on a
+# line where numbers would cover one another.
 
 # %%
 means_2d = {(a, s): latent.encode_means(load_model(folders[(a, 2, s)]), x_test)

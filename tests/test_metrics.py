@@ -82,6 +82,29 @@ def test_the_latent_grid_is_drawn_as_a_plot_and_each_tile_is_its_code_decoded(sm
     assert torch.allclose(tile, want, atol=1e-6)
 
 
+def test_the_embedding_marks_each_centroid_and_keeps_crowded_numbers_apart(small_model, mnist_slice):
+    """Test-set means of a trained model, with digit 1's points moved onto digit 0's centroid (two centroids
+    0.01 apart): each digit's number is drawn once, no two numbers' boxes overlap, and each dot is its class's
+    mean."""
+    import matplotlib.pyplot as plt
+    from vaelib.analysis import plots
+    _, _, x, y = mnist_slice
+    z2 = latent.encode_means(small_model, x)[:, :2].clone()
+    centre = lambda c: z2[y == c].mean(0)                # noqa: E731
+    z2[y == 1] += centre(0) - centre(1) + 0.01
+    fig = plots.plot_embedding(z2, y)
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    numbers = [t for t in ax.texts if t.get_text().isdigit()]
+    assert sorted(int(t.get_text()) for t in numbers) == sorted(set(y.tolist()))
+    boxes = [t.get_bbox_patch().get_window_extent() for t in numbers]
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    dots = ax.collections[-1].get_offsets()
+    means = torch.stack([z2[y == c].mean(0) for c in sorted(set(y.tolist()))])
+    assert torch.allclose(torch.as_tensor(dots.data, dtype=torch.float32), means, atol=1e-5)
+    plt.close(fig)
+
+
 def test_fashion_mnist_loads_verified():
     x, y = data.load("fashion", train=False)
     assert x.shape == (10_000, 1, 28, 28) and torch.bincount(y).tolist() == [1000] * 10

@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 import torch
+from adjustText import adjust_text
 from matplotlib.ticker import NullLocator
 
 from ..config.sweep import seed_runs
@@ -206,7 +207,8 @@ def plot_latent_grid(grid: torch.Tensor, values, title: str = ""):
 def plot_embedding(z2: torch.Tensor, labels: torch.Tensor, title: str = "", ax=None,
                    xlabel="$z_1$ (mean)", ylabel="$z_2$ (mean)", class_names=None, legend_title="digit"):
     """Scatter of 2-D latent points coloured by class, each class's centroid (the mean, which claim 4 ranks)
-    marked by its number."""
+    marked by a dot and its number; numbers that would cover one another are moved apart (adjustText), each
+    joined to its dot by a line."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 5.5))
     names = class_names or [str(c) for c in range(int(labels.max()) + 1)]
@@ -215,11 +217,17 @@ def plot_embedding(z2: torch.Tensor, labels: torch.Tensor, title: str = "", ax=N
     order = [f"{c}: {n}" if class_names else n for c, n in enumerate(names)]
     sns.scatterplot(data=frame, x="x", y="y", hue="class", hue_order=order, palette="tab10", s=4, linewidth=0,
                     alpha=0.6, ax=ax, legend="full")
-    for label, centre in frame.groupby("label")[["x", "y"]].mean().iterrows():
-        ax.text(centre["x"], centre["y"], str(label), fontsize=13, weight="bold", ha="center", va="center",
-                bbox={"boxstyle": "circle,pad=0.2", "fc": "white", "alpha": 0.7, "lw": 0})
+    centres = frame.groupby("label")[["x", "y"]].mean()
+    ax.scatter(centres["x"], centres["y"], s=12, c="white", edgecolors="black", linewidths=0.8, zorder=3)
+    texts = [ax.text(centre["x"], centre["y"], str(label), fontsize=13, weight="bold", ha="center", va="center",
+                     zorder=4, bbox={"boxstyle": "circle,pad=0.2", "fc": "white", "alpha": 0.8, "lw": 0})
+             for label, centre in centres.iterrows()]
     ax.legend(title=legend_title, markerscale=4, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    # a number that covers no other stays on its centroid; only crowded ones move. adjustText keeps the texts'
+    # own boxes apart: `expand` grows a one-digit box to the circle drawn around it
+    adjust_text(texts, ax=ax, avoid_self=False, expand=(2.0, 1.45),
+                arrowprops={"arrowstyle": "-", "color": "black", "lw": 0.8, "shrinkA": 0, "shrinkB": 0})
     return ax.figure
 
 
