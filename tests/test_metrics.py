@@ -105,6 +105,29 @@ def test_the_embedding_marks_each_centroid_and_keeps_crowded_numbers_apart(small
     plt.close(fig)
 
 
+def test_the_extras_figure_is_the_same_for_the_same_results():
+    """The committed final losses drawn twice give the same picture (the points' jitter is seeded), and the
+    caller's numpy generator is left where it was."""
+    import io
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import pandas as pd
+    from vaelib.analysis import plots
+    from vaelib.infra import paths
+    final = pd.read_csv(paths.PROJECT / "results" / "final_by_seed.csv")
+    np.random.seed(7)
+    before = np.random.get_state()[1].copy()
+    pictures = []
+    for _ in range(2):
+        fig = plots.plot_extra(final, "convwide", "conv", ["convch"])
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="rgba")
+        pictures.append(buffer.getvalue())
+        plt.close(fig)
+    assert pictures[0] == pictures[1]
+    assert (np.random.get_state()[1] == before).all()
+
+
 def test_fashion_mnist_loads_verified():
     x, y = data.load("fashion", train=False)
     assert x.shape == (10_000, 1, 28, 28) and torch.bincount(y).tolist() == [1000] * 10

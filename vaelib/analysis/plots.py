@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
@@ -152,8 +153,15 @@ def plot_extra(final: pd.DataFrame, arch: str, base: str, controls=()):
     grid = sns.catplot(data=table, x="architecture", y="test_loss", col="latent_dim", order=order,
                        kind="point", errorbar=None, color="black", marker="_", markersize=28, linestyle="none",
                        height=3.2, aspect=0.9, sharey=False)
-    grid.map_dataframe(sns.stripplot, x="architecture", y="test_loss", order=order, hue="seed",
-                       palette="dark", size=6, jitter=0.12)
+    # seaborn jitters the points with numpy's global generator: seeded here (and the caller's state put back),
+    # so that the same results draw the same figure
+    state = np.random.get_state()
+    np.random.seed(0)
+    try:
+        grid.map_dataframe(sns.stripplot, x="architecture", y="test_loss", order=order, hue="seed",
+                           palette="dark", size=6, jitter=0.12)
+    finally:
+        np.random.set_state(state)
     grid.set_titles("latent dimension d = {col_name}")
     grid.set_axis_labels("", "final test loss (nats per image)")
     grid.add_legend(title="seed")
