@@ -27,25 +27,21 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from vaelib.config.sweep import Sweep
-from vaelib.core.losses import vae_loss
 from vaelib.core.models import build_model
 from vaelib.infra import paths
 
 from .iwae import matmul_rate
+from .sweep import train_flops_per_image
 
 TRAIN_IMAGES, TEST_IMAGES = 60_000, 10_000
 
 
 def _per_image(arch: str, d: int, what: str, batch: int = 128) -> float:
+    if what == "train step":
+        return train_flops_per_image(arch, d, batch)
     model = build_model(arch, d)
-    x = torch.rand(batch, 1, 28, 28)
-    with FlopCounterMode(display=False) as counter:
-        if what == "train step":
-            logits, mu, logvar = model(x)
-            vae_loss(logits, x, mu, logvar)[0].backward()
-        else:
-            with torch.no_grad():
-                model(x) if what == "forward" else model.decode(torch.rand(batch, d))
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.rand(batch, 1, 28, 28)) if what == "forward" else model.decode(torch.rand(batch, d))
     return counter.get_total_flops() / batch
 
 

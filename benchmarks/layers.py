@@ -35,6 +35,7 @@ from vaelib.data import datasets as data
 from vaelib.training import optim
 
 from .iwae import matmul_rate
+from .sweep import train_flops_per_image
 
 BACKENDS = ("oneDNN", "ATen")
 # each switch of torch.backends.mkldnn warns that TF32 on oneDNN is for Intel GPUs: noise here
@@ -140,7 +141,7 @@ def _on_backends(model: nn.Module, choice: dict[str, tuple[bool, bool]]) -> nn.M
 
 def step_table(arch: str, x: torch.Tensor, fastest: dict[str, bool], peak: float, steps: int) -> list[dict]:
     """The whole training step three ways; each way's losses over `steps` steps compared with oneDNN's."""
-    flops = _step_flops(arch, x[:128])
+    flops = train_flops_per_image(arch, 10) * 128
     ways = {"oneDNN everywhere (today)": None, "ATen everywhere": False, "fastest per call": fastest,
             "bfloat16 autocast (oneDNN)": "bf16"}
     rows, reference = [], None
@@ -170,14 +171,6 @@ def step_table(arch: str, x: torch.Tensor, fastest: dict[str, bool], peak: float
                      "peak_share": flops / ms / 1e6 / peak, "equal": losses == reference,
                      "last_loss_diff": losses[-1] - reference[-1]})
     return rows
-
-
-def _step_flops(arch: str, xb: torch.Tensor) -> float:
-    model = build_model(arch, 10)
-    with FlopCounterMode(display=False) as counter:
-        logits, mu, logvar = model(xb)
-        vae_loss(logits, xb, mu, logvar, 1.0)[0].backward()
-    return counter.get_total_flops()
 
 
 @torch.inference_mode()
