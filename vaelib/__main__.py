@@ -36,6 +36,8 @@ def main(argv=None) -> int:
     t.add_argument("--lr", default=1e-3)
     t.add_argument("--beta", default=1.0, help="weight of the KL term (1 = the ELBO)")
     t.add_argument("--seed", default=0)
+    t.add_argument("--init-seed", default=None, help="seed of the initial weights alone (default: --seed, which "
+                                                      "then seeds only the batch order and the noise)")
     t.add_argument("--dataset", default="mnist", help=f"one of: {', '.join(DATASETS)}")
     t.add_argument("--train-limit", default=None, help="use only the first N training images")
     t.add_argument("--test-limit", default=None, help="use only the first N test images")
@@ -62,7 +64,8 @@ def main(argv=None) -> int:
     config = RunConfig(arch=args.arch, latent_dim=args.latent_dim, epochs=args.epochs,
                        batch_size=args.batch_size, lr=args.lr, beta=args.beta, seed=args.seed,
                        dataset=args.dataset, train_limit=args.train_limit, test_limit=args.test_limit,
-                       device=args.device, num_threads=args.threads, protocol=args.protocol)
+                       device=args.device, num_threads=args.threads, protocol=args.protocol,
+                       init_seed=args.init_seed)
     run = train(config, args.runs_dir, force=args.force, progress=not args.quiet, keep_stale=args.keep_stale,
                 snapshot_epochs=args.snapshot_epochs, extend=args.extend)
     print(f"{run.folder}: finished; final test loss {run.history['test_loss'].iloc[-1]:.2f} nats per image")

@@ -18,8 +18,8 @@ from .protocols import PROTOCOLS
 
 # Fields that change the result; device and thread count only change the speed.
 IDENTITY = ("dataset", "arch", "latent_dim", "epochs", "batch_size", "lr", "beta", "seed",
-            "train_limit", "test_limit", "protocol")
-DEFAULTS = {"protocol": "plain"}     # what a saved config without the field (older code) meant
+            "train_limit", "test_limit", "protocol", "init_seed")
+DEFAULTS = {"protocol": "plain", "init_seed": None}     # what a saved config without the field (older code) meant
 
 
 class ConfigError(Refused, ValueError):
@@ -80,6 +80,10 @@ class RunConfig:
     device: str = "auto"
     num_threads: int = 0   # 0: share the cores with the other running vaelib jobs (vaelib.cpushare)
     protocol: str = "plain"    # how it is trained (config.protocols): "plain", or "burda" (the authors' code)
+    # The initial weights' seed when it is not `seed` (which then seeds only the batch order and the noise):
+    # the collapse experiment swaps the two between runs. None (the default, and what `seed` gives) keeps a
+    # run bit-identical to one trained before the field existed.
+    init_seed: int | None = None
 
     def __post_init__(self):
         checks = {
@@ -96,7 +100,10 @@ class RunConfig:
             "device": _as_device(self.device),
             "num_threads": _as_int("num_threads", self.num_threads, 0),
             "protocol": _as_choice("protocol", self.protocol, tuple(PROTOCOLS)),
+            "init_seed": _as_int("init_seed", self.init_seed, 0, optional=True),
         }
+        if checks["init_seed"] == checks["seed"]:
+            checks["init_seed"] = None          # one run, one name
         for name, value in checks.items():
             object.__setattr__(self, name, value)
 
@@ -109,6 +116,11 @@ class RunConfig:
             raise ConfigError(f"unknown parameter(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
         return cls(**params)
 
+    @property
+    def weights_seed(self) -> int:
+        """The seed of the initial weights."""
+        return self.seed if self.init_seed is None else self.init_seed
+
     def identity(self) -> dict:
         return {k: getattr(self, k) for k in IDENTITY}
 
@@ -117,8 +129,9 @@ class RunConfig:
 
     @property
     def name(self) -> str:
-        """The run folder's name: every setting a sweep varies, {arch}_{d}_s{seed} (dataset prefix unless MNIST)."""
-        base = f"{self.arch}_{self.latent_dim}_s{self.seed}"
+        """The run folder's name: every setting a sweep varies, {arch}_{d}_s{seed} (dataset prefix unless MNIST;
+        _i{init_seed} where the initial weights have a seed of their own)."""
+        base = f"{self.arch}_{self.latent_dim}_s{self.seed}" + ("" if self.init_seed is None else f"_i{self.init_seed}")
         return base if self.dataset == "mnist" else f"{self.dataset}_{base}"
 
 

@@ -156,11 +156,34 @@ def git_commit() -> dict:
     return {"commit": commit, "dirty": dirty}
 
 
+# The CPU's instruction-set extensions that choose torch's kernels and so can change a float's last bit.
+ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
+             "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8", "asimd", "sve")
+
+
+@lru_cache(maxsize=1)
+def cpu() -> dict:
+    """The CPU a result was made on: its model name, its vendor, and which of ISA_FLAGS it has (from
+    /proc/cpuinfo; the platform's words elsewhere), beside torch's own choice of kernels."""
+    import platform
+    info: dict = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            info.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    flags = set((info.get("flags") or info.get("Features") or "").split())
+    return {"model": info.get("model name") or platform.processor() or platform.machine(),
+            "vendor": info.get("vendor_id", ""), "flags": [f for f in ISA_FLAGS if f in flags],
+            "torch_capability": torch.backends.cpu.get_cpu_capability()}
+
+
 def record(entries=TRAINING, device: str | torch.device = "cpu", **extra) -> dict:
-    """The provenance written beside a result."""
+    """The provenance written beside a result, with the CPU it was made on."""
     from .numerics import state
     return {"code": fingerprint(entries), **git_commit(), "torch": str(torch.__version__), "device": str(device),
-            "precision": state(), **extra}
+            "precision": state(), "cpu": cpu(), **extra}
 
 
 def is_fresh(saved: dict | None, entries=TRAINING, replay=None, **same) -> bool:

@@ -110,11 +110,11 @@ def _train(config: RunConfig, folder: Path, state: str, share: CpuShare, progres
 
 
 def start(config: RunConfig, x_train: torch.Tensor, device: torch.device):
-    """The seeded initial model, its optimizer, the random generators (batch order, noise, and for a
+    """The seeded initial model (RunConfig.weights_seed), its optimizer, the random generators (batch order, noise, and for a
     binarized dataset the binarization) and the protocol's step (None for the plain protocol, whose step
     is training.plain.train_step); the caller's random state is left untouched."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
+        torch.manual_seed(config.weights_seed)
         model = build_model(config.arch, config.latent_dim).to(device)
     model.init_from_data(x_train)
     # every draw from a CPU generator, moved where it is used: the same streams, and the same checkpoint,

@@ -1,0 +1,158 @@
+"""Runs that collapse: a rule fixed before it is applied, the count per setting, the runs' signature, how the
+loss follows the active units, and the experiment that separates what collapses a run (docs/statistics.md).
+
+The rule (RULE) is on the final test loss alone, so that the active units, read beside it, explain the
+collapse rather than define it. It was written after a review named conv d = 10's seeds 4 and 8, so it is
+not blind to them; its two parts are conventions fixed outside these results (Tukey's fence for a sample's
+bulk, the report's equivalence margin for a difference worth counting), not thresholds fitted to them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from . import inference
+
+KEYS = ["arch", "latent_dim"]
+FENCE = 1.5            # Tukey's inner fence: Q3 + 1.5 IQR
+RULE = (f"a run collapses when its final test loss lies more than the equivalence margin "
+        f"({inference.MARGINS['test_loss']:g} nat) above its setting's upper Tukey fence (Q3 + {FENCE:g} IQR of "
+        f"the setting's final test losses over its seeds, numpy's linear quantiles)")
+# The collapse experiment (python -m vaelib.collapse): one setting, two collapsed seeds and two partners (the
+# seeds with the most active units, 1 and 9, paired in seed order), and new seeds beyond the report's.
+SETTING = ("conv", 10)
+PAIRS = ((4, 1), (8, 9))
+NEW_SEEDS = tuple(range(10, 20))
+
+
+def threshold(losses) -> float:
+    """The loss above which a run of a setting with these final losses collapses (RULE)."""
+    q1, q3 = np.percentile(np.asarray(losses, dtype=float), [25, 75])
+    return float(q3 + FENCE * (q3 - q1) + inference.MARGINS["test_loss"])
+
+
+def flag(final: pd.DataFrame) -> pd.DataFrame:
+    """`final` (one row per run) with each setting's collapse threshold and whether the run collapses."""
+    out = final.copy()
+    out["collapse_above"] = out.groupby(KEYS)["test_loss"].transform(threshold)
+    out["collapsed"] = out["test_loss"] > out["collapse_above"]
+    return out
+
+
+def counts(flagged: pd.DataFrame) -> pd.DataFrame:
+    """Per setting: collapsed runs k of n with a Clopper-Pearson 95% interval, the threshold, and the seeds."""
+    rows = []
+    for (arch, d), g in flagged.groupby(KEYS, sort=False):
+        k, n = int(g["collapsed"].sum()), len(g)
+        ci = stats.binomtest(k, n).proportion_ci(inference.LEVEL, method="exact")
+        rows.append({"arch": arch, "latent_dim": d, "runs": n, "collapsed": k, "share": k / n,
+                     "share_low": float(ci.low), "share_high": float(ci.high),
+                     "collapse_above": g["collapse_above"].iloc[0],
+                     "collapsed_seeds": " ".join(str(int(s)) for s in g.loc[g["collapsed"], "seed"]) or "none",
+                     "seeds": f"{int(g['seed'].min())}-{int(g['seed'].max())}"})
+    return pd.DataFrame(rows)
+
+
+def signature(flagged: pd.DataFrame, scores: pd.DataFrame, history: pd.DataFrame, kl: pd.DataFrame) -> pd.DataFrame:
+    """Each collapsed run beside its setting's other runs: active units, KL per active unit, the test loss
+    after epoch 1 and at the end (the medians of the setting's other runs beside each)."""
+    keys = KEYS + ["seed"]
+    first = history[history["epoch"] == 1][keys + ["test_loss"]].rename(columns={"test_loss": "epoch1_loss"})
+    total_kl = kl.groupby(keys, as_index=False)["kl"].sum().rename(columns={"kl": "kl_total"})
+    runs = (flagged.merge(scores[keys + ["active_units"]], on=keys).merge(first, on=keys).merge(total_kl, on=keys))
+    runs["kl_per_unit"] = runs["kl_total"] / runs["active_units"]
+    rows = []
+    for _, g in runs.groupby(KEYS, sort=False):
+        others = g[~g["collapsed"]]
+        for r in g[g["collapsed"]].itertuples():
+            rows.append({"arch": r.arch, "latent_dim": r.latent_dim, "seed": r.seed, "test_loss": r.test_loss,
+                         "others_loss": others["test_loss"].median(), "active_units": r.active_units,
+                         "others_units": others["active_units"].median(), "kl_per_unit": r.kl_per_unit,
+                         "others_kl_per_unit": others["kl_per_unit"].median(), "epoch1_loss": r.epoch1_loss,
+                         "others_epoch1_loss": others["epoch1_loss"].median(), "others": len(others)})
+    return pd.DataFrame(rows)
+
+
+def unit_slopes(final: pd.DataFrame, scores: pd.DataFrame, archs=("conv", "convwide", "convch")) -> pd.DataFrame:
+    """How the final test loss follows the active units: per setting of the conv family with some spread of
+    units, and pooled over them with one intercept per setting (statsmodels OLS, loss ~ units + setting), the
+    slope in nats per active unit with its 95% t interval and the correlation (seeds: every run of the
+    setting)."""
+    import statsmodels.formula.api as smf
+    keys = KEYS + ["seed"]
+    runs = final.merge(scores[keys + ["active_units"]], on=keys)
+    runs = runs[runs["arch"].isin(archs)].assign(setting=lambda t: t["arch"] + " d=" + t["latent_dim"].astype(str))
+    rows, used = [], []
+    for setting, g in runs.groupby("setting", sort=False):
+        if g["active_units"].nunique() < 3:
+            continue
+        used.append(setting)
+        fit = stats.linregress(g["active_units"], g["test_loss"])
+        half = stats.t.ppf(0.5 + inference.LEVEL / 2, len(g) - 2) * fit.stderr
+        rows.append({"setting": setting, "runs": len(g), "units": f"{int(g['active_units'].min())}-"
+                     f"{int(g['active_units'].max())}", "slope": fit.slope, "slope_low": fit.slope - half,
+                     "slope_high": fit.slope + half, "r": fit.rvalue})
+    pooled = runs[runs["setting"].isin(used)]
+    if len(used) > 1:
+        fit = smf.ols("test_loss ~ active_units + C(setting)", data=pooled).fit()
+        low, high = fit.conf_int(1 - inference.LEVEL).loc["active_units"]
+        rows.append({"setting": "pooled (one intercept per setting)", "runs": len(pooled),
+                     "units": f"{int(pooled['active_units'].min())}-{int(pooled['active_units'].max())}",
+                     "slope": fit.params["active_units"], "slope_low": low, "slope_high": high,
+                     "r": math.copysign(math.sqrt(max(fit.rsquared, 0)), fit.params["active_units"])})
+    return pd.DataFrame(rows)
+
+
+def predictions(final: pd.DataFrame) -> pd.DataFrame:
+    """What the report's runs of SETTING predict for each run of the experiment, before it is trained:
+    the collapse threshold (RULE over the report's seeds), the probability that a new seed collapses (the
+    share of the report's seeds that did) and, for a run of a new seed, the 95% t prediction interval of its
+    final test loss from all the report's seeds and from the seeds that did not collapse, and the
+    distribution-free interval [min, max] of the report's seeds (coverage (n - 1) / (n + 1)). For a swapped
+    run (initial weights of one seed, batch order and noise of another) the collapse each explanation
+    predicts: by the initial weights, by the data order and noise."""
+    arch, d = SETTING
+    g = flag(final[(final["arch"] == arch) & (final["latent_dim"] == d)])
+    losses, kept = g["test_loss"].to_numpy(), g.loc[~g["collapsed"], "test_loss"].to_numpy()
+    collapsed = set(g.loc[g["collapsed"], "seed"].astype(int))
+    n = len(losses)
+
+    def t_interval(x):
+        half = stats.t.ppf(0.5 + inference.LEVEL / 2, len(x) - 1) * x.std(ddof=1) * math.sqrt(1 + 1 / len(x))
+        return x.mean() - half, x.mean() + half
+
+    common = {"arch": arch, "latent_dim": d, "collapse_above": g["collapse_above"].iloc[0],
+              "p_collapse": len(collapsed) / n, "from_seeds": f"{int(g['seed'].min())}-{int(g['seed'].max())}"}
+    low, high = t_interval(losses)
+    kept_low, kept_high = t_interval(kept)
+    rows = [{"run": f"{arch}_{d}_s{s}", "role": "new seed", "data_seed": s, "init_seed": s, **common,
+             "pi_low": low, "pi_high": high, "pi_kept_low": kept_low, "pi_kept_high": kept_high,
+             "range_low": losses.min(), "range_high": losses.max(), "range_coverage": (n - 1) / (n + 1),
+             "if_init": "", "if_data": ""} for s in NEW_SEEDS]
+    for bad, good in PAIRS:
+        for data_seed, init_seed in ((bad, bad), (good, good), (good, bad), (bad, good)):
+            name = f"{arch}_{d}_s{data_seed}" + ("" if data_seed == init_seed else f"_i{init_seed}")
+            role = "retrained" if data_seed == init_seed else "swapped"
+            rows.append({"run": name, "role": role, "data_seed": data_seed, "init_seed": init_seed, **common,
+                         "pi_low": math.nan, "pi_high": math.nan, "pi_kept_low": math.nan, "pi_kept_high": math.nan,
+                         "range_low": math.nan, "range_high": math.nan, "range_coverage": math.nan,
+                         "if_init": "collapses" if init_seed in collapsed else "does not",
+                         "if_data": "collapses" if data_seed in collapsed else "does not"})
+    return pd.DataFrame(rows)
+
+
+def predicted_count(p_table: pd.DataFrame) -> dict:
+    """How many of the new seeds the report's seeds predict to collapse: the beta-binomial predictive
+    distribution of the count (Jeffreys prior on the rate, updated by the report's k of n), its mode and
+    central 95% interval."""
+    new = p_table[p_table["role"] == "new seed"]
+    first = p_table.iloc[0]
+    n_report = int(first["from_seeds"].split("-")[1]) - int(first["from_seeds"].split("-")[0]) + 1
+    k = round(first["p_collapse"] * n_report)
+    dist = stats.betabinom(len(new), k + 0.5, n_report - k + 0.5)
+    return {"new_runs": len(new), "mode": int(np.argmax(dist.pmf(np.arange(len(new) + 1)))),
+            "low": int(dist.ppf((1 - inference.LEVEL) / 2)), "high": int(dist.ppf(0.5 + inference.LEVEL / 2))}
