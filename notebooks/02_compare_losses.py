@@ -46,8 +46,9 @@ tables.read(where.results / "summary.csv").round(2)
 # ## Loss curves and their components
 #
 # Columns: total loss, reconstruction, KL; rows: train and test of each architecture. Colour is the latent
-# dimension; the band around each line is the seed-to-seed standard deviation. Compare the order of the
-# colours in the reconstruction column with their order in the KL column (claims 1 and 3 below test it).
+# dimension; each seed is a thin line and their median a thick one. Compare the order of the colours in the
+# reconstruction column with their order in the KL column (claims 1 and 3 below test it), and look for a thin
+# line that stays apart from its colour's others: a run that collapses (REPORT.md, "Runs that collapse").
 
 # %%
 fig = plots.plot_sweep_curves(history)
@@ -56,9 +57,9 @@ plots.save(fig, where.figures / "loss_curves.png");
 # %% [markdown]
 # ## Final test losses against the latent dimension
 #
-# The same comparison at the last epoch, one line per architecture, with error bars of one standard
-# deviation over seeds: the gap between the lines, against the bars, answers "is the convolutional model
-# better at each d?".
+# The same comparison at the last epoch: a dot for each seed and a bar for their median, the two
+# architectures side by side at each d. The gap between the bars, against the spread of the dots, answers
+# "is the convolutional model better at each d?"; a dot far from its bar is a seed the median ignores.
 
 # %%
 fig = plots.plot_final_by_dim(final)

@@ -119,10 +119,10 @@ if high:
 # %% [markdown]
 # ## How many latent dimensions does each model use?
 #
-# A latent coordinate is *active* when the variance of its posterior mean over the test images exceeds 0.01
-# (Burda et al. 2015); an inactive one carries no information about the image (its KL is near zero). Look at
-# the largest d: how many of its coordinates each architecture uses. Left: mean and standard deviation over
-# seeds (`results/latent_diagnostics.csv`); right: the KL of every coordinate of the first seed's models
+# A latent coordinate is *active* when its KL to the prior, averaged over the test images, exceeds 0.1 nats
+# (`vaelib.evaluation.latent.ACTIVE_RULE`); an inactive one carries no information about the image. Look at
+# the largest d: how many of its coordinates each architecture uses. Left: a dot for each seed and a bar for
+# their median (`results/latent_diagnostics.csv`); right: the KL of every coordinate of the first seed's models
 # (`results/kl_per_dim.csv` has every seed). Whether conv's unused coordinates come from its narrow dense
 # layer is tested in notebook 05 (the wide-dense extra).
 

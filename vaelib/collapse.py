@@ -85,6 +85,8 @@ def main(argv=None) -> int:
         if unknown:
             raise Refused(f"--only {' '.join(unknown)}: not in predictions.csv; allowed: {' '.join(planned['run'])}")
         planned = planned[planned["run"].isin(args.only)]
+    order = {"swapped": 0, "retrained": 1, "new seed": 2}      # the 2 x 2 first: it answers the question
+    planned = planned.sort_values("role", key=lambda r: r.map(order), kind="stable")
     out = results / "collapse_runs.csv"
     done = tables.read(out) if out.is_file() else pd.DataFrame()
     rows = done.to_dict("records")

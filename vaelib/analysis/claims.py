@@ -13,10 +13,12 @@ import math
 import numpy as np
 import pandas as pd
 
-from . import inference
+from . import collapse, inference
 
 COLUMNS = ["claim", "family", "arch", "setting", "metric", "difference", "ci_low", "ci_high", "p", "margin",
-           "equivalence_p", "verdict", "resolvable", "seeds_needed", "seeds"]
+           "equivalence_p", "verdict", "reading", "verdict_half", "verdict_twice", "smallest_margin", "resolvable",
+           "seeds_needed", "seeds", "welch_difference", "welch_low", "welch_high", "welch_p", "welch_verdict",
+           "rank_shift", "rank_low", "rank_high", "rank_p", "rank_verdict", "why"]
 
 # The families within which Holm's correction runs: the comparisons that together support one statement of
 # the report (a claim of the handout at all its settings, both its parts where it has two), so that the
@@ -25,7 +27,9 @@ COLUMNS = ["claim", "family", "arch", "setting", "metric", "difference", "ci_low
 FAMILIES = {"recon_falls_with_d": "claim 1", "conv_beats_linear": "claim 2", "conv_reconstructs_better": "claim 2",
             "kl_rises_with_d": "claim 3", "linear_lower_kl": "claim 3", "loss_falls_with_d": "loss falls with d",
             "extra_lowers_loss": "wide dense layer", "extra_gains_more_with_d": "wide dense layer",
-            "extra_uses_more_units": "wide dense layer", "extra_gains_more_than_control": "wide dense layer"}
+            "extra_uses_more_units": "wide dense layer", "extra_gains_more_than_control": "wide dense layer",
+            # claim 2 with the wider dense layer: the scope of claim 2's verdicts at the extra's d
+            "extra_beats_linear": "claim 2, wide dense layer", "extra_reconstructs_better": "claim 2, wide dense layer"}
 
 
 def _values(final: pd.DataFrame, arch: str, d: int, metric: str) -> np.ndarray:
@@ -33,10 +37,29 @@ def _values(final: pd.DataFrame, arch: str, d: int, metric: str) -> np.ndarray:
 
 
 def _row(final, claim, arch_label, setting, metric, lower, higher, family: str | None = None) -> dict:
-    """Claim "`lower` (arch, d) has the lower `metric` than `higher`", over the per-seed values."""
+    """Claim "`lower` (arch, d) has the lower `metric` than `higher`", over the per-seed values; where the
+    verdict on the means or on the ranks differs from the report's, why (`why`)."""
+    found = inference.compare(_values(final, *lower, metric), _values(final, *higher, metric),
+                              inference.margin_of(metric))
     return {"claim": claim, "family": family or FAMILIES[claim], "arch": arch_label, "setting": setting,
-            "metric": metric, **inference.compare(_values(final, *lower, metric), _values(final, *higher, metric),
-                                                  inference.margin_of(metric))}
+            "metric": metric, **found, "why": why_they_differ(found, final, lower, higher)}
+
+
+def why_they_differ(found: dict, final: pd.DataFrame, *sides) -> str:
+    """Empty where the three verdicts agree; else the collapsed runs of either side (analysis.collapse), which
+    move the mean but neither the trimmed mean nor the ranks, or, with none, that the intervals differ in what
+    they estimate and in width."""
+    if found["welch_verdict"] == found["verdict"] and found.get("rank_verdict", found["verdict"]) == found["verdict"]:
+        return ""
+    lost = []
+    for arch, d in sides:
+        g = collapse.flag(final[(final["arch"] == arch) & (final["latent_dim"] == d)])
+        if g["collapsed"].any():
+            lost.append(f"{arch} d={d} seed{'s' if g['collapsed'].sum() > 1 else ''} "
+                        f"{', '.join(str(int(x)) for x in g.loc[g['collapsed'], 'seed'])}")
+    if lost:
+        return f"collapsed runs ({'; '.join(lost)}) move the mean, not the trimmed mean or the ranks"
+    return "no collapsed run: the three estimate different things (means, trimmed means, pairs) at different widths"
 
 
 def loss_claims(final: pd.DataFrame, archs=("linear", "conv")) -> pd.DataFrame:
@@ -71,11 +94,12 @@ def loss_claims(final: pd.DataFrame, archs=("linear", "conv")) -> pd.DataFrame:
 
 def _gain(final, arch: str, other: str, small: int, large: int) -> dict:
     """How much more `arch`'s test loss falls from d = small to d = large than `other`'s: a contrast of four
-    seed means (inference.contrast)."""
-    return inference.contrast([(1, _values(final, arch, small, "test_loss")),
-                               (-1, _values(final, arch, large, "test_loss")),
-                               (-1, _values(final, other, small, "test_loss")),
-                               (1, _values(final, other, large, "test_loss"))], inference.margin_of("test_loss"))
+    seeds' trimmed means by the report's rule (inference.yuen_contrast), the same on the means beside."""
+    groups = [(1, _values(final, arch, small, "test_loss")), (-1, _values(final, arch, large, "test_loss")),
+              (-1, _values(final, other, small, "test_loss")), (1, _values(final, other, large, "test_loss"))]
+    margin = inference.margin_of("test_loss")
+    return inference.beside(inference.yuen_contrast(groups, margin), inference.yuen_contrast(groups, margin, trim=0),
+                            min(len(x) for _, x in groups))
 
 
 def extra_claims(final: pd.DataFrame, scores: pd.DataFrame, arch: str, base: str) -> list[dict]:
@@ -96,6 +120,10 @@ def extra_claims(final: pd.DataFrame, scores: pd.DataFrame, arch: str, base: str
                  "seeds_needed": math.nan})
     rows.append(_row(scores, "extra_uses_more_units", f"{arch} vs {base}", f"d={large}", "active_units",
                      (base, large), (arch, large)))
+    if "linear" in set(final["arch"]):      # claim 2's scope: is "conv against linear" a fact about conv's width?
+        rows += [_row(final, claim, f"{arch} vs linear", f"d={d}", metric, (arch, d), ("linear", d))
+                 for d in dims for claim, metric in (("extra_beats_linear", "test_loss"),
+                                                     ("extra_reconstructs_better", "test_recon"))]
     return rows
 
 
@@ -254,8 +282,11 @@ def _by_seed(g: pd.DataFrame, tops: tuple) -> dict:
     """The seed-level reading of a rank claim: each seed shows it when its rank is within the cut-off; the
     share of seeds with its Clopper-Pearson interval at the first cut-off (inference.seed_share), and the
     number of seeds supporting at every cut-off (its sensitivity)."""
-    return {**inference.seed_share(g["rank"] <= tops[0]),
-            **{f"supporting_top{t}": int((g["rank"] <= t).sum()) for t in tops}}
+    out = inference.seed_share(g["rank"] <= tops[0])
+    for t in tops:
+        at = inference.seed_share(g["rank"] <= t)
+        out.update({f"supporting_top{t}": at["supporting"], f"verdict_top{t}": at["share_verdict"]})
+    return out
 
 
 def edge_claim(ranks: pd.DataFrame, tops: tuple = EDGE_TOPS) -> pd.DataFrame:

@@ -80,8 +80,8 @@ def signature(flagged: pd.DataFrame, scores: pd.DataFrame, history: pd.DataFrame
 def unit_slopes(final: pd.DataFrame, scores: pd.DataFrame, archs=("conv", "convwide", "convch")) -> pd.DataFrame:
     """How the final test loss follows the active units: per setting of the conv family with some spread of
     units, and pooled over them with one intercept per setting (statsmodels OLS, loss ~ units + setting), the
-    slope in nats per active unit with its 95% t interval and the correlation (seeds: every run of the
-    setting)."""
+    slope in nats per active unit with its 95% t interval and the correlation (pooled: the partial
+    correlation given the setting; seeds: every run of the setting)."""
     import statsmodels.formula.api as smf
     keys = KEYS + ["seed"]
     runs = final.merge(scores[keys + ["active_units"]], on=keys)
@@ -103,7 +103,7 @@ def unit_slopes(final: pd.DataFrame, scores: pd.DataFrame, archs=("conv", "convw
         rows.append({"setting": "pooled (one intercept per setting)", "runs": len(pooled),
                      "units": f"{int(pooled['active_units'].min())}-{int(pooled['active_units'].max())}",
                      "slope": fit.params["active_units"], "slope_low": low, "slope_high": high,
-                     "r": math.copysign(math.sqrt(max(fit.rsquared, 0)), fit.params["active_units"])})
+                     "r": fit.tvalues["active_units"] / math.sqrt(fit.tvalues["active_units"] ** 2 + fit.df_resid)})
     return pd.DataFrame(rows)
 
 
@@ -156,3 +156,59 @@ def predicted_count(p_table: pd.DataFrame) -> dict:
     dist = stats.betabinom(len(new), k + 0.5, n_report - k + 0.5)
     return {"new_runs": len(new), "mode": int(np.argmax(dist.pmf(np.arange(len(new) + 1)))),
             "low": int(dist.ppf((1 - inference.LEVEL) / 2)), "high": int(dist.ppf(0.5 + inference.LEVEL / 2))}
+
+
+def experiment(predicted: pd.DataFrame, trained: pd.DataFrame, final: pd.DataFrame) -> pd.DataFrame:
+    """Each run of the experiment beside what was predicted for it: collapsed or not by the threshold fixed
+    in predictions.csv, inside each prediction interval or not, and for a retrained run its change from the
+    report's run of the same seeds."""
+    keys = KEYS + ["seed"]
+    out = predicted.merge(trained[["run", "epoch1_loss", "test_loss", "test_recon", "test_kl", "active_units",
+                                   "kl_total", "weights_sha256", "cpu", "code"]], on="run")
+    out["collapsed"] = out["test_loss"] > out["collapse_above"]
+    for name in ("pi", "pi_kept", "range"):
+        out[f"in_{name}"] = np.where(out[f"{name}_low"].isna(), np.nan,
+                                     (out[f"{name}_low"] <= out["test_loss"]) & (out["test_loss"] <= out[f"{name}_high"]))
+    report = final[keys + ["test_loss"]].rename(columns={"seed": "data_seed", "test_loss": "report_loss"})
+    out = out.merge(report, on=["arch", "latent_dim", "data_seed"], how="left")
+    out.loc[out["role"] != "retrained", "report_loss"] = np.nan
+    out["kl_per_unit"] = out["kl_total"] / out["active_units"].clip(lower=1)
+    return out
+
+
+def factors(runs: pd.DataFrame) -> pd.DataFrame:
+    """The 2 x 2 of each pair: per (initial weights' seed, data order's seed), the run's loss, units and
+    whether it collapsed; and which factor the collapses follow (both runs with the collapsed seed's
+    initial weights collapse and neither with its data order: "initial weights"; the reverse: "data order
+    and noise"; otherwise "neither alone")."""
+    rows = []
+    for bad, good in PAIRS:
+        cells = runs[runs["data_seed"].isin([bad, good]) & runs["init_seed"].isin([bad, good])]
+        if len(cells) < 4:
+            continue
+        by_init = all(c.collapsed == (c.init_seed == bad) for c in cells.itertuples())
+        by_data = all(c.collapsed == (c.data_seed == bad) for c in cells.itertuples())
+        carried = "initial weights" if by_init and not by_data else "data order and noise" if by_data and not by_init \
+            else "neither alone"
+        for c in cells.itertuples():
+            rows.append({"pair": f"{bad} with {good}", "init_seed": c.init_seed, "data_seed": c.data_seed,
+                         "test_loss": c.test_loss, "active_units": c.active_units, "collapsed": c.collapsed,
+                         "carried_by": carried})
+    return pd.DataFrame(rows, columns=["pair", "init_seed", "data_seed", "test_loss", "active_units", "collapsed",
+                                       "carried_by"])
+
+
+def new_seeds(runs: pd.DataFrame, p_table: pd.DataFrame) -> dict:
+    """The new seeds against their predictions: how many collapsed against the predicted count's interval,
+    how many fell inside each prediction interval, and the collapse rate over all the seeds of SETTING."""
+    new = runs[runs["role"] == "new seed"]
+    count = predicted_count(p_table)
+    out = {"new_runs": len(new), "planned": count["new_runs"], "collapsed": int(new["collapsed"].sum()),
+           "predicted_mode": count["mode"], "predicted_low": count["low"], "predicted_high": count["high"],
+           "in_count_interval": bool(count["low"] <= new["collapsed"].sum() <= count["high"]) if len(new) else None}
+    for name in ("pi", "pi_kept", "range"):
+        out[f"in_{name}"] = int(new[f"in_{name}"].astype(bool).sum())
+    out["in_pi_kept_of_kept"] = int(new.loc[~new["collapsed"], "in_pi_kept"].astype(bool).sum())
+    out["kept"] = int((~new["collapsed"]).sum())
+    out["range_coverage"] = float(p_table["range_coverage"].dropna().iloc[0])
+    return out

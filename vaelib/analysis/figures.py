@@ -7,8 +7,8 @@ from ..infra import paths
 
 
 FIGURES = {
-    "loss_curves.png": ("02_compare_losses", "total, reconstruction and KL per epoch, train and test; mean and spread over seeds"),
-    "final_by_dim.png": ("02_compare_losses", "final test metrics against d, per architecture, mean +- std over seeds"),
+    "loss_curves.png": ("02_compare_losses", "total, reconstruction and KL per epoch, train and test; a thin line per seed, a thick line for their median"),
+    "final_by_dim.png": ("02_compare_losses", "final test metrics against d, per architecture; a dot per seed, a bar for their median"),
     "recon_evolution_conv_2.png": ("02_compare_losses", "test and train reconstructions of conv d=2 (first seed) at epochs 1, 5, 10, 15"),
     "recon_final.png": ("02_compare_losses", "final test reconstructions at the smallest and largest d (first seed)"),
     "latent_grid_linear.png": ("03_explore_latent_space", "5x5 grid z1, z2 in {-2..2} decoded by linear d=2 (first seed)"),

@@ -10,6 +10,7 @@ import pandas as pd
 import seaborn as sns
 import torch
 from adjustText import adjust_text
+from matplotlib.lines import Line2D
 from matplotlib.ticker import NullLocator
 
 from ..config.sweep import seed_runs
@@ -27,6 +28,62 @@ def seeds_label(table: pd.DataFrame) -> str:
 
 def grid_only(table: pd.DataFrame) -> pd.DataFrame:
     return table[table["arch"].isin(ARCH_ORDER)]
+
+
+MEDIAN = "the median over the seeds (a typical run)"   # the estimand of a figure's summary marker
+
+
+def seeds_by_arch(table: pd.DataFrame, column: str = "arch") -> str:
+    """"seeds 0-9" where every architecture drawn has the same seeds, else "linear: seeds 0-9; conv: seeds 0-4"."""
+    groups = {a: tuple(sorted(set(g["seed"]))) for a, g in table.groupby(column, sort=False)}
+    if len(set(groups.values())) <= 1:
+        return seeds_label(table)
+    return "; ".join(f"{a}: {seeds_label(table[table[column] == a])}" for a in groups)
+
+
+def _seed_offsets(seeds, half_width: float) -> dict:
+    """Each seed's fixed place in a strip of +- half_width around its x (in log10 units of a log axis): seed i
+    sits at the same place at every d and in every panel, so one run can be followed; no randomness."""
+    seeds = sorted(set(int(s) for s in seeds))
+    if len(seeds) == 1:
+        return {seeds[0]: 0.0}
+    return {s: half_width * (2 * i / (len(seeds) - 1) - 1) for i, s in enumerate(seeds)}
+
+
+def _seeds_and_median(ax, table: pd.DataFrame, y: str, archs: list[str], colours: dict, log_d: bool = True,
+                      arch_shift: float = 0.045, half_width: float = 0.03) -> dict:
+    """Every seed's value as a dot, each architecture in its own strip beside d, and the median over seeds at
+    each d as a bar across its strip, the medians joined by a line. On a log-d axis (log_d) the shifts are in
+    log10 units; otherwise d is categorical (x = its index) and they are in those units. Returns each d's x."""
+    dims = sorted(set(int(d) for d in table["latent_dim"]))
+    centre_of = {d: float(d) if log_d else float(i) for i, d in enumerate(dims)}
+    offsets = _seed_offsets(table["seed"], half_width)
+
+    def place(d, shift):
+        d = np.asarray(d, dtype=int)
+        centre = np.array([centre_of[int(v)] for v in d])
+        return centre * 10 ** shift if log_d else centre + shift
+
+    for k, arch in enumerate(archs):
+        rows = table[table["arch"] == arch].dropna(subset=[y])
+        shift = arch_shift * (2 * k / (len(archs) - 1) - 1) if len(archs) > 1 else 0.0
+        ax.scatter(place(rows["latent_dim"], shift + rows["seed"].map(offsets).to_numpy(float)), rows[y], s=18,
+                   color=colours[arch], alpha=0.7, edgecolors="white", linewidths=0.5, zorder=2)
+        medians = rows.groupby("latent_dim")[y].median()
+        x = place(medians.index, shift)
+        ax.plot(x, medians.to_numpy(), color=colours[arch], lw=1.2, zorder=3)
+        ax.scatter(x, medians.to_numpy(), marker="_", s=260, linewidths=2.4, color=colours[arch], zorder=4)
+    return centre_of
+
+
+def _seed_legend(archs: list[str], colours: dict) -> dict:
+    """Legend entries: one colour per architecture, then what a dot and a bar are."""
+    entries = {a: Line2D([], [], color=colours[a], lw=1.2, marker="o", markersize=5) for a in archs}
+    entries["one dot: one seed"] = Line2D([], [], ls="none", marker="o", markersize=5, color="grey", alpha=0.7,
+                                          markeredgecolor="white", markeredgewidth=0.5)
+    entries["bar: " + MEDIAN.replace(" (", "\n(")] = Line2D([], [], color="grey", lw=1.2, marker="_", markersize=16,
+                                                        markeredgewidth=2.4)
+    return entries
 
 
 def save(fig, path: Path | str) -> Path:
@@ -63,36 +120,49 @@ def epochs_to_show(epochs: int) -> list[int]:
 
 def plot_sweep_curves(histories: pd.DataFrame):
     """Every model of the grid: the three metrics per epoch (columns), train and test of each architecture
-    (rows), d by colour; the band is one standard deviation over seeds."""
+    (rows), d by colour; a thin line per seed and a thick line for the median over seeds at each epoch (a
+    typical run): no band, so a seed that falls away from the others (conv d = 10's seeds 4 and 8) stands apart."""
     histories = grid_only(histories)
     long = history_long(histories)
     long["latent dimension d"] = long["latent_dim"].astype(str)
     long["panel"] = long["arch"] + ", " + long["split"]           # architecture by panel, d by colour
     order = [f"{a}, {split}" for a in _archs(histories) for split in ("train", "test")]
+    hue_order = sorted(long["latent dimension d"].unique(), key=int)
+    colours = dict(zip(hue_order, sns.color_palette(D_PALETTE, len(hue_order))))
     grid = sns.relplot(data=long, x="epoch", y="nats per image", hue="latent dimension d", row="panel",
-                       row_order=order, col="metric", kind="line", palette=D_PALETTE, errorbar="sd",
-                       hue_order=sorted(long["latent dimension d"].unique(), key=int),
+                       row_order=order, col="metric", kind="line", palette=colours, hue_order=hue_order,
+                       units="seed", estimator=None, lw=0.6, alpha=0.45, legend=False,
                        facet_kws={"sharey": False}, height=2.6, aspect=1.3)
+    grid.map_dataframe(sns.lineplot, x="epoch", y="nats per image", hue="latent dimension d", hue_order=hue_order,
+                       palette=colours, estimator="median", errorbar=None, lw=1.8, legend=False)
     grid.set_titles("{row_name}: {col_name}")
-    grid.figure.suptitle(f"mean over {seeds_label(histories)}; bands: one standard deviation", y=1.02)
+    entries = {d: Line2D([], [], color=colours[d], lw=1.8) for d in hue_order}
+    entries["thin: one seed"] = Line2D([], [], color="grey", lw=0.6, alpha=0.6)
+    entries["thick: " + MEDIAN.replace(" (", "\n(")] = Line2D([], [], color="grey", lw=1.8)
+    grid.add_legend(legend_data=entries, title="latent dimension d")
+    grid.figure.suptitle(f"thin lines: each of {seeds_by_arch(histories)}; thick line, at each epoch: {MEDIAN}", y=1.02)
     return grid.figure
 
 
 def plot_final_by_dim(final: pd.DataFrame):
-    """Final test metrics against d, one line per architecture: mean over seeds, bars of one std."""
+    """Final test metrics against d, per architecture: every seed a dot, the median over seeds (a typical
+    run) a bar across them, the medians joined by a line. No mean +- sd: conv's spread at d = 10 is two
+    groups of seeds, and a bar over it would cover losses no seed has."""
     final = grid_only(final)
-    long = final.melt(id_vars=["arch", "latent_dim", "seed"], value_vars=["test_loss", "test_recon", "test_kl"],
-                      var_name="metric", value_name="nats per image")
-    long["metric"] = long["metric"].str.removeprefix("test_").map(METRICS)
-    grid = sns.relplot(data=long, x="latent_dim", y="nats per image", hue="arch", hue_order=_archs(final),
-                       col="metric", kind="line", marker="o", errorbar="sd", err_style="bars",
-                       facet_kws={"sharey": False}, height=3, aspect=1.1)
-    _dims_axis(grid, final["latent_dim"])
-    grid.set_titles("final test {col_name}")
-    grid.set_axis_labels("latent dimension d", "nats per image")
-    grid.legend.set_title("architecture")
-    grid.figure.suptitle(f"mean over {seeds_label(final)}; bars: one standard deviation", y=1.04)
-    return grid.figure
+    archs = _archs(final)
+    colours = dict(zip(archs, sns.color_palette(n_colors=len(archs))))
+    fig, axes = plt.subplots(1, 3, figsize=(11.5, 3.4))
+    for ax, (column, name) in zip(axes, METRICS.items()):
+        _seeds_and_median(ax, final, f"test_{column}", archs, colours)
+        ax.set(title=f"final test {name}", xlabel="latent dimension d")
+        sns.despine(ax=ax)
+    axes[0].set_ylabel("nats per image")
+    _dims_axis(axes, final["latent_dim"])
+    fig.legend(handles=list(_seed_legend(archs, colours).values()), labels=list(_seed_legend(archs, colours)),
+               title="architecture", loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    fig.suptitle(f"dots: each of {seeds_by_arch(final)}; bars: {MEDIAN}", y=1.0)
+    fig.tight_layout()
+    return fig
 
 
 def plot_bounds_by_dim(table: pd.DataFrame):
@@ -111,22 +181,28 @@ def plot_bounds_by_dim(table: pd.DataFrame):
 
 
 def plot_active_units(scores: pd.DataFrame, kl_dims: pd.DataFrame):
-    """Left: active units against d (the diagonal: every unit used), every seed; right: KL per sorted
-    coordinate of the largest-d models, first seed."""
+    """Left: active units against d (dotted: d, every unit used), every seed a dot and the median over seeds
+    (a typical run) a bar; right: KL per sorted coordinate of the largest-d models, first seed."""
     scores, kl_dims = grid_only(scores), grid_only(kl_dims)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
-    sns.lineplot(data=scores, x="latent_dim", y="active_units", hue="arch", hue_order=_archs(scores), marker="o",
-                 errorbar="sd", err_style="bars", ax=left)
-    dims = sorted(scores["latent_dim"].unique())
-    left.plot(dims, dims, color="grey", lw=0.8, ls=":", label="d (all used)")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [1.15, 1]})
+    archs = _archs(scores)
+    colours = dict(zip(archs, sns.color_palette(n_colors=len(archs))))
+    # d categorical here: ties (every seed keeps every unit) need the width to show ten dots side by side
+    centre_of = _seeds_and_median(left, scores, "active_units", archs, colours, log_d=False, arch_shift=0.21,
+                                  half_width=0.17)
+    dims = list(centre_of)
+    left.hlines(dims, [centre_of[d] - 0.45 for d in dims], [centre_of[d] + 0.45 for d in dims], color="grey",
+                lw=0.9, ls=":", zorder=1)
     rule = scores["active_rule"].iloc[0] if "active_rule" in scores else "variance of the posterior mean > 0.01"
-    left.set(xscale="log", yscale="log", xlabel="latent dimension d", ylabel=f"active units\n({rule})")
-    left.set_xticks(dims, [str(d) for d in dims])
+    left.set(yscale="log", xlabel="latent dimension d", ylabel=f"active units\n({rule})")
+    left.set_xticks(list(centre_of.values()), [str(d) for d in dims])
     left.set_yticks(dims, [str(d) for d in dims])
-    left.xaxis.set_minor_locator(NullLocator())
     left.yaxis.set_minor_locator(NullLocator())
-    left.legend(frameon=False, title="architecture")
-    left.set_title(f"mean and sd over {seeds_label(scores)}", fontsize=10)
+    entries = _seed_legend(archs, colours)
+    entries["d (every unit used)"] = Line2D([], [], color="grey", lw=0.9, ls=":")
+    left.legend(handles=list(entries.values()), labels=list(entries), frameon=False, title="architecture",
+                fontsize=8, title_fontsize=9)
+    left.set_title(f"dots: each of {seeds_by_arch(scores)}; bars: {MEDIAN}", fontsize=10)
     largest = kl_dims[(kl_dims["latent_dim"] == kl_dims["latent_dim"].max())
                       & (kl_dims["seed"] == kl_dims["seed"].min())]
     sns.lineplot(data=largest, x="rank", y="kl", hue="arch", hue_order=_archs(largest), marker=".", ax=right)
@@ -144,15 +220,15 @@ def plot_active_units(scores: pd.DataFrame, kl_dims: pd.DataFrame):
 
 def plot_extra(final: pd.DataFrame, arch: str, base: str, controls=()):
     """An extra against the grid arch it varies (and the extra's controls, where trained): final test loss at
-    its d, every seed (points) and the mean (a bar across them), one panel per d (their losses differ by more
-    than the effect); the title says which seeds each architecture has."""
+    its d, every seed (points) and the median over seeds (a bar across them: a typical run), one panel per d
+    (their losses differ by more than the effect); the title says which seeds each architecture has."""
     order = [base, arch] + [c for c in controls if c in set(final["arch"])]
     table = final[final["arch"].isin(order)]
     dims = sorted(table.loc[table["arch"] == arch, "latent_dim"].unique())
     table = table[table["latent_dim"].isin(dims)].rename(columns={"arch": "architecture"})
     grid = sns.catplot(data=table, x="architecture", y="test_loss", col="latent_dim", order=order,
-                       kind="point", errorbar=None, color="black", marker="_", markersize=28, linestyle="none",
-                       height=3.2, aspect=0.9, sharey=False)
+                       kind="point", estimator="median", errorbar=None, color="black", marker="_", markersize=28,
+                       linestyle="none", height=3.2, aspect=0.9, sharey=False)
     # seaborn jitters the points with numpy's global generator: seeded here (and the caller's state put back),
     # so that the same results draw the same figure
     state = np.random.get_state()
@@ -166,7 +242,7 @@ def plot_extra(final: pd.DataFrame, arch: str, base: str, controls=()):
     grid.set_axis_labels("", "final test loss (nats per image)")
     grid.add_legend(title="seed")
     seeds = "; ".join(f"{a}: {seeds_label(table[table['architecture'] == a])}" for a in order)
-    grid.figure.suptitle(f"black bar: mean over the seeds ({seeds}); points: each seed", y=1.04)
+    grid.figure.suptitle(f"points: each seed ({seeds})\nblack bar: {MEDIAN}", y=1.1)
     return grid.figure
 
 
@@ -175,9 +251,9 @@ def _archs(table: pd.DataFrame) -> list[str]:
 
 
 def _dims_axis(grid, dims):
-    """Log-scaled latent dimension axis labelled with the dimensions themselves."""
+    """Log-scaled latent dimension axis labelled with the dimensions themselves (a FacetGrid's or a list of axes)."""
     dims = sorted(set(int(d) for d in dims))
-    for ax in grid.axes.flat:
+    for ax in (grid.axes.flat if hasattr(grid, "axes") else grid):
         ax.set_xscale("log")
         ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xticks(dims, [str(d) for d in dims])

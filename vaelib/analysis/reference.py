@@ -88,7 +88,7 @@ def summary(folder: Path, table: pd.DataFrame, k: int, wall_minutes: float, engi
     subset_parts = {split: [estimate_nll(folder, cfg.epochs, k, 0, n, split=split)] for split in ("train", "test")}
     subset = {split: nll(p) for split, p in subset_parts.items()}
     # the training images have the lower NLL (overfitting): Welch over the two subsets' images
-    overfit = {key: v for key, v in inference.compare(per_image(subset_parts["train"]),
+    overfit = {key: v for key, v in inference.welch(per_image(subset_parts["train"]),
                                                        per_image(subset_parts["test"]),
                                                        inference.margin_of("test_loss")).items()
                if key not in ("seeds", "seeds_needed")}

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from scipy import stats
 
 from ..config.sweep import EXTRAS, Sweep
 from ..core.models import SWEEP_ARCHS, load_model
@@ -23,21 +24,20 @@ from ..infra import paths
 from ..infra.atomic import atomic_write_text
 from ..infra.faults import Refused
 from ..training import runs
-from . import claims, inference, pictures, tables
+from . import claims, collapse, coverage, inference, pictures, tables
 
 GRID_VALUES = (-2, -1, 0, 1, 2)     # the handout's coarse 5 x 5 latent grid (notebook 03 draws it)
 RERUNS = paths.PROJECT / "reruns"   # the same sweep rerun elsewhere (same code and seeds): reruns/README.md
 
 
 def loss_tables(sweep: Sweep, where: paths.Paths) -> None:
-    """histories (every epoch of every run), final_by_seed (grid and extras), summary (mean and sd over
-    seeds), params."""
+    """histories (every epoch of every run), final_by_seed (grid and extras), params, weights (the summary over
+    seeds is derived from final_by_seed as saved: claim_tables)."""
     history = tables.histories(where.runs, sweep)
     tables.save(history[["arch", "latent_dim", "seed", "epoch", "train_loss", "train_recon", "train_kl", "test_loss",
                          "test_recon", "test_kl", "seconds"]], where.results / "histories.csv")
     final = tables.final_by_seed(history)
     tables.save(final, where.results / "final_by_seed.csv")
-    tables.save(tables.summary(final), where.results / "summary.csv")
     tables.save(tables.params(list(dict.fromkeys(final["arch"])), sweep.dims), where.results / "params.csv")
     tables.save(weights_table(sweep, where.runs), where.results / "weights.csv")
 
@@ -140,10 +140,12 @@ def rerun_elsewhere(final: pd.DataFrame, sweep: Sweep | None, reruns: Path = RER
                    "seeds_in_both": sorted(int(s) for s in both["seed"].unique())}
 
 
-DERIVED = ("claims.csv", "verdicts.csv", "seed_batch.csv", "machines.csv", "rerun.json", "inference.json",
+DERIVED = ("summary.csv", "claims.csv", "verdicts.csv", "seed_batch.csv", "machines.csv", "rerun.json", "inference.json",
            "claims_extras.csv", "grid_summary.csv", "prior_summary.csv", "interpolation_summary.csv",
            "interpolation_counts.csv", "claims_edge.csv", "claims_*_confusion.csv", "largest_*_confusions.csv",
-           "convergence.csv")
+           "convergence.csv", "collapse.csv", "collapse_signature.csv", "unit_slopes.csv", "coverage.csv",
+           "collapse_experiment.csv", "collapse_factors.csv", "collapse_new_seeds.json",
+           "coverage_summary.csv")
 
 
 def claim_tables(results_dir: Path | str, sweep: Sweep | None = None, reruns: Path = RERUNS) -> None:
@@ -160,6 +162,7 @@ def claim_tables(results_dir: Path | str, sweep: Sweep | None = None, reruns: Pa
         return pd.read_csv(path) if path.is_file() else None
 
     if (final := base("final_by_seed")) is not None:
+        tables.save(tables.summary(final), results / "summary.csv")
         elsewhere, about = rerun_elsewhere(final, sweep, reruns)
         checked = claims.on_another_machine(claims.loss_claims(final), elsewhere, final)
         tables.save(checked, results / "claims.csv")
@@ -176,7 +179,7 @@ def claim_tables(results_dir: Path | str, sweep: Sweep | None = None, reruns: Pa
         atomic_write_text(results / "inference.json", json.dumps(
             {"level": inference.LEVEL, "family": int(checked["p"].notna().sum()), "margins": inference.MARGINS,
              "families": {f: int(n) for f, n in checked[checked["p"].notna()].groupby("family", sort=False).size().items()},
-             "max_seeds": inference.MAX_SEEDS, "seeds_for_a_share_verdict": inference.seeds_for_a_share_verdict(),
+             "max_seeds": inference.MAX_SEEDS, "power": inference.POWER, "trim": inference.TRIM, "seeds_for_a_share_verdict": inference.seeds_for_a_share_verdict(),
              "bootstrap_resamples": inference.RESAMPLES, "confident": reading.CONFIDENT}, indent=1) + "\n")
         scores = base("metrics")
         extras = claims.all_extra_claims(final, scores, EXTRAS)
@@ -186,6 +189,8 @@ def claim_tables(results_dir: Path | str, sweep: Sweep | None = None, reruns: Pa
             keys = list(zip(extras.loc[owned, "claim"], extras.loc[owned, "arch"], extras.loc[owned, "setting"]))
             extras.loc[owned, ["holm_p", "holm_equivalence_p", "holm_verdict"]] = grid.loc[keys].to_numpy()
             tables.save(extras, results / "claims_extras.csv")
+    if final is not None:
+        collapse_tables(results, final, base("metrics"), base("histories"), base("kl_per_dim"))
     if (history := base("histories")) is not None and len(converged := claims.convergence(history)):
         tables.save(converged, results / "convergence.csv")
     if (cells := base("grid_cells")) is not None:
@@ -196,13 +201,49 @@ def claim_tables(results_dir: Path | str, sweep: Sweep | None = None, reruns: Pa
         walks = pictures.interpolation_summary(paths_read)
         tables.save(walks, results / "interpolation_summary.csv")
         tables.save(pictures.interpolation_counts(walks), results / "interpolation_counts.csv")
-    if (ranks := base("edge_ranks")) is not None:
-        tables.save(claims.edge_claim(ranks), results / "claims_edge.csv")
+    if (ranks := base("edge_ranks")) is not None:     # claim 4's rows: one Holm family
+        tables.save(inference.holm_shares(claims.edge_claim(ranks)), results / "claims_edge.csv")
+    readings = {source: claims.confusion_claim(found) for source in ("latent", "recon")
+                if (found := base(f"{source}_confusion_intervals")) is not None}
+    if readings:                                      # claim 5's rows, both readings: one Holm family
+        family = inference.holm_shares(pd.concat(readings, names=["source", "row"]).reset_index(level=0))
+        for source in readings:
+            tables.save(family[family["source"] == source].drop(columns="source"),
+                        results / f"claims_{source}_confusion.csv")
     for source in ("latent", "recon"):
-        if (found := base(f"{source}_confusion_intervals")) is not None:
-            tables.save(claims.confusion_claim(found), results / f"claims_{source}_confusion.csv")
         if (found := base(f"{source}_confusions")) is not None:
             tables.save(claims.largest_confusions(found), results / f"largest_{source}_confusions.csv")
+
+
+def collapse_tables(results: Path, final: pd.DataFrame, scores, history, kl) -> None:
+    """The runs that collapse (analysis.collapse): the count per setting, the collapsed runs' signature, the
+    loss per active unit, the coverage of the verdict's intervals (analysis.coverage), and the experiment
+    against its predictions (predictions.csv, collapse_runs.csv) where it has run."""
+    flagged = collapse.flag(final)
+    tables.save(collapse.counts(flagged), results / "collapse.csv")
+    simulated = coverage.simulate(final)
+    tables.save(simulated, results / "coverage.csv")
+    tables.save(coverage.summary(simulated), results / "coverage_summary.csv")
+    if scores is None:
+        return
+    tables.save(collapse.unit_slopes(final, scores), results / "unit_slopes.csv")
+    if history is not None and kl is not None:
+        tables.save(collapse.signature(flagged, scores, history, kl), results / "collapse_signature.csv")
+    predicted, trained = results / "predictions.csv", results / "collapse_runs.csv"
+    if not (predicted.is_file() and trained.is_file()):
+        return
+    p_table = pd.read_csv(predicted)
+    runs_ = collapse.experiment(p_table, pd.read_csv(trained), final)
+    tables.save(runs_, results / "collapse_experiment.csv")
+    tables.save(collapse.factors(runs_), results / "collapse_factors.csv")
+    arch, d = collapse.SETTING
+    setting = flagged[(flagged["arch"] == arch) & (flagged["latent_dim"] == d)]
+    new = runs_[runs_["role"] == "new seed"]
+    k, n = int(setting["collapsed"].sum() + new["collapsed"].sum()), len(setting) + len(new)
+    share = stats.binomtest(k, n).proportion_ci(inference.LEVEL, method="exact")
+    atomic_write_text(results / "collapse_new_seeds.json", json.dumps(
+        {**collapse.new_seeds(runs_, p_table), "all_collapsed": k, "all_runs": n, "all_share": k / n,
+         "all_low": float(share.low), "all_high": float(share.high), "rule": collapse.RULE}, indent=1) + "\n")
 
 
 class MixedDevices(Refused):

@@ -75,8 +75,15 @@ def mean_std(table: pd.DataFrame, columns, by=KEYS) -> pd.DataFrame:
 
 
 def summary(final: pd.DataFrame) -> pd.DataFrame:
-    """Mean and seed-to-seed std of the final test metrics per (arch, d), with parameter counts."""
-    out = mean_std(final, ["test_loss", "test_recon", "test_kl", "s_per_epoch"])
+    """Per (arch, d): the mean and seed-to-seed std of the final test metrics (the expected run), their median,
+    quartiles (numpy's linear quantiles), least and largest value (a typical run, and every seed's range), and
+    the parameter counts."""
+    metrics = ["test_loss", "test_recon", "test_kl"]
+    out = mean_std(final, metrics + ["s_per_epoch"])
+    grouped = final.groupby(KEYS)
+    spread = pd.concat({f"{m}_{name}": grouped[m].quantile(q) for m in metrics
+                        for name, q in (("min", 0), ("q1", 0.25), ("median", 0.5), ("q3", 0.75), ("max", 1))}, axis=1)
+    out = out.merge(spread.reset_index(), on=KEYS)
     return in_order(out.merge(params(out["arch"].unique(), out["latent_dim"].unique()), on=KEYS))
 
 
