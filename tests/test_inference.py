@@ -1,5 +1,5 @@
-"""The statistics behind the verdicts (analysis.inference, analysis.claims): Welch intervals and their
-verdicts, what the seeds could resolve, Holm's correction, summaries that hide no refutation, and the
+"""The statistics behind the verdicts (analysis.inference, analysis.claims): Yuen, Welch and rank intervals
+and their verdicts, the collapse count, what the seeds could resolve, Holm's correction, summaries that hide no refutation, and the
 bootstrap intervals of ranks."""
 
 import math
@@ -43,20 +43,97 @@ def test_equivalent_only_when_two_one_sided_tests_put_the_difference_inside_the_
 def test_the_contrast_tests_equivalence_on_its_own_t_distribution():
     values = ([100.0, 100.1, 99.9], [100.05, 99.95, 100.0], [100.02, 99.98, 100.0], [100.0, 100.05, 99.97])
     groups = [(c, np.array(v)) for c, v in zip((1, -1, -1, 1), values)]
-    out = inference.contrast(groups, 1.0)
+    out = inference.yuen_contrast(groups, 1.0)
     assert out["ci_low"] < 0 < out["ci_high"] and out["verdict"] == "equivalent"
-    assert inference.contrast(groups, 0.01)["verdict"] == "inconclusive"
+    assert inference.yuen_contrast(groups, 0.01)["verdict"] == "inconclusive"
 
 
-def test_seeds_needed_is_the_first_count_whose_interval_excludes_zero():
+def test_yuen_is_scipys_trimmed_welch_and_welch_at_no_trim():
+    rng = np.random.default_rng(3)
+    lower, higher = rng.normal(100, 1, 10), rng.normal(102, 3, 12)
+    out = inference.yuen_contrast([(-1, lower), (1, higher)], 1.0)
+    ref = stats.ttest_ind(higher, lower, equal_var=False, trim=0.2)
+    assert (out["ci_low"], out["ci_high"]) == pytest.approx(tuple(ref.confidence_interval(0.95)))
+    assert out["p"] == pytest.approx(ref.pvalue)
+    means = inference.yuen_contrast([(-1, lower), (1, higher)], 1.0, trim=0)
+    welch = stats.ttest_ind(higher, lower, equal_var=False).confidence_interval(0.95)
+    assert (means["ci_low"], means["ci_high"]) == pytest.approx((welch.low, welch.high))
+
+
+def test_the_rank_interval_is_the_mann_whitney_inversion():
+    """10 and 10 seeds: the exact U distribution is scipy's (its p-values at U = 23 and 24 straddle 5%), so the
+    interval is the 24th smallest and 24th largest of the 100 pairwise differences."""
+    cdf = np.cumsum(inference.u_distribution(10, 10))
+    for u in range(0, 101, 7):
+        sample_x, sample_y = _samples_with_u(u)
+        p = stats.mannwhitneyu(sample_y, sample_x, alternative="less", method="exact").pvalue
+        assert cdf[u] == pytest.approx(p)
+    assert cdf[23] <= 0.025 < cdf[24]
+    rng = np.random.default_rng(0)
+    lower, higher = rng.normal(0, 1, 10), rng.normal(1, 1, 10)
+    shift, low, high = inference.rank_interval(lower, higher)
+    diffs = np.sort((higher[:, None] - lower[None, :]).ravel())
+    assert (shift, low, high) == (pytest.approx(np.median(diffs)), diffs[23], diffs[76])
+
+
+def _samples_with_u(u: int):
+    """Two samples of 10 with Mann-Whitney U (pairs where y > x) equal to u, no ties."""
+    x = np.arange(10) * 10.0
+    y = np.full(10, -1.0)
+    left = u
+    for i in range(10):                      # y_i above min(left, 10) of the x's
+        above = min(left, 10)
+        y[i] = (above - 1) * 10 + 5 if above else -5 - i
+        left -= above
+    return x, y + np.arange(10) * 1e-3
+
+
+def test_seeds_needed_gives_80_percent_power_at_the_first_count_that_does():
     sa, sb, diff = 1.5, 2.0, 1.2
     n = inference.seeds_needed(sa, sb, diff)
 
-    def half_width(k):
+    def detectable(k):
         df = inference.welch_df(sa ** 2, k, sb ** 2, k)
-        return stats.t.ppf(0.975, df) * math.sqrt((sa ** 2 + sb ** 2) / k)
-    assert half_width(n) < diff <= half_width(n - 1)
+        return (stats.t.ppf(0.975, df) + stats.t.ppf(0.8, df)) * math.sqrt((sa ** 2 + sb ** 2) / k)
+    assert detectable(n) <= diff < detectable(n - 1)
     assert inference.seeds_needed(sa, sb, 1e-4) != inference.seeds_needed(sa, sb, 1e-4)   # NaN: beyond the cap
+
+
+def test_a_real_but_small_difference_reads_within_the_margin_and_the_margin_scale_is_shown():
+    rng = np.random.default_rng(5)
+    lower = 100 + rng.normal(0, 0.05, 10)
+    out = inference.compare(lower, lower + 0.3 + rng.normal(0, 0.05, 10), 1.0)
+    assert out["verdict"] == "holds" and out["reading"] == "holds, within the margin"
+    assert out["smallest_margin"] < 1.0
+    assert out["verdict_half"] == "holds" and out["verdict_twice"] == "holds"
+    wide = inference.compare(lower, lower + rng.normal(0, 3, 10), 1.0)
+    assert wide["verdict"] == "inconclusive" and wide["smallest_margin"] > 1.0        # equivalence out of reach
+
+
+def test_two_modes_change_the_count_the_rank_interval_and_the_words():
+    """Ten seeds of one setting, eight near 106 and two collapsed near 119, against ten near 108: the rule
+    counts 2 collapses; the mean difference is inconclusive while the trimmed means and the ranks say the
+    setting's typical run is better; the row says why. Without the two, all three agree."""
+    from vaelib.analysis import collapse
+    rng = np.random.default_rng(11)
+    good = 106 + rng.normal(0, 0.8, 10)
+    mixed = good.copy()
+    mixed[[4, 8]] = [117.0, 121.0]
+    other = 108 + rng.normal(0, 0.3, 10)
+    rows = [{"arch": a, "latent_dim": 10, "seed": s, "test_loss": v, "test_recon": v - 20, "test_kl": 20.0 + 0.01 * s}
+            for a, values in (("conv", mixed), ("linear", other)) for s, v in enumerate(values)]
+    final = pd.DataFrame(rows)
+    counted = collapse.counts(collapse.flag(final)).set_index("arch")
+    assert counted.loc["conv", "collapsed"] == 2 and counted.loc["conv", "collapsed_seeds"] == "4 8"
+    assert counted.loc["linear", "collapsed"] == 0
+    row = claims._row(final, "conv_beats_linear", "conv vs linear", "d=10", "test_loss", ("conv", 10), ("linear", 10))
+    assert row["welch_verdict"] == "inconclusive" and row["verdict"] == "holds" and row["rank_verdict"] == "holds"
+    assert row["rank_low"] > 0 and "seeds 4, 8" in row["why"]
+    clean = final.copy()
+    clean.loc[(clean["arch"] == "conv"), "test_loss"] = np.r_[good]
+    again = claims._row(clean, "conv_beats_linear", "conv vs linear", "d=10", "test_loss", ("conv", 10), ("linear", 10))
+    assert again["welch_verdict"] == again["verdict"] == "holds" and again["why"] == ""
+    assert collapse.counts(collapse.flag(clean)).set_index("arch").loc["conv", "collapsed"] == 0
 
 
 def test_holm_adjusts_within_each_family():

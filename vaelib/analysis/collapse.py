@@ -212,3 +212,26 @@ def new_seeds(runs: pd.DataFrame, p_table: pd.DataFrame) -> dict:
     out["kept"] = int((~new["collapsed"]).sum())
     out["range_coverage"] = float(p_table["range_coverage"].dropna().iloc[0])
     return out
+
+
+def factor_effects(cells: pd.DataFrame) -> pd.DataFrame:
+    """What the collapsed seed's initial weights and its batch order and noise each add to a run's final test
+    loss and to its active units, over the 2 x 2 cells of every pair: the additive model
+    value ~ pair + initial weights of the collapsed seed + its data order (statsmodels OLS; one run per cell, so
+    the interaction is the residual), each effect with its 95% t interval and whether the interval excludes 0."""
+    import statsmodels.formula.api as smf
+    if cells["pair"].nunique() < 1 or len(cells) < 4 * max(cells["pair"].nunique(), 1):
+        return pd.DataFrame(columns=["outcome", "factor", "effect", "low", "high", "shown", "runs"])
+    bad = {f"{b} with {g}": b for b, g in PAIRS}
+    data = cells.assign(init_bad=(cells["init_seed"] == cells["pair"].map(bad)).astype(float),
+                        data_bad=(cells["data_seed"] == cells["pair"].map(bad)).astype(float))
+    rows = []
+    for outcome in ("test_loss", "active_units"):
+        formula = f"{outcome} ~ init_bad + data_bad" + (" + C(pair)" if data["pair"].nunique() > 1 else "")
+        fit = smf.ols(formula, data=data.astype({outcome: float})).fit()
+        bounds = fit.conf_int(1 - inference.LEVEL)
+        for factor, words in (("init_bad", "initial weights"), ("data_bad", "batch order and noise")):
+            low, high = bounds.loc[factor]
+            rows.append({"outcome": outcome, "factor": words, "effect": fit.params[factor], "low": low, "high": high,
+                         "shown": bool(low > 0 or high < 0), "runs": len(data)})
+    return pd.DataFrame(rows)

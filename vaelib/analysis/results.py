@@ -144,7 +144,7 @@ DERIVED = ("summary.csv", "claims.csv", "verdicts.csv", "seed_batch.csv", "machi
            "claims_extras.csv", "grid_summary.csv", "prior_summary.csv", "interpolation_summary.csv",
            "interpolation_counts.csv", "claims_edge.csv", "claims_*_confusion.csv", "largest_*_confusions.csv",
            "convergence.csv", "collapse.csv", "collapse_signature.csv", "unit_slopes.csv", "coverage.csv",
-           "collapse_experiment.csv", "collapse_factors.csv", "collapse_new_seeds.json",
+           "collapse_experiment.csv", "collapse_factors.csv", "collapse_effects.csv", "collapse_new_seeds.json",
            "coverage_summary.csv")
 
 
@@ -235,7 +235,9 @@ def collapse_tables(results: Path, final: pd.DataFrame, scores, history, kl) -> 
     p_table = pd.read_csv(predicted)
     runs_ = collapse.experiment(p_table, pd.read_csv(trained), final)
     tables.save(runs_, results / "collapse_experiment.csv")
-    tables.save(collapse.factors(runs_), results / "collapse_factors.csv")
+    cells = collapse.factors(runs_)
+    tables.save(cells, results / "collapse_factors.csv")
+    tables.save(collapse.factor_effects(cells), results / "collapse_effects.csv")
     arch, d = collapse.SETTING
     setting = flagged[(flagged["arch"] == arch) & (flagged["latent_dim"] == d)]
     new = runs_[runs_["role"] == "new seed"]

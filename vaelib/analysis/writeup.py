@@ -55,7 +55,9 @@ def pm(mean, std, digits: int = 2) -> str:
 
 
 def ci(low, high, digits: int = 2) -> str:
-    """A 95% interval as the write-up prints it: [low, high] (n/a with one seed)."""
+    """A 95% interval as the write-up prints it: [low, high], or "(no interval: one seed)" where there is none."""
+    if any(x is None or (isinstance(x, float) and math.isnan(x)) for x in (low, high)):
+        return "(no interval: one seed)"
     return f"[{num(low, digits)}, {num(high, digits)}]"
 
 
