@@ -257,3 +257,17 @@ def test_convergence_reads_the_end_of_each_seeds_test_curve():
     assert out.loc[5, "verdict"] == "equivalent"
     assert out.loc[5, "gap"] == pytest.approx(np.mean([150 - 148, 150 - 149, 150 - 150]), abs=0.02)
     assert out.loc[2, "last_epochs"] == claims.LAST_EPOCHS and out.loc[2, "epochs"] == 15
+
+
+def test_every_verdict_has_its_words_and_the_row_carries_them():
+    for claim, phrases in claims.PHRASES.items():
+        assert set(phrases) == set(inference.VERDICTS), claim
+        assert len(set(phrases.values())) == len(phrases)               # no two verdicts read alike
+    assert claims.sentence("loss_falls_with_d", "refuted", "refuted") == "the test loss rises"
+    assert claims.sentence("conv_beats_linear", "holds", "holds, within the margin") == "holds, within the margin"
+    with pytest.raises(ValueError, match="no phrase"):
+        claims.sentence("loss_falls_with_d", "maybe", "maybe")
+    table = pd.DataFrame({"claim": ["loss_falls_with_d"] * 2, "holm_verdict": ["holds", "inconclusive"],
+                          "holm_reading": ["holds", "inconclusive"]})
+    assert claims.with_sentences(table)["sentence"].tolist() == [
+        "the test loss falls", "the test loss moves by no amount these seeds resolve"]

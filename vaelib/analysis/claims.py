@@ -32,6 +32,49 @@ FAMILIES = {"recon_falls_with_d": "claim 1", "conv_beats_linear": "claim 2", "co
             "extra_beats_linear": "claim 2, wide dense layer", "extra_reconstructs_better": "claim 2, wide dense layer"}
 
 
+# What a claim's verdict (after Holm) says, in words: one table, so the template lays sentences out and never
+# branches on a verdict. A claim without its own phrases reads as its verdict (inference.reading).
+PHRASES = {
+    "loss_falls_with_d": {"holds": "the test loss falls", "refuted": "the test loss rises",
+                          "equivalent": "the test loss stays within the margin (equivalent)",
+                          "inconclusive": "the test loss moves by no amount these seeds resolve",
+                          "untested (one seed)": "the test loss is untested (one seed)"},
+    "extra_gains_more_with_d": {
+        "holds": "the hypothesis that the dense layer holds conv back at the larger d is supported",
+        "refuted": "the hypothesis that the dense layer holds conv back at the larger d is contradicted",
+        "equivalent": "the hypothesis that the dense layer holds conv back at the larger d is contradicted (the two "
+                      "gains are equivalent within the margin)",
+        "inconclusive": "the hypothesis that the dense layer holds conv back at the larger d is neither supported nor "
+                        "contradicted by these seeds",
+        "untested (one seed)": "the hypothesis that the dense layer holds conv back at the larger d is not tested "
+                               "(one seed has no spread)"},
+    "extra_gains_more_than_control": {
+        "holds": "the wider dense layer gains more than the same parameters spent on channels: the width, not the "
+                 "parameter count alone",
+        "refuted": "the same parameters spent on channels gain more than the wider dense layer",
+        "equivalent": "the same parameters spent on channels gain as much (equivalent within the margin): the "
+                      "parameter count explains the gain as well as the width does",
+        "inconclusive": "these seeds do not separate the dense width from the parameter count",
+        "untested (one seed)": "the control is untested (one seed has no spread)"},
+}
+
+
+def sentence(claim: str, holm_verdict: str, holm_reading: str) -> str:
+    """The words of a claim's corrected verdict (PHRASES), or its reading where the claim has none."""
+    if claim not in PHRASES:
+        return holm_reading
+    if holm_verdict not in PHRASES[claim]:
+        raise ValueError(f"verdict={holm_verdict!r} has no phrase for claim {claim!r}; allowed: "
+                         f"{', '.join(PHRASES[claim])}")
+    return PHRASES[claim][holm_verdict]
+
+
+def with_sentences(table: pd.DataFrame) -> pd.DataFrame:
+    """`table` (Holm-corrected claims) with its `sentence` column."""
+    return table.assign(sentence=[sentence(c, v, w) for c, v, w in
+                                  zip(table["claim"], table["holm_verdict"], table["holm_reading"])])
+
+
 def _values(final: pd.DataFrame, arch: str, d: int, metric: str) -> np.ndarray:
     return final[(final["arch"] == arch) & (final["latent_dim"] == d)].sort_values("seed")[metric].to_numpy()
 
@@ -89,7 +132,8 @@ def loss_claims(final: pd.DataFrame, archs=("linear", "conv")) -> pd.DataFrame:
                  for a, b in steps]
     # one architecture at one d compares nothing: an empty table, with its columns
     table = pd.DataFrame(rows, columns=COLUMNS)
-    return inference.holm(table) if len(table) else table.assign(holm_p=[], holm_equivalence_p=[], holm_verdict=[])
+    return with_sentences(inference.holm(table)) if len(table) else \
+        table.assign(holm_p=[], holm_equivalence_p=[], holm_verdict=[], holm_reading=[], sentence=[])
 
 
 def _gain(final, arch: str, other: str, small: int, large: int) -> dict:
@@ -154,7 +198,7 @@ def all_extra_claims(final: pd.DataFrame, scores: pd.DataFrame, extras: dict) ->
         if arch not in present or base not in present:
             continue
         rows += control_claims(final, base, arch) if base in trained else extra_claims(final, scores, arch, base)
-    return inference.holm(pd.DataFrame(rows, columns=COLUMNS)) if rows else pd.DataFrame(columns=COLUMNS)
+    return with_sentences(inference.holm(pd.DataFrame(rows, columns=COLUMNS))) if rows else pd.DataFrame(columns=COLUMNS)
 
 
 def overall_verdicts(claims: pd.DataFrame) -> pd.DataFrame:

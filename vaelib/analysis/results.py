@@ -184,10 +184,11 @@ def claim_tables(results_dir: Path | str, sweep: Sweep | None = None, reruns: Pa
         scores = base("metrics")
         extras = claims.all_extra_claims(final, scores, EXTRAS)
         if len(extras):
-            grid = checked.set_index(["claim", "arch", "setting"])[["holm_p", "holm_equivalence_p", "holm_verdict"]]
+            shared = ["holm_p", "holm_equivalence_p", "holm_verdict", "holm_reading", "sentence"]
+            grid = checked.set_index(["claim", "arch", "setting"])[shared]
             owned = extras.set_index(["claim", "arch", "setting"]).index.isin(grid.index)    # one verdict each
             keys = list(zip(extras.loc[owned, "claim"], extras.loc[owned, "arch"], extras.loc[owned, "setting"]))
-            extras.loc[owned, ["holm_p", "holm_equivalence_p", "holm_verdict"]] = grid.loc[keys].to_numpy()
+            extras.loc[owned, shared] = grid.loc[keys].to_numpy()
             tables.save(extras, results / "claims_extras.csv")
     if final is not None:
         collapse_tables(results, final, base("metrics"), base("histories"), base("kl_per_dim"))

@@ -78,6 +78,14 @@ def rows(table: pd.DataFrame, **where) -> list[dict]:
     return table[mask].to_dict("records")
 
 
+def among(table: pd.DataFrame, **where) -> pd.DataFrame:
+    """The rows of `table` whose columns take one of the given values (lists)."""
+    mask = pd.Series(True, index=table.index)
+    for column, values in where.items():
+        mask &= table[column].isin(list(values))
+    return table[mask]
+
+
 def row(table: pd.DataFrame, **where) -> dict:
     found = rows(table, **where)
     if len(found) != 1:
@@ -95,7 +103,7 @@ def environment() -> jinja2.Environment:
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters.update(num=num, pct=pct, join=join, int=lambda x: f"{int(x):,}", seeds_word=seeds_word,
                        seed_runs=seed_runs)
-    env.globals.update(pm=pm, ci=ci, rows=rows, row=row, rule=inference.RULE, seed_endpoints=claims.SEED_ENDPOINTS,
+    env.globals.update(pm=pm, ci=ci, rows=rows, row=row, among=among, rule=inference.RULE, seed_endpoints=claims.SEED_ENDPOINTS,
                        matched_channels=MATCHED_CHANNELS)
     return env
 
