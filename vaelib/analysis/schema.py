@@ -307,7 +307,7 @@ TABLES: dict[str, Table] = {
     "collapse_runs.csv": table(["run"], OPTIONAL, run=TEXT, role=ROLE, data_seed=SEED, init_seed=SEED, arch=ARCH,
                                latent_dim=DIM, epochs=EPOCH, epoch1_loss=NATS, test_loss=NATS, test_recon=NATS,
                                test_kl=NATS, active_units=COUNT, kl_total=NATS, s_per_epoch=SECONDS,
-                               weights_sha256=SHA256, code=TEXT, cpu=TEXT),
+                               weights_sha256=SHA256, code=TEXT, cpu=TEXT.maybe),
 }
 
 
