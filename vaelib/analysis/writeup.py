@@ -120,7 +120,8 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", default=str(paths.PROJECT / "results"))
     parser.add_argument("--out", default=str(paths.PROJECT / "REPORT.md"))
-    parser.add_argument("--check", action="store_true", help="compare with --out instead of writing it")
+    parser.add_argument("--check", action="store_true", help="compare with --out instead of writing it, after "
+                        "comparing the tables derived from others in --results with what those give")
     args = parser.parse_args(argv)
     results = Path(args.results)
     if not results.is_dir() or not any(p.suffix in (".csv", ".json") for p in results.iterdir()):
