@@ -40,8 +40,6 @@ executed_dir = None
 smoke_test = "CI" in os.environ
 
 # %%
-import json
-
 import matplotlib.pyplot as plt
 import torch
 from vaelib.analysis import plots, tables
@@ -63,7 +61,7 @@ first = sweep.seeds[0]
 # reconstruction accuracy can mean (`results/classifier.json`).
 
 # %%
-clf_info = json.loads((where.results / "classifier.json").read_text())
+clf_info = tables.read(where.results / "classifier.json")
 print(f"classifier test accuracy: {clf_info['test_accuracy']:.4f} on {clf_info['test_images']} images")
 
 # %% [markdown]

@@ -74,7 +74,9 @@ def signature(flagged: pd.DataFrame, scores: pd.DataFrame, history: pd.DataFrame
                          "others_units": others["active_units"].median(), "kl_per_unit": r.kl_per_unit,
                          "others_kl_per_unit": others["kl_per_unit"].median(), "epoch1_loss": r.epoch1_loss,
                          "others_epoch1_loss": others["epoch1_loss"].median(), "others": len(others)})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["arch", "latent_dim", "seed", "test_loss", "others_loss", "active_units",
+                                       "others_units", "kl_per_unit", "others_kl_per_unit", "epoch1_loss",
+                                       "others_epoch1_loss", "others"])
 
 
 def unit_slopes(final: pd.DataFrame, scores: pd.DataFrame, archs=("conv", "convwide", "convch")) -> pd.DataFrame:
@@ -104,7 +106,7 @@ def unit_slopes(final: pd.DataFrame, scores: pd.DataFrame, archs=("conv", "convw
                      "units": f"{int(pooled['active_units'].min())}-{int(pooled['active_units'].max())}",
                      "slope": fit.params["active_units"], "slope_low": low, "slope_high": high,
                      "r": fit.tvalues["active_units"] / math.sqrt(fit.tvalues["active_units"] ** 2 + fit.df_resid)})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["setting", "runs", "units", "slope", "slope_low", "slope_high", "r"])
 
 
 def predictions(final: pd.DataFrame) -> pd.DataFrame:

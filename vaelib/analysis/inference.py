@@ -114,7 +114,7 @@ def rank_interval(lower, higher, level: float = LEVEL) -> tuple[float, float, fl
     cdf = np.cumsum(u_distribution(len(lower), len(higher)))
     k = int(np.searchsorted(cdf, (1 - level) / 2 + 1e-12, side="right"))     # P(U <= k - 1) <= alpha / 2
     if k < 1:                               # too few seeds for any interval at this level
-        return float(np.median(diffs)), -math.inf, math.inf
+        return float(np.median(diffs)), math.nan, math.nan
     return float(np.median(diffs)), float(diffs[k - 1]), float(diffs[len(diffs) - k])
 
 
@@ -129,6 +129,9 @@ def rank_compare(lower, higher, margin: float) -> dict:
                 "rank_verdict": verdict(math.nan, math.nan)}
     shift, low, high = rank_interval(lower, higher)
     _, low90, high90 = rank_interval(lower, higher, 1 - 2 * (1 - LEVEL))
+    if low != low:                          # too few seeds: no interval excludes anything
+        return {"rank_shift": shift, "rank_low": low, "rank_high": high, "rank_p": math.nan,
+                "rank_verdict": "inconclusive"}
     tied = len(np.unique(np.concatenate([lower, higher]))) < len(lower) + len(higher)
     p = stats.mannwhitneyu(higher, lower, alternative="two-sided", method="asymptotic" if tied else "exact").pvalue
     return {"rank_shift": shift, "rank_low": low, "rank_high": high, "rank_p": float(p),

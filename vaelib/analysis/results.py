@@ -8,9 +8,13 @@ so that what a reader can recompute from results/ is what the write-up says.
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import shutil
+import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from scipy import stats
@@ -21,10 +25,9 @@ from ..data import datasets as data
 from ..evaluation import classifier, latent, reading
 from ..evaluation import metrics
 from ..infra import paths
-from ..infra.atomic import atomic_write_text
 from ..infra.faults import Refused
 from ..training import runs
-from . import claims, collapse, coverage, inference, pictures, tables
+from . import claims, collapse, coverage, inference, pictures, schema, tables
 
 GRID_VALUES = (-2, -1, 0, 1, 2)     # the handout's coarse 5 x 5 latent grid (notebook 03 draws it)
 RERUNS = paths.PROJECT / "reruns"   # the same sweep rerun elsewhere (same code and seeds): reruns/README.md
@@ -56,8 +59,7 @@ def latent_tables(sweep: Sweep, where: paths.Paths) -> None:
     of the first seed's smallest- and largest-d models (prior_reads, interpolation_reads)."""
     folders = tables.run_folders(where.runs, sweep)
     scores = tables.metrics_table(where.runs, sweep)
-    tables.save(tables.mean_std(scores, ["active_units", "knn_accuracy", "recon_accuracy", "test_elbo"]),
-                where.results / "latent_diagnostics.csv")
+    tables.save(latent_diagnostics(scores), where.results / "latent_diagnostics.csv")
     tables.save(tables.kl_per_dim(where.runs, sweep), where.results / "kl_per_dim.csv")
     x_test, y_test = data.load(sweep.dataset, train=False, limit=sweep.test_limit)
     clf = classifier.load(classifier.classifier_path(where.runs, sweep.train_limit))
@@ -84,6 +86,22 @@ def latent_tables(sweep: Sweep, where: paths.Paths) -> None:
                            for a in sweep.archs], ignore_index=True), where.results / "grid_cells.csv")
 
 
+def latent_diagnostics(scores: pd.DataFrame) -> pd.DataFrame:
+    """Mean and sd over seeds of the latent diagnostics of metrics.csv's runs, per (arch, d)."""
+    return tables.mean_std(scores, ["active_units", "knn_accuracy", "recon_accuracy", "test_elbo"])
+
+
+def metrics_summary(scores: pd.DataFrame, first_seed: int) -> pd.DataFrame:
+    """Seed means of metrics.csv's metrics, and the first seed's ELBO, IWAE bound and their gap (quantities of
+    the same runs), per (arch, d)."""
+    summary = tables.mean_std(scores, ["test_elbo", "recon_accuracy", "knn_accuracy"])
+    iwae = scores[scores["seed"] == first_seed][["arch", "latent_dim", "test_elbo", "iwae_bound", "iwae_gain",
+                                                 "iwae_k"]]
+    summary = summary.merge(iwae.rename(columns={"test_elbo": "first_seed_elbo"}), on=["arch", "latent_dim"])
+    summary["recon_minus_knn"] = summary["recon_accuracy_mean"] - summary["knn_accuracy_mean"]
+    return summary
+
+
 def confusions(folders: dict, sweep: Sweep, matrix: str) -> pd.DataFrame:
     """Every confusion of every 2-D model and seed, from the evaluation step's confusion matrices."""
     return pd.concat([tables.confusion_rates(metrics.read(folders[(a, 2, s)])[matrix]).assign(arch=a, seed=s)
@@ -100,15 +118,10 @@ def metric_tables(sweep: Sweep, where: paths.Paths) -> None:
     """classifier.json, metrics_summary (seed means, and the first seed's ELBO, IWAE bound and their gap:
     quantities of the same runs), recon_confusions (and intervals), and one table per appendix dataset."""
     info = classifier.read_info(classifier.classifier_path(where.runs, sweep.train_limit))
-    atomic_write_text(where.results / "classifier.json", json.dumps(
-        {k: info[k] for k in ("train_images", "test_images", "test_accuracy")}, indent=1) + "\n")
-    scores = tables.metrics_table(where.runs, sweep)
-    summary = tables.mean_std(scores, ["test_elbo", "recon_accuracy", "knn_accuracy"])
-    iwae = scores[scores["seed"] == sweep.seeds[0]][["arch", "latent_dim", "test_elbo", "iwae_bound", "iwae_gain",
-                                                     "iwae_k"]]
-    summary = summary.merge(iwae.rename(columns={"test_elbo": "first_seed_elbo"}), on=["arch", "latent_dim"])
-    summary["recon_minus_knn"] = summary["recon_accuracy_mean"] - summary["knn_accuracy_mean"]
-    tables.save(summary, where.results / "metrics_summary.csv")
+    tables.save_record({k: info[k] for k in ("train_images", "test_images", "test_accuracy")},
+                       where.results / "classifier.json")
+    tables.save(metrics_summary(tables.metrics_table(where.runs, sweep), sweep.seeds[0]),
+                where.results / "metrics_summary.csv")
     if sweep.has_2d():
         folders = tables.run_folders(where.runs, sweep)
         tables.save(confusions(folders, sweep, "recon_confusion"), where.results / "recon_confusions.csv")
@@ -159,7 +172,7 @@ def claim_tables(results_dir: Path | str, sweep: Sweep | None = None, reruns: Pa
 
     def base(name):
         path = results / f"{name}.csv"
-        return pd.read_csv(path) if path.is_file() else None
+        return tables.read(path) if path.is_file() else None
 
     if (final := base("final_by_seed")) is not None:
         tables.save(tables.summary(final), results / "summary.csv")
@@ -175,12 +188,13 @@ def claim_tables(results_dir: Path | str, sweep: Sweep | None = None, reruns: Pa
             tables.save(shift, results / "machines.csv")
             about["changes"] = {a: {"runs": int(len(g)), "sd": float(g["change"].std(ddof=1)),
                                     "max_abs": float(g["change"].abs().max())} for a, g in shift.groupby("arch")}
-        atomic_write_text(results / "rerun.json", json.dumps(about, indent=1) + "\n")
-        atomic_write_text(results / "inference.json", json.dumps(
+        tables.save_record(about, results / "rerun.json")
+        tables.save_record(
             {"level": inference.LEVEL, "family": int(checked["p"].notna().sum()), "margins": inference.MARGINS,
              "families": {f: int(n) for f, n in checked[checked["p"].notna()].groupby("family", sort=False).size().items()},
-             "max_seeds": inference.MAX_SEEDS, "power": inference.POWER, "trim": inference.TRIM, "seeds_for_a_share_verdict": inference.seeds_for_a_share_verdict(),
-             "bootstrap_resamples": inference.RESAMPLES, "confident": reading.CONFIDENT}, indent=1) + "\n")
+             "max_seeds": inference.MAX_SEEDS, "power": inference.POWER, "trim": inference.TRIM,
+             "seeds_for_a_share_verdict": inference.seeds_for_a_share_verdict(),
+             "bootstrap_resamples": inference.RESAMPLES, "confident": reading.CONFIDENT}, results / "inference.json")
         scores = base("metrics")
         extras = claims.all_extra_claims(final, scores, EXTRAS)
         if len(extras):
@@ -233,8 +247,8 @@ def collapse_tables(results: Path, final: pd.DataFrame, scores, history, kl) -> 
     predicted, trained = results / "predictions.csv", results / "collapse_runs.csv"
     if not (predicted.is_file() and trained.is_file()):
         return
-    p_table = pd.read_csv(predicted)
-    runs_ = collapse.experiment(p_table, pd.read_csv(trained), final)
+    p_table = tables.read(predicted)
+    runs_ = collapse.experiment(p_table, tables.read(trained), final)
     tables.save(runs_, results / "collapse_experiment.csv")
     cells = collapse.factors(runs_)
     tables.save(cells, results / "collapse_factors.csv")
@@ -244,9 +258,108 @@ def collapse_tables(results: Path, final: pd.DataFrame, scores, history, kl) -> 
     new = runs_[runs_["role"] == "new seed"]
     k, n = int(setting["collapsed"].sum() + new["collapsed"].sum()), len(setting) + len(new)
     share = stats.binomtest(k, n).proportion_ci(inference.LEVEL, method="exact")
-    atomic_write_text(results / "collapse_new_seeds.json", json.dumps(
-        {**collapse.new_seeds(runs_, p_table), "all_collapsed": k, "all_runs": n, "all_share": k / n,
-         "all_low": float(share.low), "all_high": float(share.high), "rule": collapse.RULE}, indent=1) + "\n")
+    tables.save_record({**collapse.new_seeds(runs_, p_table), "all_collapsed": k, "all_runs": n, "all_share": k / n,
+                        "all_low": float(share.low), "all_high": float(share.high), "rule": collapse.RULE},
+                       results / "collapse_new_seeds.json")
+
+
+# The tables the results step derives from the runs before rounding, which it also saves rounded beside their
+# sources: re-derived from the saved sources they agree within the rounding (TOLERANCE).
+FIRST_FLOOR = ("final_by_seed.csv", "latent_diagnostics.csv", "metrics_summary.csv", "summary.csv")
+TOLERANCE = 3e-4          # the tables are saved to 4 digits: a mean or sd of rounded values moves by about 1e-4
+
+
+def rederived(results_dir: Path | str, sweep: Sweep, reruns: Path = RERUNS) -> dict:
+    """Every table and record of results_dir that is computed from others there, as vaelib derives it today
+    from them ({file name: DataFrame or dict}, as a reader reads them back): the claim tables (claim_tables,
+    into a copy), and the first floor (FIRST_FLOOR) from histories.csv, final_by_seed.csv and metrics.csv.
+    predictions.csv is derived too but pre-registered (python -m vaelib.collapse predict): never re-derived."""
+    results = Path(results_dir)
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(shutil.copytree(results, Path(tmp) / "results"))
+        claim_tables(copy, sweep, reruns)
+        for path in sorted(copy.iterdir()):
+            if any(fnmatch.fnmatch(path.name, pattern) for pattern in DERIVED):
+                out[path.name] = tables.read(path)
+
+    def base(name):
+        return tables.read(results / name) if (results / name).is_file() else None
+
+    made = {}
+    if (history := base("histories.csv")) is not None:
+        made["final_by_seed.csv"] = tables.final_by_seed(history)
+    if (final := base("final_by_seed.csv")) is not None:
+        made["summary.csv"] = tables.summary(final)
+    if (scores := base("metrics.csv")) is not None:
+        made["latent_diagnostics.csv"] = latent_diagnostics(scores)
+        made["metrics_summary.csv"] = metrics_summary(scores, sweep.seeds[0])
+    return out | {name: tables.as_saved(t, name, f"{name} as re-derived") for name, t in made.items()}
+
+
+def _same(here, there) -> np.ndarray | bool:
+    if isinstance(here, pd.Series):
+        if pd.api.types.is_numeric_dtype(here) and pd.api.types.is_numeric_dtype(there) \
+                and not pd.api.types.is_bool_dtype(here) and not pd.api.types.is_bool_dtype(there):
+            return np.isclose(here.astype(float), there.astype(float), rtol=0, atol=TOLERANCE, equal_nan=True)
+        return ((here.astype(str) == there.astype(str)) | (here.isna() & there.isna())).to_numpy()
+    if isinstance(here, (int, float)) and isinstance(there, (int, float)) and not isinstance(here, bool):
+        return bool(np.isclose(here, there, rtol=0, atol=TOLERANCE, equal_nan=True))
+    return here == there
+
+
+def difference(name: str, here, there) -> str | None:
+    """Where a file of results/ (`here`, as read) first differs from its re-derivation (`there`), in words."""
+    if isinstance(here, dict) or isinstance(there, dict):
+        def flat(record, prefix=""):
+            return {k: v for key, value in record.items()
+                    for k, v in (flat(value, f"{prefix}{key}.").items() if isinstance(value, dict)
+                                 else [(f"{prefix}{key}", value)])}
+        a, b = flat(here), flat(there)
+        for key in sorted(set(a) | set(b)):
+            if key not in a or key not in b or not _same(a.get(key), b.get(key)):
+                return f"key {key}: {a.get(key, 'absent')!r} here, {b.get(key, 'absent')!r} re-derived"
+        return None
+    if list(here.columns) != list(there.columns):
+        return f"its columns are {', '.join(here.columns)}; re-derived: {', '.join(there.columns)}"
+    if len(here) != len(there):
+        return f"it holds {len(here)} rows, {len(there)} re-derived"
+    key = [k for k in schema.TABLES[name].key if k in here.columns]
+    for column in here.columns:
+        same = _same(here[column], there[column])
+        if not same.all():
+            i = int(np.argmax(~same))
+            where = f" ({', '.join(f'{k}={here[k].iloc[i]}' for k in key)})" if key else ""
+            return f"line {i + 2}{where}, column {column}: {here[column].iloc[i]} here, {there[column].iloc[i]} re-derived"
+    return None
+
+
+def derived_problem(results_dir: Path | str, sweep: Sweep, reruns: Path = RERUNS) -> str | None:
+    """None when every derived table and record of results_dir is what its sources there give today (values
+    within the rounding); else one line naming the first that is not (the first floor first), where it
+    differs, which others differ too, and the way back."""
+    results = Path(results_dir)
+    again = rederived(results, sweep, reruns)
+    present = {p.name for p in results.iterdir() if any(fnmatch.fnmatch(p.name, d) for d in DERIVED)}
+    problems = []
+    for name in sorted(set(again) | present, key=lambda n: (n not in FIRST_FLOOR, FIRST_FLOOR.index(n)
+                                                             if n in FIRST_FLOOR else 0, n)):
+        if name not in again:
+            problems.append((name, "vaelib derives no such file from results/ today"))
+        elif name not in present and name not in FIRST_FLOOR:
+            problems.append((name, "it is missing"))
+        elif (words := difference(name, schema.read(results / name), again[name])) is not None:
+            problems.append((name, words))
+    if not problems:
+        return None
+    (name, words), others = problems[0], [n for n, _ in problems[1:]]
+    sources = schema.declared(name).sources if schema.declared(name) else ()
+    line = (f"{results / name} is not what vaelib derives from {' and '.join(sources) or 'the other tables'} "
+            f"today: {words}")
+    if others:
+        line += f"; {', '.join(others[:6])}{f' and {len(others) - 6} more' if len(others) > 6 else ''} differ too"
+    return (line + ". A hand edit, or code changed since results/ was made: `make report` re-derives them; "
+            "`git checkout results/` restores the committed ones")
 
 
 class MixedDevices(Refused):

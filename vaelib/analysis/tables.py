@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -10,7 +11,9 @@ from ..config.sweep import Sweep
 from ..core.models import ARCHS, build_model, count_params
 from ..evaluation import metrics
 from ..infra import paths
+from ..infra.atomic import atomic_write_text
 from ..training import runs
+from . import schema
 
 KEYS = ["arch", "latent_dim"]
 OLD_ACTIVE_RULE = "variance of the posterior mean > 0.01"   # what metrics made before evaluation.latent.ACTIVE_RULE counted
@@ -125,17 +128,42 @@ def confusion_rates(matrix, top: int | None = None) -> pd.DataFrame:
     return out.head(top) if top else out
 
 
-def read(path: Path | str) -> pd.DataFrame:
-    """A table of results/ as the pipeline's results step wrote it."""
-    return pd.read_csv(path)
+def read(path: Path | str):
+    """A table of results/ as the pipeline's results step wrote it (a record, for a .json), checked against
+    its declaration (vaelib.analysis.schema): schema.BadTable, one line, when it is missing or damaged."""
+    return schema.read(path)
+
+
+WRITING = f"Nothing was written: the code that makes it, or its declaration in {schema.HERE}, is wrong"
+
+
+def as_saved(table: pd.DataFrame, name: str, where, digits: int = 4) -> pd.DataFrame:
+    """`table` as `save` writes it to results/`name` and a reader reads it back (rounded, checked)."""
+    return schema.read_text(name, table.round(digits).to_csv(index=False), where)
+
+
+def save_text(text: str, path: Path | str) -> Path:
+    """A file of results/ written atomically, once what it holds, read back, passes its declaration
+    (vaelib.analysis.schema): else schema.BadTable, and the old file stays as it was."""
+    path = Path(path)
+    where = f"{path} (as it would be written)"
+    if path.suffix == ".json":
+        schema.check_record(path.name, json.loads(text), where, then=WRITING)
+    else:
+        schema.read_text(path.name, text, where, then=WRITING)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, text)
+    return path
 
 
 def save(table: pd.DataFrame, path: Path | str, digits: int = 4) -> Path:
-    """A results table, with floats rounded so that the file is what the write-up quotes."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    table.round(digits).to_csv(path, index=False)
-    return path
+    """A results table, with floats rounded so that the file is what the write-up quotes (checked, atomic)."""
+    return save_text(table.round(digits).to_csv(index=False), path)
+
+
+def save_record(record: dict, path: Path | str, **dumps) -> Path:
+    """A results record: json with an indent of 1 and a final newline (checked, atomic)."""
+    return save_text(json.dumps(record, indent=1, **dumps) + "\n", path)
 
 
 def write_metrics_table(sweep: Sweep, where: paths.Paths) -> None:

@@ -1,18 +1,24 @@
 """REPORT.md, rendered from results/ by a Jinja template: no number in the write-up is typed by hand.
 
     python -m vaelib.writeup                 # results/ -> REPORT.md
-    python -m vaelib.writeup --check         # exit 1 when REPORT.md differs from what results/ gives
+    python -m vaelib.writeup --check         # exit 1 when REPORT.md, or a table derived from others in
+                                             # results/, differs from what results/ gives
 
 The template (vaelib/analysis/templates/REPORT.md.j2) holds the prose that explains the method; every number,
 table and data-dependent statement (which digit sits where, which confusion is largest, whether a
 claim holds) comes from the files in results/, which the notebooks and the runner write.
+
+Every file of results/ is checked against its declaration (vaelib.analysis.schema) before anything is
+rendered: a missing, truncated, duplicated or out-of-range table stops the command in one line (exit code 1)
+naming the file, the line and the column, and REPORT.md stays as it was. `--check` also re-derives the
+tables computed from others in results/ and compares them with the saved ones
+(vaelib.analysis.results.derived_problem): a hand edit of a base table names it.
 """
 
 from __future__ import annotations
 
 import argparse
 import difflib
-import json
 import math
 import sys
 from pathlib import Path
@@ -23,21 +29,17 @@ import pandas as pd
 from ..infra import paths
 from ..config.sweep import seed_runs
 from ..core.models import MATCHED_CHANNELS
-from . import claims, inference
+from . import claims, inference, schema
+from ..infra.atomic import atomic_write_text
 from ..infra.faults import EXIT_CODES, Refused, guard
 
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "REPORT.md.j2"
 
 
 def load_results(results_dir: Path | str) -> dict:
-    """Every table (csv -> DataFrame) and record (json -> dict) in results/, by file stem."""
-    out = {}
-    for path in sorted(Path(results_dir).iterdir()):
-        if path.suffix == ".csv":
-            out[path.stem] = pd.read_csv(path)
-        elif path.suffix == ".json":
-            out[path.stem] = json.loads(path.read_text())
-    return out
+    """Every table (csv -> DataFrame) and record (json -> dict) in results/, by file stem, each checked against
+    its declaration (schema.read_folder: schema.BadTable on the first fault)."""
+    return schema.read_folder(results_dir)
 
 
 def num(x, digits: int = 2) -> str:
@@ -55,9 +57,10 @@ def pm(mean, std, digits: int = 2) -> str:
 
 
 def ci(low, high, digits: int = 2) -> str:
-    """A 95% interval as the write-up prints it: [low, high], or "(no interval: one seed)" where there is none."""
+    """A 95% interval as the write-up prints it: [low, high], or "(no interval: too few seeds)" where there is
+    none."""
     if any(x is None or (isinstance(x, float) and math.isnan(x)) for x in (low, high)):
-        return "(no interval: one seed)"
+        return "(no interval: too few seeds)"
     return f"[{num(low, digits)}, {num(high, digits)}]"
 
 
@@ -109,12 +112,16 @@ def environment() -> jinja2.Environment:
 
 
 def render(results_dir: Path | str) -> str:
-    return environment().get_template(TEMPLATE.name).render(r=load_results(results_dir))
+    return render_results(load_results(results_dir))
+
+
+def render_results(found: dict) -> str:
+    return environment().get_template(TEMPLATE.name).render(r=found)
 
 
 def render_to(results_dir: Path | str, out: Path | str) -> Path:
     out = Path(out)
-    out.write_text(render(results_dir))
+    atomic_write_text(out, render(results_dir))
     return out
 
 
@@ -124,14 +131,22 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", default=str(paths.PROJECT / "results"))
     parser.add_argument("--out", default=str(paths.PROJECT / "REPORT.md"))
-    parser.add_argument("--check", action="store_true", help="compare with --out instead of writing it")
+    parser.add_argument("--check", action="store_true", help="compare with --out instead of writing it, after "
+                        "comparing the tables derived from others in --results with what those give")
     args = parser.parse_args(argv)
-    if not (Path(args.results) / "run.json").is_file():
-        raise Refused(f"{args.results} holds no report's results (no run.json); `make report` makes them, "
+    results = Path(args.results)
+    if not results.is_dir() or not any(p.suffix in (".csv", ".json") for p in results.iterdir()):
+        raise Refused(f"{args.results} holds no report's results (no table); `make report` makes them, "
                       f"or name another folder with --results")
-    text = render(args.results)
+    found = load_results(results)                 # checked: schema.BadTable, one line, before anything is written
+    if args.check:
+        from .results import derived_problem
+        problem = derived_problem(results, schema.report_of(results, found).sweep)
+        if problem:
+            raise schema.BadTable(problem)
+    text = render_results(found)
     if not args.check:
-        Path(args.out).write_text(text)
+        atomic_write_text(Path(args.out), text)
         print(f"{args.out} rendered from {args.results}")
         return 0
     current = Path(args.out).read_text() if Path(args.out).is_file() else ""

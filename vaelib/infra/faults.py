@@ -13,7 +13,8 @@ import os
 import sys
 
 BAD_INPUT, STEP_FAILED, FILE_FAULT, UNREACHABLE, INTERRUPTED = 2, 1, 3, 4, 130
-EXIT_CODES = (f"exit codes: 0 done, {STEP_FAILED} a step of the pipeline failed, {BAD_INPUT} bad input (nothing was "
+EXIT_CODES = (f"exit codes: 0 done, {STEP_FAILED} a step of the pipeline failed or a table of results/ was refused "
+              f"(vaelib.analysis.schema: nothing rendered), {BAD_INPUT} bad input (nothing was "
               f"done), {FILE_FAULT} a damaged, missing or unwritable file or a full disk, {UNREACHABLE} the "
               f"scheduler is unreachable, {INTERRUPTED} interrupted (Ctrl-C). --debug (or VAELIB_DEBUG=1) shows "
               f"the traceback of a known fault.")

@@ -26,14 +26,13 @@ import time
 from functools import partial
 from pathlib import Path
 
-from ..analysis import writeup
+from ..analysis import tables, writeup
 from ..analysis.reference import by_epoch_table, plot, summary
 from ..config.reference import DRAW_K, DRAWS, PAPER, TRAIN_IMAGES, config, pieces, snapshot_epochs, test_size
 from ..config.run import ConfigError, RunConfig, check_device
 from ..data import datasets as data
 from ..evaluation.nll import cached
 from ..infra import paths
-from ..infra.atomic import atomic_write_text
 from ..infra.cpushare import available_cores
 from ..infra.memwatch import PeakMemory
 from ..training import runs
@@ -98,8 +97,8 @@ def run(cfg: RunConfig, where: paths.Paths, k: int, curve_images: int, jobs: int
     table = by_epoch_table(folder, k, curve_images)
     info = summary(folder, table, k, (time.perf_counter() - start) / 60, engine, command)
     info["peak_memory_mb"] = watch.mb
-    atomic_write_text(where.results / "reference_by_epoch.csv", table.to_csv(index=False))
-    atomic_write_text(where.results / "reference.json", json.dumps(info, indent=1, default=str))
+    tables.save_text(table.to_csv(index=False), where.results / "reference_by_epoch.csv")   # checked (schema)
+    tables.save_text(json.dumps(info, indent=1, default=str), where.results / "reference.json")
     plot(table, info, where.figures / "reference_nll.png")
     if (where.results / "run.json").is_file():      # a report lives here: its write-up gains this section
         writeup.render_to(where.results, where.results.parent / "REPORT.md")

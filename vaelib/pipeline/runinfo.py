@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import platform
 
+from ..analysis import tables
 from ..config.sweep import Sweep
 from ..data import datasets as data
 from ..evaluation import metrics
@@ -49,7 +49,7 @@ def write_run_info(where: paths.Paths, sweep: Sweep, seconds: dict, wall: float,
                             for kind, prefix in (("classifier", "classifier"), ("train", "train"),
                                                  ("evaluate", "evaluate"), ("notebook", "0"))}
     info["task_budget_mb"] = budget_mb
-    (where.results / "run.json").write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
+    tables.save_record(info, where.results / "run.json", sort_keys=True)     # checked (analysis.schema)
     return info
 
 

@@ -8,7 +8,8 @@ figures/, with the latent-space explorers (explorer.js, inlined) placed in the s
 last section saying what the page carries. Everything it loads is a file beside it or a data: URL, so it
 works from file:// with no server and no network. models.js is written from runs/ (not in git); the check
 needs neither: it renders the page again from REPORT.md and models.js's manifest, and compares each
-exported run's weights hash with the one results/weights.csv records.
+exported run's weights hash with the one results/weights.csv records. Both first check every file of results/
+against its declaration (vaelib.analysis.schema): a damaged table stops them in one line, nothing written.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import argparse
 from collections import Counter
 import difflib
 import html
-import json
 import re
 import sys
 from pathlib import Path
@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 from markdown_it import MarkdownIt
 
+from ..analysis import schema, tables
 from ..config.sweep import Sweep
 from ..infra import paths
 from ..infra.faults import EXIT_CODES, Refused, guard
@@ -157,7 +158,7 @@ def check(report: Path, results: Path, out: Path = SITE) -> list[str]:
         diff = difflib.unified_diff(page.read_text().splitlines(), text.splitlines(), str(page), "rendered",
                                     lineterm="", n=0)
         problems.append(f"{page} differs from what {report.name} gives:\n" + "\n".join(list(diff)[:20]))
-    recorded = pd.read_csv(results / "weights.csv").set_index("run")["weights_sha256"] \
+    recorded = tables.read(results / "weights.csv").set_index("run")["weights_sha256"] \
         if (results / "weights.csv").is_file() else pd.Series(dtype=str)
     for m in manifest:
         if recorded.get(m["run"]) != m["weights_sha256"]:
@@ -179,14 +180,15 @@ def main(argv=None) -> int:
     report, results, out = Path(args.report), Path(args.results), Path(args.out)
     if not report.is_file():
         raise Refused(f"--report {report} does not exist; `make report` writes REPORT.md")
+    run_json = results / "run.json"
+    if not run_json.is_file() and not (results.is_dir() and any(results.glob("*.csv"))):
+        raise Refused(f"{results} holds no report's results (no run.json); `make report` makes them")
+    found = schema.read_folder(results)      # every table checked: schema.BadTable, one line, nothing written
     if args.check:
         problems = check(report, results, out)
         print("\n".join(problems) if problems else f"{out} is up to date with {report.name} and {results}")
         return 1 if problems else 0
-    run_json = results / "run.json"
-    if not run_json.is_file():
-        raise Refused(f"{results} holds no report's results (no run.json); `make report` makes them")
-    sweep = Sweep.from_params(json.loads(run_json.read_text())["sweep"])
+    sweep = Sweep.from_params(found["run"]["sweep"])
     page, script = build(sweep, Path(args.runs_dir), report, out)
     print(f"{page} and {script} ({script.stat().st_size / 2 ** 20:.1f} MiB) written")
     return 0
