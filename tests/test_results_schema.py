@@ -225,3 +225,24 @@ def test_the_commands_end_in_one_line_with_exit_code_1_and_no_traceback(tmp_path
             f"results/` restores the committed one"], args
     assert (tmp_path / "REPORT.md").read_bytes() == (PROJECT / "REPORT.md").read_bytes()
     assert not (tmp_path / "site").exists()
+
+
+def test_the_page_alone_follows_a_new_write_up_and_keeps_the_decoders(tmp_path):
+    """`python -m vaelib.site --page-only`: index.html again from an edited REPORT.md, models.js untouched, and
+    the site check passes on the result; with a models.js whose weights results/ does not record, refused in
+    one line and nothing written."""
+    site = shutil.copytree(PROJECT / "site", tmp_path / "site")
+    report = tmp_path / "REPORT.md"
+    report.write_text((PROJECT / "REPORT.md").read_text() + "\nOne more line.\n")
+    script = (site / "models.js").read_bytes()
+    args = ["--report", str(report), "--results", str(PROJECT / "results"), "--out", str(site)]
+    assert build.main(args + ["--page-only"]) == 0
+    assert "One more line." in (site / "index.html").read_text() and (site / "models.js").read_bytes() == script
+    assert build.main(args + ["--check"]) == 0
+    results = shutil.copytree(PROJECT / "results", tmp_path / "results")
+    weights = pd.read_csv(results / "weights.csv")
+    weights["weights_sha256"] = "0" * 64
+    weights.to_csv(results / "weights.csv", index=False)
+    page = (site / "index.html").read_bytes()
+    assert build.main(["--report", str(report), "--results", str(results), "--out", str(site), "--page-only"]) != 0
+    assert (site / "index.html").read_bytes() == page

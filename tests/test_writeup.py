@@ -68,7 +68,7 @@ def test_a_changed_result_changes_the_numbers_the_intervals_and_the_verdict(tmp_
 
 def test_equivalence_family_corrected_verdicts_and_their_words_follow_the_results(tmp_path):
     """conv's final losses at d = 50 set to its d = 10 ones within 0.01 nats: the step is equivalent (two
-    one-sided tests), and the Summary and the wide-dense section say "flat" / "does not move" where they said
+    one-sided tests), and the Summary and the wide-dense section say "stays within the margin" where they said
     neither before; conv made 30 nats better than linear at every d: claim 2 holds at every d after Holm,
     where the committed seeds hold at fewer settings after the correction than before it; linear's 0 nearest
     the origin in every seed: the share's Clopper-Pearson interval lies below one half and claim 4 is refuted there."""
@@ -80,7 +80,7 @@ def test_equivalence_family_corrected_verdicts_and_their_words_follow_the_result
     assert beats["holm_verdict"] != beats["verdict"]                  # the correction changes it here
     cells = rows_of(pd.read_csv(results / "claims.csv"), "conv_beats_linear")
     assert verdict_of_conv_vs_linear(before) == cells and " / " in cells           # corrected / unadjusted
-    assert "conv's flat loss" not in before and "does not move (equivalent" not in before
+    assert "the test loss stays within the margin (equivalent)" not in before
 
     final = pd.read_csv(results / "final_by_seed.csv")
     conv = final["arch"] == "conv"
@@ -106,8 +106,8 @@ def test_equivalence_family_corrected_verdicts_and_their_words_follow_the_result
     extras = pd.read_csv(results / "claims_extras.csv").set_index(["claim", "arch"])
     step = extras.loc[("loss_falls_with_d", "conv")]
     assert step["holm_verdict"] == "equivalent" and step["holm_equivalence_p"] < 0.05 < step["holm_p"]
-    assert "conv's flat loss (equivalent within the margin) from d = 10 to d = 50" in after
-    assert "Over that step conv's own loss does not move (equivalent within the margin)" in after
+    assert "for conv from d = 10 to d = 50, the test loss stays within the margin (equivalent)" in after
+    assert "Over that step, for conv, the test loss stays within the margin (equivalent)" in after
     beats = pd.read_csv(results / "verdicts.csv").set_index("claim").loc["conv_beats_linear"]
     assert beats["holm_verdict"] == "holds"
     assert set(verdict_of_conv_vs_linear(after).split(" | ")) == {"holds"}

@@ -69,10 +69,16 @@ def sentence(claim: str, holm_verdict: str, holm_reading: str) -> str:
     return PHRASES[claim][holm_verdict]
 
 
+def corrected_first(corrected: str, alone: str) -> str:
+    """A Summary cell: the verdict after Holm, and the comparison's own after a slash where it differs."""
+    return corrected if corrected == alone else f"{corrected} / {alone}"
+
+
 def with_sentences(table: pd.DataFrame) -> pd.DataFrame:
-    """`table` (Holm-corrected claims) with its `sentence` column."""
+    """`table` (Holm-corrected claims) with its `sentence` column and its Summary cell (`cell`)."""
     return table.assign(sentence=[sentence(c, v, w) for c, v, w in
-                                  zip(table["claim"], table["holm_verdict"], table["holm_reading"])])
+                                  zip(table["claim"], table["holm_verdict"], table["holm_reading"])],
+                        cell=[corrected_first(h, a) for h, a in zip(table["holm_reading"], table["reading"])])
 
 
 def _values(final: pd.DataFrame, arch: str, d: int, metric: str) -> np.ndarray:
@@ -133,7 +139,7 @@ def loss_claims(final: pd.DataFrame, archs=("linear", "conv")) -> pd.DataFrame:
     # one architecture at one d compares nothing: an empty table, with its columns
     table = pd.DataFrame(rows, columns=COLUMNS)
     return with_sentences(inference.holm(table)) if len(table) else \
-        table.assign(holm_p=[], holm_equivalence_p=[], holm_verdict=[], holm_reading=[], sentence=[])
+        table.assign(holm_p=[], holm_equivalence_p=[], holm_verdict=[], holm_reading=[], sentence=[], cell=[])
 
 
 def _gain(final, arch: str, other: str, small: int, large: int) -> dict:

@@ -376,8 +376,9 @@ def holm_shares(table: pd.DataFrame) -> pd.DataFrame:
     side of one half, else inconclusive)."""
     out = table.copy()
     if not len(out):
-        return out.assign(holm_share_p=[], holm_share_verdict=[])
+        return out.assign(holm_share_p=[], holm_share_verdict=[], cell=[])
     reject, adjusted, _, _ = multipletests(out["share_p"], alpha=1 - LEVEL, method="holm")
     out["holm_share_p"] = adjusted
     out["holm_share_verdict"] = np.where(reject, np.where(out["share"] > MAJORITY, "holds", "refuted"), "inconclusive")
+    out["cell"] = [h if h == a else f"{h} / {a}" for h, a in zip(out["holm_share_verdict"], out["share_verdict"])]
     return out

@@ -87,8 +87,12 @@ def latent_tables(sweep: Sweep, where: paths.Paths) -> None:
 
 
 def latent_diagnostics(scores: pd.DataFrame) -> pd.DataFrame:
-    """Mean and sd over seeds of the latent diagnostics of metrics.csv's runs, per (arch, d)."""
-    return tables.mean_std(scores, ["active_units", "knn_accuracy", "recon_accuracy", "test_elbo"])
+    """Mean and sd over seeds of the latent diagnostics of metrics.csv's runs, per (arch, d), and the active
+    units' median, least and largest count (the seeds of a setting sit on a ladder of counts)."""
+    out = tables.mean_std(scores, ["active_units", "knn_accuracy", "recon_accuracy", "test_elbo"])
+    units = scores.groupby(tables.KEYS)["active_units"].agg(active_units_median="median", active_units_min="min",
+                                                            active_units_max="max").reset_index()
+    return tables.in_order(out.merge(units, on=tables.KEYS))
 
 
 def metrics_summary(scores: pd.DataFrame, first_seed: int) -> pd.DataFrame:
@@ -198,7 +202,7 @@ def claim_tables(results_dir: Path | str, sweep: Sweep | None = None, reruns: Pa
         scores = base("metrics")
         extras = claims.all_extra_claims(final, scores, EXTRAS)
         if len(extras):
-            shared = ["holm_p", "holm_equivalence_p", "holm_verdict", "holm_reading", "sentence"]
+            shared = ["holm_p", "holm_equivalence_p", "holm_verdict", "holm_reading", "sentence", "cell"]
             grid = checked.set_index(["claim", "arch", "setting"])[shared]
             owned = extras.set_index(["claim", "arch", "setting"]).index.isin(grid.index)    # one verdict each
             keys = list(zip(extras.loc[owned, "claim"], extras.loc[owned, "arch"], extras.loc[owned, "setting"]))

@@ -203,10 +203,10 @@ CLAIM = dict(claim=TEXT, family=TEXT, arch=COMPARISON, setting=TEXT, metric=TEXT
              welch_difference=REAL.maybe, welch_low=REAL.maybe, welch_high=REAL.maybe, welch_p=SHARE.maybe,
              welch_verdict=VERDICT, rank_shift=REAL.maybe, rank_low=REAL.maybe, rank_high=REAL.maybe,
              rank_p=SHARE.maybe, rank_verdict=VERDICT.maybe, why=TEXT.maybe, holm_reading=TEXT.maybe,
-             sentence=TEXT.maybe)
+             sentence=TEXT.maybe, cell=TEXT.maybe)
 SHARE_CLAIM = dict(claim=TEXT, arch=ARCH, top=RANK, ranks=TEXT, supporting=COUNT, seeds=COUNT, share=SHARE,
                    share_low=SHARE, share_high=SHARE, share_p=SHARE, share_verdict=VERDICT, support=TEXT,
-                   holm_share_p=SHARE, holm_share_verdict=VERDICT)
+                   holm_share_p=SHARE, holm_share_verdict=VERDICT, cell=TEXT)
 READS = dict(digit=DIGIT, probability=SHARE, confident=FLAG)
 SEEN = dict(images=COUNT, digits=COUNT, unclear=COUNT, share_digits=SHARE, classes=TEXT, missing=TEXT)
 CONFUSIONS = dict(rank=RANK, true=DIGIT, predicted=DIGIT, count=COUNT, percent_of_true=PERCENT, arch=ARCH,
@@ -258,7 +258,8 @@ TABLES: dict[str, Table] = {
     "latent_diagnostics.csv": table(SETTING, covers=(SETTING, SETTINGS), sources=["metrics.csv"], arch=ARCH,
                                     latent_dim=DIM, seeds=RANK, active_units_mean=POSITIVE, active_units_std=SPREAD,
                                     knn_accuracy_mean=SHARE, knn_accuracy_std=SPREAD, recon_accuracy_mean=SHARE,
-                                    recon_accuracy_std=SPREAD, test_elbo_mean=ELBO, test_elbo_std=SPREAD),
+                                    recon_accuracy_std=SPREAD, test_elbo_mean=ELBO, test_elbo_std=SPREAD,
+                                    active_units_median=POSITIVE, active_units_min=COUNT, active_units_max=COUNT),
     "metrics_summary.csv": table(SETTING, covers=(SETTING, SETTINGS), sources=["metrics.csv"], arch=ARCH,
                                  latent_dim=DIM, seeds=RANK, test_elbo_mean=ELBO, test_elbo_std=SPREAD,
                                  recon_accuracy_mean=SHARE, recon_accuracy_std=SPREAD, knn_accuracy_mean=SHARE,

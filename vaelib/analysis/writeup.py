@@ -4,9 +4,10 @@
     python -m vaelib.writeup --check         # exit 1 when REPORT.md, or a table derived from others in
                                              # results/, differs from what results/ gives
 
-The template (vaelib/analysis/templates/REPORT.md.j2) holds the prose that explains the method; every number,
-table and data-dependent statement (which digit sits where, which confusion is largest, whether a
-claim holds) comes from the files in results/, which the notebooks and the runner write.
+The template (vaelib/analysis/templates/REPORT.md.j2, one include per section beside it) holds the prose that
+explains the method and lays the tables out; every number, table and data-dependent statement (which digit sits
+where, which confusion is largest, whether a claim holds, and the words of each verdict: analysis.claims.PHRASES)
+comes from the files in results/, which the notebooks and the runner write.
 
 Every file of results/ is checked against its declaration (vaelib.analysis.schema) before anything is
 rendered: a missing, truncated, duplicated or out-of-range table stops the command in one line (exit code 1)

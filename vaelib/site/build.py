@@ -28,6 +28,7 @@ from markdown_it import MarkdownIt
 from ..analysis import schema, tables
 from ..config.sweep import Sweep
 from ..infra import paths
+from ..infra.atomic import atomic_write_text
 from ..infra.faults import EXIT_CODES, Refused, guard
 from . import export
 
@@ -146,6 +147,21 @@ def build(sweep: Sweep, runs_dir: Path, report: Path, out: Path = SITE) -> tuple
     return page, script
 
 
+def page_only(report: Path, results: Path, out: Path = SITE) -> Path:
+    """index.html again from REPORT.md, with the decoders models.js already carries (no runs needed): for a
+    write-up re-rendered over the same runs. Refused where models.js holds weights other than results/ records."""
+    script = out / "models.js"
+    if not script.is_file():
+        raise Refused(f"{script} does not exist: `python -m vaelib.site` (with runs/) writes it")
+    stale = [p for p in check(report, results, out) if "weights" in p]
+    if stale:
+        raise Refused(f"{stale[0]}; `python -m vaelib.site` with the report's runs/ exports them again")
+    page = out / "index.html"
+    atomic_write_text(page, render_html(report.read_text(), export.manifest(export.read_script(script)),
+                                        script.stat().st_size))
+    return page
+
+
 def check(report: Path, results: Path, out: Path = SITE) -> list[str]:
     """What is out of date in `out`: the page against REPORT.md and models.js, the weights against results/."""
     problems = []
@@ -176,6 +192,8 @@ def main(argv=None) -> int:
     parser.add_argument("--results", default=str(paths.PROJECT / "results"))
     parser.add_argument("--report", default=str(paths.PROJECT / "REPORT.md"))
     parser.add_argument("--out", default=str(SITE))
+    parser.add_argument("--page-only", action="store_true",
+                        help="index.html again from REPORT.md with the decoders models.js carries (no runs/ needed)")
     args = parser.parse_args(argv)
     report, results, out = Path(args.report), Path(args.results), Path(args.out)
     if not report.is_file():
@@ -188,6 +206,9 @@ def main(argv=None) -> int:
         problems = check(report, results, out)
         print("\n".join(problems) if problems else f"{out} is up to date with {report.name} and {results}")
         return 1 if problems else 0
+    if args.page_only:
+        print(f"{page_only(report, results, out)} rendered from {report.name} (decoders of {out / 'models.js'} kept)")
+        return 0
     sweep = Sweep.from_params(found["run"]["sweep"])
     page, script = build(sweep, Path(args.runs_dir), report, out)
     print(f"{page} and {script} ({script.stat().st_size / 2 ** 20:.1f} MiB) written")
