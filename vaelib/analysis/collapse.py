@@ -160,10 +160,11 @@ def predicted_count(p_table: pd.DataFrame) -> dict:
             "low": int(dist.ppf((1 - inference.LEVEL) / 2)), "high": int(dist.ppf(0.5 + inference.LEVEL / 2))}
 
 
-def experiment(predicted: pd.DataFrame, trained: pd.DataFrame, final: pd.DataFrame) -> pd.DataFrame:
+def experiment(predicted: pd.DataFrame, trained: pd.DataFrame, final: pd.DataFrame,
+               weights: pd.DataFrame) -> pd.DataFrame:
     """Each run of the experiment beside what was predicted for it: collapsed or not by the threshold fixed
     in predictions.csv, inside each prediction interval or not, and for a retrained run its change from the
-    report's run of the same seeds."""
+    report's run of the same seeds and whether its weights are the report's bit for bit (weights.csv)."""
     keys = KEYS + ["seed"]
     out = predicted.merge(trained[["run", "epoch1_loss", "test_loss", "test_recon", "test_kl", "active_units",
                                    "kl_total", "weights_sha256", "cpu", "code"]], on="run")
@@ -174,6 +175,9 @@ def experiment(predicted: pd.DataFrame, trained: pd.DataFrame, final: pd.DataFra
     report = final[keys + ["test_loss"]].rename(columns={"seed": "data_seed", "test_loss": "report_loss"})
     out = out.merge(report, on=["arch", "latent_dim", "data_seed"], how="left")
     out.loc[out["role"] != "retrained", "report_loss"] = np.nan
+    recorded = weights.set_index("run")["weights_sha256"]
+    out["same_weights"] = [np.nan if role != "retrained" else float(recorded.get(run) == sha)
+                           for run, role, sha in zip(out["run"], out["role"], out["weights_sha256"])]
     out["kl_per_unit"] = out["kl_total"] / out["active_units"].clip(lower=1)
     return out
 

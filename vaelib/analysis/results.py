@@ -252,7 +252,7 @@ def collapse_tables(results: Path, final: pd.DataFrame, scores, history, kl) -> 
     if not (predicted.is_file() and trained.is_file()):
         return
     p_table = tables.read(predicted)
-    runs_ = collapse.experiment(p_table, tables.read(trained), final)
+    runs_ = collapse.experiment(p_table, tables.read(trained), final, tables.read(results / "weights.csv"))
     tables.save(runs_, results / "collapse_experiment.csv")
     cells = collapse.factors(runs_)
     tables.save(cells, results / "collapse_factors.csv")
