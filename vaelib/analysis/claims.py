@@ -69,16 +69,22 @@ def sentence(claim: str, holm_verdict: str, holm_reading: str) -> str:
     return PHRASES[claim][holm_verdict]
 
 
-def corrected_first(corrected: str, alone: str) -> str:
-    """A Summary cell: the verdict after Holm, and the comparison's own after a slash where it differs."""
-    return corrected if corrected == alone else f"{corrected} / {alone}"
+def corrected_first(corrected: str, alone: str, means: str = "", ranks: str = "") -> str:
+    """A Summary cell: the verdict after Holm, the comparison's own after a slash where it differs, and the
+    verdicts on the means and by ranks where either differs from the comparison's own."""
+    cell = corrected if corrected == alone else f"{corrected} / {alone}"
+    verdict = alone.split(",")[0]
+    others = [f"{name}: {v}" for name, v in (("means", means), ("ranks", ranks)) if v and v != verdict]
+    return f"{cell} ({'; '.join(others)})" if others else cell
 
 
 def with_sentences(table: pd.DataFrame) -> pd.DataFrame:
     """`table` (Holm-corrected claims) with its `sentence` column and its Summary cell (`cell`)."""
     return table.assign(sentence=[sentence(c, v, w) for c, v, w in
                                   zip(table["claim"], table["holm_verdict"], table["holm_reading"])],
-                        cell=[corrected_first(h, a) for h, a in zip(table["holm_reading"], table["reading"])])
+                        cell=[corrected_first(h, a, m if m == m else "", k if k == k else "") for h, a, m, k in
+                              zip(table["holm_reading"], table["reading"], table["welch_verdict"],
+                                  table["rank_verdict"])])
 
 
 def _values(final: pd.DataFrame, arch: str, d: int, metric: str) -> np.ndarray:
@@ -95,11 +101,20 @@ def _row(final, claim, arch_label, setting, metric, lower, higher, family: str |
 
 
 def why_they_differ(found: dict, final: pd.DataFrame, *sides) -> str:
-    """Empty where the three verdicts agree; else the collapsed runs of either side (analysis.collapse), which
-    move the mean but neither the trimmed mean nor the ranks, or, with none, that the intervals differ in what
-    they estimate and in width."""
-    if found["welch_verdict"] == found["verdict"] and found.get("rank_verdict", found["verdict"]) == found["verdict"]:
+    """Empty where the three verdicts agree; else which interval disagrees and why: on the means (Welch), the
+    collapsed runs of either side (analysis.collapse), which pull the mean and the trimmed mean little; by
+    ranks (Hodges-Lehmann), that its interval assumes the two sides differ by a shift alone, and estimates the
+    median difference of two runs."""
+    means = found["welch_verdict"] != found["verdict"]
+    ranks = found.get("rank_verdict", found["verdict"]) != found["verdict"]
+    if not means and not ranks:
         return ""
+    said = []
+    if ranks:
+        said.append("the rank interval (Hodges-Lehmann) estimates the median difference of two runs and assumes a "
+                    "shift alone")
+    if not means:
+        return said[0]
     lost = []
     for arch, d in sides:
         g = collapse.flag(final[(final["arch"] == arch) & (final["latent_dim"] == d)])
@@ -107,8 +122,12 @@ def why_they_differ(found: dict, final: pd.DataFrame, *sides) -> str:
             lost.append(f"{arch} d={d} seed{'s' if g['collapsed'].sum() > 1 else ''} "
                         f"{', '.join(str(int(x)) for x in g.loc[g['collapsed'], 'seed'])}")
     if lost:
-        return f"collapsed runs ({'; '.join(lost)}) move the mean, not the trimmed mean or the ranks"
-    return "no collapsed run: the three estimate different things (means, trimmed means, pairs) at different widths"
+        said.insert(0, f"the means (Welch): collapsed runs ({'; '.join(lost)}) pull the mean, and the trimmed mean "
+                       f"little")
+    else:
+        said.insert(0, "the means (Welch): no collapsed run; the mean and the trimmed mean differ, and so do their "
+                       "intervals' widths")
+    return "; ".join(said)
 
 
 def loss_claims(final: pd.DataFrame, archs=("linear", "conv")) -> pd.DataFrame:

@@ -161,7 +161,7 @@ def predicted_count(p_table: pd.DataFrame) -> dict:
 
 
 def experiment(predicted: pd.DataFrame, trained: pd.DataFrame, final: pd.DataFrame,
-               weights: pd.DataFrame) -> pd.DataFrame:
+               weights: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
     """Each run of the experiment beside what was predicted for it: collapsed or not by the threshold fixed
     in predictions.csv, inside each prediction interval or not, and for a retrained run its change from the
     report's run of the same seeds and whether its weights are the report's bit for bit (weights.csv)."""
@@ -175,6 +175,9 @@ def experiment(predicted: pd.DataFrame, trained: pd.DataFrame, final: pd.DataFra
     report = final[keys + ["test_loss"]].rename(columns={"seed": "data_seed", "test_loss": "report_loss"})
     out = out.merge(report, on=["arch", "latent_dim", "data_seed"], how="left")
     out.loc[out["role"] != "retrained", "report_loss"] = np.nan
+    codes = scores[keys + ["run_code"]].rename(columns={"seed": "data_seed", "run_code": "report_code"})
+    out = out.merge(codes, on=["arch", "latent_dim", "data_seed"], how="left")
+    out.loc[out["role"] != "retrained", "report_code"] = np.nan
     recorded = weights.set_index("run")["weights_sha256"]
     out["same_weights"] = [np.nan if role != "retrained" else float(recorded.get(run) == sha)
                            for run, role, sha in zip(out["run"], out["role"], out["weights_sha256"])]

@@ -4,8 +4,8 @@ give, what the seeds could have resolved, Holm's correction within a declared fa
 bootstrap over test images for ranks.
 
 A comparison "A is lower than B" is, over seeds, the difference of the 20% trimmed means, tmean(B) - tmean(A)
-(positive when the claim goes the right way; with 10 seeds, the mean of the middle 6: the typical run, which one
-collapsed run does not move), with a 95% confidence interval by Yuen's test (Welch's t on trimmed means and
+(positive when the claim goes the right way; with 10 seeds, the mean of the middle 6: the typical run, which
+one or two collapsed runs of ten move little), with a 95% confidence interval by Yuen's test (Welch's t on trimmed means and
 winsorized variances: `scipy.stats.ttest_ind(equal_var=False, trim=0.2)`). The claim **holds** at that setting
 when the interval lies above 0, and is **refuted** when it lies below 0; "holds, within the margin" where the
 equivalence test below also shows it smaller than the margin (real, and too small to matter). When the interval
@@ -201,8 +201,9 @@ def yuen_contrast(groups: list[tuple[float, np.ndarray]], margin: float, trim: f
             else float(abs(value) >= m)
     return {"difference": value, "ci_low": value - half, "ci_high": value + half, "p": p, "margin": margin,
             "equivalence_p": tost(margin), "verdict": verdict(value - half, value + half, tost(margin)),
-            "resolvable": half, "verdict_half": verdict(value - half, value + half, tost(margin / 2)),
-            "verdict_twice": verdict(value - half, value + half, tost(2 * margin)),
+            "resolvable": half,
+            "verdict_half": reading(verdict(value - half, value + half, tost(margin / 2)), tost(margin / 2)),
+            "verdict_twice": reading(verdict(value - half, value + half, tost(2 * margin)), tost(2 * margin)),
             "smallest_margin": abs(value) + stats.t.ppf(LEVEL, df) * se, "se": se, "df": df}
 
 

@@ -252,7 +252,7 @@ def collapse_tables(results: Path, final: pd.DataFrame, scores, history, kl) -> 
     if not (predicted.is_file() and trained.is_file()):
         return
     p_table = tables.read(predicted)
-    runs_ = collapse.experiment(p_table, tables.read(trained), final, tables.read(results / "weights.csv"))
+    runs_ = collapse.experiment(p_table, tables.read(trained), final, tables.read(results / "weights.csv"), scores)
     tables.save(runs_, results / "collapse_experiment.csv")
     cells = collapse.factors(runs_)
     tables.save(cells, results / "collapse_factors.csv")
@@ -262,8 +262,11 @@ def collapse_tables(results: Path, final: pd.DataFrame, scores, history, kl) -> 
     new = runs_[runs_["role"] == "new seed"]
     k, n = int(setting["collapsed"].sum() + new["collapsed"].sum()), len(setting) + len(new)
     share = stats.binomtest(k, n).proportion_ci(inference.LEVEL, method="exact")
+    every = np.concatenate([setting["test_loss"].to_numpy(), new["test_loss"].to_numpy()])
+    own = collapse.threshold(every)           # the rule over all the seeds, new ones included
     tables.save_record({**collapse.new_seeds(runs_, p_table), "all_collapsed": k, "all_runs": n, "all_share": k / n,
-                        "all_low": float(share.low), "all_high": float(share.high), "rule": collapse.RULE},
+                        "all_low": float(share.low), "all_high": float(share.high), "rule": collapse.RULE,
+                        "all_threshold": own, "all_collapsed_by_all": int((every > own).sum())},
                        results / "collapse_new_seeds.json")
 
 
