@@ -105,7 +105,7 @@ def test_a_real_but_small_difference_reads_within_the_margin_and_the_margin_scal
     out = inference.compare(lower, lower + 0.3 + rng.normal(0, 0.05, 10), 1.0)
     assert out["verdict"] == "holds" and out["reading"] == "holds, within the margin"
     assert out["smallest_margin"] < 1.0
-    assert out["verdict_half"] == "holds" and out["verdict_twice"] == "holds"
+    assert out["verdict_half"] == out["verdict_twice"] == "holds, within the margin"       # 0.3 < 0.5 and 2
     wide = inference.compare(lower, lower + rng.normal(0, 3, 10), 1.0)
     assert wide["verdict"] == "inconclusive" and wide["smallest_margin"] > 1.0        # equivalence out of reach
 
@@ -268,6 +268,8 @@ def test_every_verdict_has_its_words_and_the_row_carries_them():
     with pytest.raises(ValueError, match="no phrase"):
         claims.sentence("loss_falls_with_d", "maybe", "maybe")
     table = pd.DataFrame({"claim": ["loss_falls_with_d"] * 2, "holm_verdict": ["holds", "inconclusive"],
-                          "holm_reading": ["holds", "inconclusive"]})
-    assert claims.with_sentences(table)["sentence"].tolist() == [
-        "the test loss falls", "the test loss moves by no amount these seeds resolve"]
+                          "holm_reading": ["holds", "inconclusive"], "reading": ["holds", "holds"],
+                          "welch_verdict": ["holds", "inconclusive"], "rank_verdict": ["refuted", "holds"]})
+    out = claims.with_sentences(table)
+    assert out["sentence"].tolist() == ["the test loss falls", "the test loss moves by no amount these seeds resolve"]
+    assert out["cell"].tolist() == ["holds (ranks: refuted)", "inconclusive / holds (means: inconclusive)"]
