@@ -32,10 +32,17 @@ def verdict_of_conv_vs_linear(text):
 
 
 def rows_of(claims, claim):
-    """What the Summary's grid should show for `claim`: per setting, the corrected verdict, then the
-    unadjusted one after a slash where they differ."""
+    """What the Summary's grid should show for `claim`: per setting, the corrected reading, then the
+    unadjusted one after a slash where they differ, then the verdicts on the means and by ranks that differ
+    from the unadjusted one."""
     g = claims[claims["claim"] == claim]
-    return " | ".join(h if h == v else f"{h} / {v}" for h, v in zip(g["holm_verdict"], g["verdict"]))
+    cells = []
+    for r in g.itertuples():
+        cell = r.holm_reading if r.holm_reading == r.reading else f"{r.holm_reading} / {r.reading}"
+        others = [f"{name}: {v}" for name, v in (("means", r.welch_verdict), ("ranks", r.rank_verdict))
+                  if v != r.verdict]
+        cells.append(f"{cell} ({'; '.join(others)})" if others else cell)
+    return " | ".join(cells)
 
 
 def test_a_changed_result_changes_the_numbers_the_intervals_and_the_verdict(tmp_path):
