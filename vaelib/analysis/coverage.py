@@ -59,29 +59,10 @@ def _draw(world, size, rng) -> np.ndarray:
     return rng.normal(means[mode], sds[mode])
 
 
-def _welch(lower: np.ndarray, higher: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Welch 95% intervals of mean(higher) - mean(lower), one per row."""
-    va, vb = lower.var(1, ddof=1) / lower.shape[1], higher.var(1, ddof=1) / higher.shape[1]
-    df = (va + vb) ** 2 / (va ** 2 / (lower.shape[1] - 1) + vb ** 2 / (higher.shape[1] - 1))
-    half = stats.t.ppf(0.5 + inference.LEVEL / 2, df) * np.sqrt(va + vb)
-    diff = higher.mean(1) - lower.mean(1)
-    return diff - half, diff + half
-
-
-TRIM = 0.2                # Yuen's 20% trimmed means (scipy.stats.ttest_ind(trim=0.2))
-
-
-def _yuen(lower: np.ndarray, higher: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Yuen's 95% intervals of the difference of 20% trimmed means (Welch's test on trimmed means and
-    winsorized variances: what scipy.stats.ttest_ind(equal_var=False, trim=0.2) computes), one per row."""
-    def parts(x):
-        x = np.sort(x, axis=1)
-        n = x.shape[1]
-        g = int(TRIM * n)
-        h = n - 2 * g
-        win = np.clip(x, x[:, [g]], x[:, [n - g - 1]])
-        return x[:, g:n - g].mean(1), (n - 1) * win.var(1, ddof=1) / (h * (h - 1)), h
-    (ta, da, ha), (tb, db, hb) = parts(lower), parts(higher)
+def _interval(lower: np.ndarray, higher: np.ndarray, trim: float) -> tuple[np.ndarray, np.ndarray]:
+    """95% intervals of the difference of trimmed means, one per row (inference.trimmed): Yuen's at the
+    report's trim (scipy.stats.ttest_ind(equal_var=False, trim=0.2)), Welch's at trim 0."""
+    (ta, da, ha), (tb, db, hb) = inference.trimmed(lower, trim), inference.trimmed(higher, trim)
     df = (da + db) ** 2 / (da ** 2 / (ha - 1) + db ** 2 / (hb - 1))
     half = stats.t.ppf(0.5 + inference.LEVEL / 2, df) * np.sqrt(da + db)
     return tb - ta - half, tb - ta + half
@@ -91,8 +72,7 @@ def _rank(lower: np.ndarray, higher: np.ndarray) -> tuple[np.ndarray, np.ndarray
     """Hodges-Lehmann exact 95% intervals (inference.rank_interval), one per row."""
     m, n = lower.shape[1], higher.shape[1]
     diffs = np.sort((higher[:, :, None] - lower[:, None, :]).reshape(len(lower), -1), axis=1)
-    cdf = np.cumsum(inference.u_distribution(m, n))
-    k = int(np.searchsorted(cdf, (1 - inference.LEVEL) / 2 + 1e-12, side="right"))
+    k = inference.rank_order(m, n)
     return diffs[:, k - 1], diffs[:, m * n - k]
 
 
@@ -118,11 +98,11 @@ def simulate(final: pd.DataFrame, replicates: int = REPLICATES, seed: int = SEED
             big_low, big_high = (_draw(lower_w, TRUTH_DRAWS, rng), _draw(higher_w, TRUTH_DRAWS, rng)) if mixture \
                 else (None, None)
             median_truth = mean_truth if not mixture else float(np.median(big_high - big_low))
-            trimmed_truth = mean_truth if not mixture else float(stats.trim_mean(big_high, TRIM)
-                                                                 - stats.trim_mean(big_low, TRIM))
-            w_low, w_high = _welch(lower, higher)
+            trimmed_truth = mean_truth if not mixture else float(stats.trim_mean(big_high, inference.TRIM)
+                                                                 - stats.trim_mean(big_low, inference.TRIM))
+            w_low, w_high = _interval(lower, higher, 0)
             h_low, h_high = _rank(lower, higher)
-            y_low, y_high = _yuen(lower, higher)
+            y_low, y_high = _interval(lower, higher, inference.TRIM)
             rows.append({"claim": r.claim, "arch": r.arch, "setting": r.setting, "metric": r.metric, "world": world,
                          "seeds": f"{n_low} and {n_high}", "mean_difference": mean_truth,
                          "median_difference": median_truth,

@@ -104,6 +104,12 @@ def u_distribution(m: int, n: int) -> np.ndarray:
     return out
 
 
+def rank_order(m: int, n: int, level: float = LEVEL) -> int:
+    """k of the exact rank interval for samples of m and n: the largest U with P(U <= k - 1) <= (1 - level) / 2,
+    plus one (0: no interval at this level)."""
+    return int(np.searchsorted(np.cumsum(u_distribution(m, n)), (1 - level) / 2 + 1e-12, side="right"))
+
+
 def rank_interval(lower, higher, level: float = LEVEL) -> tuple[float, float, float]:
     """The Hodges-Lehmann estimate of the shift higher - lower (the median of all pairwise differences: a
     typical run against a typical run) and its exact distribution-free interval, the order statistics
@@ -111,8 +117,7 @@ def rank_interval(lower, higher, level: float = LEVEL) -> tuple[float, float, fl
     (1 - level) / 2 (the Mann-Whitney inversion; for 10 and 10 seeds at 95%: k = 24)."""
     lower, higher = np.asarray(lower, dtype=float), np.asarray(higher, dtype=float)
     diffs = np.sort((higher[:, None] - lower[None, :]).ravel())
-    cdf = np.cumsum(u_distribution(len(lower), len(higher)))
-    k = int(np.searchsorted(cdf, (1 - level) / 2 + 1e-12, side="right"))     # P(U <= k - 1) <= alpha / 2
+    k = rank_order(len(lower), len(higher), level)
     if k < 1:                               # too few seeds for any interval at this level
         return float(np.median(diffs)), math.nan, math.nan
     return float(np.median(diffs)), float(diffs[k - 1]), float(diffs[len(diffs) - k])
@@ -165,15 +170,16 @@ def welch(lower, higher, margin: float) -> dict:
 TRIM = 0.2      # the verdict's estimand: 20% trimmed means (Yuen), chosen on coverage (analysis.coverage)
 
 
-def trimmed(x, trim: float = TRIM) -> tuple[float, float, int]:
+def trimmed(x, trim: float = TRIM):
     """A sample's trimmed mean, the squared standard error of it from the winsorized variance (Yuen's d),
-    and the number of values kept (trim = 0: the mean, its variance over n, n)."""
-    x = np.sort(np.asarray(x, dtype=float))
-    n = len(x)
+    and the number of values kept (trim = 0: the mean, its variance over n, n); over the last axis, so that
+    many samples at once (analysis.coverage) take the same path."""
+    x = np.sort(np.asarray(x, dtype=float), axis=-1)
+    n = x.shape[-1]
     g = int(trim * n)
     h = n - 2 * g
-    win = np.clip(x, x[g], x[n - g - 1])
-    return float(x[g:n - g].mean()), float((n - 1) * win.var(ddof=1) / (h * (h - 1))), h
+    win = np.clip(x, x[..., [g]], x[..., [n - g - 1]])
+    return x[..., g:n - g].mean(-1), (n - 1) * win.var(-1, ddof=1) / (h * (h - 1)), h
 
 
 def yuen_contrast(groups: list[tuple[float, np.ndarray]], margin: float, trim: float = TRIM) -> dict:
