@@ -22,14 +22,10 @@
 # ELBO: the pixel-wise binary cross-entropy (reconstruction) plus the KL divergence to N(0, I), both in nats
 # per image.
 #
-# Change the parameters below and run all cells, or let `python -m vaelib.report` run it through papermill
-# for every run of the sweep. A finished run of the very same configuration *and code* is reused rather than
-# retrained (set `force = True` to retrain); an interrupted one resumes from its last finished epoch. A run
-# made by other training code is refused with a message (`force` retrains it, `keep_stale` keeps it).
-#
-# Before handing the training to the library, the notebook writes one training step by hand (the
-# reparameterization, the loss, the gradient step) and runs it a couple of hundred times on a demo
-# model; `teach = False` skips that part (the report does, for each of its runs).
+# Change the parameters below and run all cells. Before handing the training to the library, the notebook
+# writes one training step by hand (the reparameterization, the loss, the gradient step) and runs it a couple of
+# hundred times on a demo model; `teach = False` skips that part. The last section, "Running it for real", says
+# how the report runs this notebook for each of its runs, and what happens when a run is already there.
 
 # %% tags=["parameters"]
 import os
@@ -37,7 +33,7 @@ import os
 arch = "conv"          # "linear" (fully connected) or "conv" (DCGAN-style)
 latent_dim = 2         # dimension d of the latent space (1 or more)
 seed = 0               # the run folder is named {arch}_{latent_dim}_s{seed}
-epochs = 15
+epochs = 15            # these names and their values are RunConfig's own defaults (a test holds them so)
 batch_size = 128
 lr = 1e-3
 dataset = "mnist"      # "mnist" or "fashion"
@@ -45,9 +41,8 @@ train_limit = None     # use only the first N training images (None: all 60,000)
 test_limit = None      # use only the first N test images (None: all 10,000)
 teach = True           # first write one training step by hand on a small demo model (False skips it)
 
-# how and where it runs (the report sets these; a learner can leave them)
-num_threads = 0        # torch CPU threads (0: share the cores with other running vaelib jobs)
-device = "auto"        # "auto" (CUDA when available), "cpu" or "cuda[:N]"
+# how and where it runs: see "Running it for real" at the end (the report sets these)
+config = None          # a whole RunConfig as a dict (the report passes each run's); None: from the names above
 runs_dir = None        # None: the project's runs/ (its smoke folder in smoke mode)
 force = False          # retrain even when a finished run of this config exists
 keep_stale = False     # reuse a finished run made by other training code
@@ -67,9 +62,12 @@ from vaelib.infra import logs, paths
 
 logs.show()     # vaelib's messages (threads, epochs, reuse) as plain lines
 
-config = RunConfig.from_params(
-    arch=arch, latent_dim=latent_dim, seed=seed, epochs=epochs, batch_size=batch_size, lr=lr, dataset=dataset,
-    train_limit=train_limit, test_limit=test_limit, num_threads=num_threads, device=device)
+if config is None:
+    config = RunConfig.from_params(arch=arch, latent_dim=latent_dim, seed=seed, epochs=epochs,
+                                   batch_size=batch_size, lr=lr, dataset=dataset, train_limit=train_limit,
+                                   test_limit=test_limit)
+else:
+    config = RunConfig.from_params(**config)
 if smoke_test:
     config = dataclasses.replace(config, **{k: SMOKE[k] for k in ("epochs", "train_limit", "test_limit")})
 where = paths.resolve(smoke_test, runs_dir=runs_dir)
@@ -184,7 +182,8 @@ if teach:
 #
 # Each epoch is one pass over the training images in shuffled batches held in memory. After each epoch the
 # run folder receives the test metrics, two reconstruction grids and a checkpoint. The first line says how
-# many CPU threads the run uses and why (other vaelib jobs running at the same time share the cores).
+# many CPU threads the run uses and why (other vaelib jobs running at the same time share the cores). An
+# interrupted run resumes from its last finished epoch.
 
 # %%
 run = train(config, where.runs, force=force, keep_stale=keep_stale)
@@ -216,3 +215,19 @@ plots.show_images({f"test, epoch {e}": run.folder / f"test_{e}.png" for e in sho
 
 # %%
 plots.show_images({f"train, epoch {e}": run.folder / f"train_{e}.png" for e in shown});
+
+# %% [markdown]
+# ## Running it for real
+#
+# `python -m vaelib.report` runs this notebook through papermill for every run of the sweep, passing each run's
+# whole `RunConfig` as the `config` parameter (with `teach = False`). A finished run of the very same
+# configuration, made by today's training version (`TRAINING_VERSION` in `vaelib/training/engine.py`), is
+# reused rather than trained again; `force = True` retrains it (the old folder is kept aside). A run made by
+# another training version is refused with a message: `force` retrains it, `keep_stale` uses it knowingly.
+# Calling `train` again here shows the reuse: it returns at once with the same history.
+
+# %%
+import pandas as pd
+
+again = train(config, where.runs, force=False, keep_stale=keep_stale)
+pd.testing.assert_frame_equal(again.history, run.history)   # the same epochs, read back from its folder

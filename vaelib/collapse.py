@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from .analysis import collapse, tables
+from .config.run import RunConfig
 from .infra import paths
 from .infra.faults import EXIT_CODES, Refused, guard
 
@@ -30,12 +31,11 @@ def train_one(row: dict, runs_dir: str, epochs: int, train_limit, test_limit) ->
     """Train one run of the experiment (one thread) and read what the collapse section needs of it."""
     import torch
 
-    from .config.run import RunConfig
     from .data import datasets as data
     from .evaluation import latent
     from .infra import provenance
     from .training import runs
-    from .training.engine import train
+    from .training.engine import TRAINING_VERSION, train
 
     config = RunConfig(arch=row["arch"], latent_dim=int(row["latent_dim"]), seed=int(row["data_seed"]),
                        init_seed=int(row["init_seed"]), epochs=epochs, train_limit=train_limit,
@@ -51,7 +51,7 @@ def train_one(row: dict, runs_dir: str, epochs: int, train_limit, test_limit) ->
             "test_recon": history["test_recon"].iloc[-1], "test_kl": history["test_kl"].iloc[-1],
             "active_units": found["active_units"], "kl_total": sum(found["kl_per_dim"]),
             "s_per_epoch": history["seconds"].mean(), "weights_sha256": runs.weights_sha256(run.folder),
-            "code": provenance.fingerprint(), "cpu": provenance.cpu()["model"]}
+            "code": provenance.label({"training": TRAINING_VERSION}), "cpu": provenance.cpu()["model"]}
 
 
 @guard
@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     parser.add_argument("--results", default=str(paths.PROJECT / "results"))
     parser.add_argument("--runs-dir", default=str(RUNS))
     parser.add_argument("--workers", type=int, default=2, help="runs trained at once, one thread each")
-    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--epochs", type=int, default=RunConfig.epochs)
     parser.add_argument("--train-limit", type=int, default=None)
     parser.add_argument("--test-limit", type=int, default=None)
     parser.add_argument("--only", nargs="*", default=None, help="train only these runs of predictions.csv")

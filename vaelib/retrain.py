@@ -40,12 +40,12 @@ def train_again(row: dict, runs_dir: str) -> dict:
     from .config.run import RunConfig
     from .infra import provenance
     from .training import runs
-    from .training.engine import train
+    from .training.engine import TRAINING_VERSION, train
 
     config = RunConfig(arch=row["arch"], latent_dim=int(row["latent_dim"]), seed=int(row["seed"]), num_threads=1)
     run = train(config, runs_dir, progress=False)
     return {**row, "run": config.name, "loss_here": float(run.history["test_loss"].iloc[-1]),
-            "weights_here": runs.weights_sha256(run.folder), "code_here": provenance.fingerprint(),
+            "weights_here": runs.weights_sha256(run.folder), "code_here": provenance.label({"training": TRAINING_VERSION}),
             "cpu_here": provenance.cpu()["model"], "isa_here": " ".join(provenance.cpu()["flags"])}
 
 

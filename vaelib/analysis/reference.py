@@ -9,7 +9,6 @@ import pandas as pd
 
 from ..config.reference import AUTHORS_ACTIVE_VARIANCE, DRAW_K, DRAWS, PAPER, pieces, snapshot_epochs, test_size
 from ..config.protocols import PROTOCOLS, STAGE_ENDS, learning_rate, stage_of
-from ..config.run import RunConfig
 from ..data import datasets as data
 from ..core.bounds import mean_loss
 from ..core.models import load_model
@@ -39,7 +38,7 @@ def by_epoch_table(folder: Path, k: int, curve_images: int) -> pd.DataFrame:
     that stage and so far, -ELBO on the whole test set (from the history) and on the first curve images of the
     test set, NLL (K) on those same images."""
     history = runs.load_history(folder)
-    cfg = RunConfig.from_params(**runs.read_config(folder))
+    cfg = runs.read_config(folder)
     protocol = PROTOCOLS[cfg.protocol]
     n = min(curve_images, test_size(cfg))
     x_curve = data.load(cfg.dataset, train=False, limit=cfg.test_limit)[0][:n]     # the NLL's images, for the ELBO too
@@ -65,8 +64,8 @@ def active_units(folder: Path, epoch: int, images: int = PAPER_ACTIVE_UNIT_IMAGE
     The count beside the paper's, without a test: one seed on each side, and resampling the images says
     nothing of the seed (a bootstrap over them gave [20, 20])."""
     cfg = runs.read_config(folder)
-    model = load_model(runs.weights_of(folder, epoch, cfg["epochs"]))
-    x = data.load(cfg["dataset"], train=True, limit=images)[0]
+    model = load_model(runs.weights_of(folder, epoch, cfg.epochs))
+    x = data.load(cfg.dataset, train=True, limit=images)[0]
     means = encode_means(model, x).double().numpy()
     count = int((np.var(means, axis=0, ddof=1) > AUTHORS_ACTIVE_VARIANCE).sum())
     return {"count": count, "difference": count - PAPER["active_units"]}
@@ -75,13 +74,13 @@ def active_units(folder: Path, epoch: int, images: int = PAPER_ACTIVE_UNIT_IMAGE
 def binarizations(folder: Path, epoch: int) -> dict:
     """The NLL of the same weights on the whole test set under DRAWS binarizations (draw 0: the fixed one) at
     DRAW_K, each mean, and the gap's interval from their spread (inference.between_draws, filled in by summary)."""
-    n = test_size(RunConfig.from_params(**runs.read_config(folder)))
+    n = test_size(runs.read_config(folder))
     means = [nll([estimate_nll(folder, epoch, DRAW_K, 0, n, draw=draw)])["nll"] for draw in range(DRAWS)]
     return {"k": DRAW_K, "test_images": n, "nll": means}
 
 
 def summary(folder: Path, table: pd.DataFrame, k: int, wall_minutes: float, engine: str, command: str) -> dict:
-    cfg = RunConfig.from_params(**runs.read_config(folder))
+    cfg = runs.read_config(folder)
     parts = [estimate_nll(folder, cfg.epochs, k, a, b) for a, b in pieces(test_size(cfg))]
     final = nll(parts)
     n = min(int(table["test_images"].iloc[-1]), test_size(cfg))

@@ -127,6 +127,11 @@ class RunConfig:
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
+    @classmethod
+    def from_json(cls, text: str) -> "RunConfig":
+        """A saved config.json (a field it lacks, written by older code, has the meaning DEFAULTS gives)."""
+        return cls.from_params(**{**DEFAULTS, **json.loads(text)})
+
     @property
     def name(self) -> str:
         """The run folder's name: every setting a sweep varies, {arch}_{d}_s{seed} (dataset prefix unless MNIST;

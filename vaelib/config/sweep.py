@@ -66,7 +66,7 @@ class Sweep:
     archs: tuple = SWEEP_ARCHS
     dims: tuple = DIMS
     seeds: tuple = SEEDS
-    epochs: int = 15
+    epochs: int = RunConfig.epochs
     datasets: tuple = ("mnist", "fashion")
     train_limit: int | None = None
     test_limit: int | None = None

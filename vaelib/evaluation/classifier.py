@@ -25,6 +25,9 @@ from ..infra import logs
 
 logger = logging.getLogger(__name__)
 
+# The version of the classifier's numbers (its net, data, training): bump it in the commit that changes them.
+VERSION = 1
+
 
 class DigitCNN(nn.Module):
     def __init__(self):
@@ -107,7 +110,7 @@ def is_fresh(path: Path, dataset: str, train_limit: int | None, device_type: str
     except DamagedFile as e:
         logger.warning(f"{e}: it is trained again")
         return False
-    return provenance.is_fresh(info, provenance.CLASSIFIER, dataset=dataset, train_limit=train_limit,
+    return provenance.is_fresh(info, {"classifier": VERSION}, dataset=dataset, train_limit=train_limit,
                                device_type=device_type)
 
 
@@ -133,7 +136,7 @@ def _ensure(path: Path, dataset, train_limit, epochs, progress, num_threads, dev
         accuracy = (predict(model, x_test) == y_test).float().mean().item()
         info = {"dataset": dataset, "train_limit": train_limit, "device_type": device.type,
                 "train_images": len(x_train), "test_images": len(x_test), "test_accuracy": accuracy,
-                "provenance": provenance.record(provenance.CLASSIFIER, device=device, **share.record())}
+                "provenance": provenance.record({"classifier": VERSION}, device=device, **share.record())}
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_torch_save({"state_dict": model.state_dict(), **info}, path)
     logger.info(f"classifier trained on {len(x_train)} {dataset} images: test accuracy {accuracy:.4f} (in {path})")

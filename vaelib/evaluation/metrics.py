@@ -21,13 +21,14 @@ from pathlib import Path
 import torch
 
 from ..core.bounds import mean_loss
+from ..core import iwae
 from ..core.iwae import iwae_bound
 from ..core.models import VAE, load_model
 from ..data import datasets as data
 from ..infra import locks, provenance
 from ..infra.atomic import atomic_write_text
 from ..infra.cpushare import CpuShare
-from ..config.run import check_device
+from ..config.run import RunConfig, check_device
 from ..training import runs
 from ..infra.devices import resolve_device
 from . import classifier
@@ -50,72 +51,91 @@ def reconstruction_accuracy(model: VAE, clf, x, y) -> tuple[float, torch.Tensor]
     return (pred == y).float().mean().item(), pred
 
 
-def settings_of(config: dict, iwae_k: int | None, knn_k: int = 5) -> dict:
-    return {"iwae_k": iwae_k, "test_limit": config.get("test_limit"), "train_limit": config.get("train_limit"),
+def settings_of(config: RunConfig, iwae_k: int | None, knn_k: int = 5) -> dict:
+    return {"iwae_k": iwae_k, "test_limit": config.test_limit, "train_limit": config.train_limit,
             "knn_k": knn_k}
 
 
-def cached(folder: Path, settings: dict) -> dict | None:
-    """The run's metrics.json when it was made with these settings by today's code for today's run."""
+# The version of each metric's numbers: bump one in the commit that changes it, and only that metric is
+# computed again for every cached run (infra.provenance).
+VERSIONS = {"elbo": 1, "iwae": iwae.VERSION, "recon_accuracy": 1, "knn": 1, "latent": 1}
+TIMED_AS = {"elbo": "bounds", "iwae": "bounds", "recon_accuracy": "recon_accuracy", "knn": "latent", "latent": "latent"}
+
+
+def fresh_part(folder: Path, settings: dict) -> tuple[dict, set]:
+    """The run's saved metrics.json (or {}) and which of its metrics are fresh: made by today's version of
+    each, with these settings, from today's weights (a run trained again makes every metric stale)."""
     path = Path(folder) / "metrics.json"
     if not path.is_file():
-        return None
+        return {}, set()
     saved = json.loads(path.read_text())
-    run_code = (runs.read_provenance(folder) or {}).get("code")
-    return saved if provenance.is_fresh(saved, provenance.EVALUATION, run_code=run_code, settings=settings) else None
+    same_run = (saved.get("weights_sha256") == runs.weights_sha256(folder) if "weights_sha256" in saved
+                else saved.get("run_code") == (runs.read_provenance(folder) or {}).get("code"))   # made before versions
+    if not same_run or saved.get("settings") != settings:
+        return saved, set()
+    return saved, {m for m, v in VERSIONS.items() if provenance.is_fresh(saved, {m: v})}
 
 
 def evaluate_run(folder: Path | str, clf_path: Path | str, iwae_k: int | None = 1000, knn_k: int = 5,
                  num_threads: int = 0, progress: bool = False, device: str = "cpu") -> dict:
-    """All metrics of one finished run, cached in its metrics.json (recomputed when stale), computed on
-    `device` ("auto": CUDA when available); the device is recorded in the provenance."""
+    """All metrics of one finished run, cached in its metrics.json (a stale metric computed again, the fresh
+    ones kept), computed on `device` ("auto": CUDA when available); the device is recorded."""
     folder = Path(folder)
     with locks.exclusive(folder):   # one writer per run folder (another runner may be here)
         config = runs.read_config(folder)
         if not runs.is_finished(folder):
             raise Refused(f"{folder} holds no finished run to evaluate")
         settings = settings_of(config, iwae_k, knn_k)
-        if (hit := cached(folder, settings)) is not None:
-            return hit
-        return _compute(folder, config, settings, clf_path, iwae_k, knn_k, num_threads, progress,
-                         resolve_device(device))
+        saved, fresh = fresh_part(folder, settings)
+        if fresh == set(VERSIONS):
+            return saved
+        return _compute(folder, config, settings, saved if fresh else {}, fresh, clf_path, iwae_k, num_threads,
+                        progress, resolve_device(device))
 
 
-def _compute(folder: Path, config: dict, settings: dict, clf_path, iwae_k, knn_k, num_threads, progress,
-              device) -> dict:
-    clf = classifier.load(clf_path).to(device)        # reads reconstructions where they are made
+def _compute(folder: Path, config: RunConfig, settings: dict, saved: dict, fresh: set, clf_path, iwae_k, num_threads,
+             progress, device) -> dict:
+    """Every metric not in `fresh`, beside the fresh ones of `saved`, into metrics.json."""
     model = load_model(folder, device=device)
-    x_test, y_test = data.load(config["dataset"], train=False, limit=config.get("test_limit"))
+    x_test, y_test = data.load(config.dataset, train=False, limit=config.test_limit)
     x_test = x_test.to(device)
-    x_train, y_train = data.load(config["dataset"], train=True, limit=config.get("train_limit"))
-    out = {"run": folder.name, "arch": config["arch"], "latent_dim": config["latent_dim"], "seed": config["seed"],
-           "dataset": config["dataset"], "settings": settings, "seconds": {}}
+    out = {"run": folder.name, "arch": config.arch, "latent_dim": config.latent_dim, "seed": config.seed,
+           "dataset": config.dataset, "settings": settings, "seconds": {},
+           **{k: v for k, v in saved.items() if k not in ("provenance", "run_code", "weights_sha256")}}
+    made = {m: v for m, v in provenance.versions_of(saved).items() if m in fresh}
     with CpuShare(num_threads) as share:
-        start = time.perf_counter()
-        out["test_elbo"] = -mean_loss(model, x_test, seed=config["seed"])["loss"]  # as in the history
-        if iwae_k:
-            out["iwae_bound"] = iwae_bound(model, x_test, k=iwae_k, progress=progress,
-                                           each_chunk=share.adjust).mean().item()
-        out["seconds"]["bounds"] = time.perf_counter() - start
-
-        start = time.perf_counter()
-        out["recon_accuracy"], pred = reconstruction_accuracy(model, clf, x_test, y_test)
-        out["recon_confusion"] = confusion_matrix(y_test, pred).tolist()
-        out["seconds"]["recon_accuracy"] = time.perf_counter() - start
-
-        start = time.perf_counter()
-        z_train, z_test = encode_means(model, x_train), encode_means(model, x_test)
-        knn = knn_predict(z_train, y_train, z_test, k=knn_k)
-        out["knn_accuracy"] = (knn == y_test).float().mean().item()
-        out["knn_confusion"] = confusion_matrix(y_test, knn).tolist()
-        out.update(latent_diagnostics(model, x_test))
-        out["seconds"]["latent"] = time.perf_counter() - start
-        out["provenance"] = provenance.record(provenance.EVALUATION, device=device, **share.record())
+        for metric in [m for m in VERSIONS if m not in fresh]:
+            start = time.perf_counter()
+            if metric == "elbo":
+                out["test_elbo"] = -mean_loss(model, x_test, seed=config.seed)["loss"]  # as in the history
+            elif metric == "iwae":
+                out.pop("iwae_bound", None)
+                if iwae_k:
+                    out["iwae_bound"] = iwae_bound(model, x_test, k=iwae_k, progress=progress,
+                                                   each_chunk=share.adjust).mean().item()
+            elif metric == "recon_accuracy":
+                clf = classifier.load(clf_path).to(device)        # reads reconstructions where they are made
+                out["recon_accuracy"], pred = reconstruction_accuracy(model, clf, x_test, y_test)
+                out["recon_confusion"] = confusion_matrix(y_test, pred).tolist()
+            elif metric == "knn":
+                x_train, y_train = data.load(config.dataset, train=True, limit=config.train_limit)
+                z_train, z_test = encode_means(model, x_train), encode_means(model, x_test)
+                knn = knn_predict(z_train, y_train, z_test, k=settings["knn_k"])
+                out["knn_accuracy"] = (knn == y_test).float().mean().item()
+                out["knn_confusion"] = confusion_matrix(y_test, knn).tolist()
+            else:
+                out.update(latent_diagnostics(model, x_test))
+            key = TIMED_AS[metric]      # the seconds of what was computed this time, by kind of work
+            out["seconds"][key] = out["seconds"].get(key, 0.0) + time.perf_counter() - start
+            made[metric] = VERSIONS[metric]
+        out["seconds"] = {**saved.get("seconds", {}), **out["seconds"]}
+        out["provenance"] = provenance.record(made, device=device, **share.record())
     out["run_code"] = (runs.read_provenance(folder) or {}).get("code")
+    out["weights_sha256"] = runs.weights_sha256(folder)
     atomic_write_text(folder / "metrics.json", json.dumps(out, indent=1))
     logger.info(f"{folder.name}: ELBO {out['test_elbo']:.2f}" + (f", IWAE {out['iwae_bound']:.2f}" if iwae_k else "")
         + f", recon acc {out['recon_accuracy']:.4f}, k-NN {out['knn_accuracy']:.4f}, "
-          f"{out['active_units']} active units ({sum(out['seconds'].values()):.0f}s)")
+          f"{out['active_units']} active units (computed: {', '.join(m for m in VERSIONS if m not in fresh)})")
     return out
 
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import logging
 import argparse
-import inspect
-import math
 import json
 import sys
 import time
@@ -26,7 +24,7 @@ from ..infra.atomic import atomic_write_text
 from ..infra.cpushare import CpuShare
 from ..training import runs
 from ..infra import logs
-from ..config.run import check_device
+from ..config.run import RunConfig, check_device
 from ..infra.faults import Refused, guard
 from ..infra.devices import resolve_device
 
@@ -46,18 +44,19 @@ def estimate_nll(folder: Path | str, epoch: int, k: int, start: int, stop: int, 
     name = cache_name(epoch, k, start, stop, split, draw)
     settings = settings_of(epoch, k, start, stop, split, draw)
     run_code = (runs.read_provenance(folder) or {}).get("code")
+    weights = runs.weights_of(folder, epoch, cfg.epochs)
     with locks.exclusive(folder / name):
         if (saved := cached(folder, epoch, k, start, stop, split, draw)) is not None:
             return saved
         device = resolve_device(device)
-        model = load_model(runs.weights_of(folder, epoch, cfg["epochs"]), device=device)
+        model = load_model(weights, device=device)
         x_test = images_of(cfg, split, draw)[start:stop].to(device)
         begin = time.perf_counter()
         with CpuShare(num_threads) as share:
             bounds = iwae_bound(model, x_test, k=k, seed=settings["seed"], each_chunk=share.adjust)
             out = {"settings": settings, "bounds": bounds.cpu().tolist(), "seconds": time.perf_counter() - begin,
-                   "run_code": run_code, "provenance": provenance.record(provenance.NLL, device=device,
-                                                                          **share.record())}
+                   "run_code": run_code, "weights_sha256": runs.file_sha256(weights),
+                   "provenance": provenance.record({"nll": iwae.VERSION}, device=device, **share.record())}
         atomic_write_text(folder / f"{name}.json", json.dumps(out))
         logger.info(f"{folder.name} epoch {epoch}: NLL {-bounds.mean().item():.2f} (K={k}, {split} images {start}-{stop}"
                     f"{'' if draw is None else f', binarization draw {draw}'}, {out['seconds']:.0f}s)")
@@ -68,16 +67,16 @@ DRAW_SEED = 1000    # binarization draw n of a split uses generator seed DRAW_SE
 DRAW_STRIDE = 100_003   # and the estimator's draws start + n * DRAW_STRIDE, apart from every other estimate's
 
 
-def images_of(cfg: dict, split: str, draw: int | None = None) -> torch.Tensor:
+def images_of(cfg: RunConfig, split: str, draw: int | None = None) -> torch.Tensor:
     """The images an estimate scores: the split's own (its fixed binarization for a binarized dataset), or,
     with `draw`, its grey levels binarized by draw `draw` over the whole split before any limit (as the fixed
     one is); draw 0 is the fixed binarization itself."""
-    limit = cfg.get("test_limit") if split == "test" else cfg.get("train_limit")
+    limit = cfg.test_limit if split == "test" else cfg.train_limit
     if not draw:
-        return data.load(cfg["dataset"], train=split == "train", limit=limit)[0]
-    if not data.DATASETS[cfg["dataset"]].binarized:
-        raise Refused(f"draw={draw} is only for a binarized dataset, not {cfg['dataset']}")
-    grey = data.load(cfg["dataset"], train=split == "train", grey=True)[0]
+        return data.load(cfg.dataset, train=split == "train", limit=limit)[0]
+    if not data.DATASETS[cfg.dataset].binarized:
+        raise Refused(f"draw={draw} is only for a binarized dataset, not {cfg.dataset}")
+    grey = data.load(cfg.dataset, train=split == "train", grey=True)[0]
     images = data.binarize(grey, torch.Generator().manual_seed(DRAW_SEED + draw))
     return images if limit is None else images[:limit]
 
@@ -87,45 +86,20 @@ def cache_name(epoch: int, k: int, start: int, stop: int, split: str = "test", d
             + ("" if draw is None else f"_draw{draw}"))
 
 
-REPLAYED = 3      # images recomputed to check that other code gives a saved estimate's numbers
-
-
 def cached(folder: Path, epoch: int, k: int, start: int, stop: int, split: str = "test",
            draw: int | None = None) -> dict | None:
-    """The saved bounds of these images when code that gives their numbers made them for today's run,
-    else None. Saved by other code: today's code recomputes the first REPLAYED images with the same draws
-    and thread count, and the estimate is fresh (and so marked) only when they equal the saved ones bit
-    for bit."""
+    """The saved bounds of these images when today's bound (core.iwae.VERSION) made them, with these
+    settings, from the run's weights of today's training version (weights_sha256; made before versions:
+    the run's code), else None."""
     path = Path(folder) / f"{cache_name(epoch, k, start, stop, split, draw)}.json"
     if not path.is_file():
         return None
     saved = json.loads(path.read_text())
-    run_code = (runs.read_provenance(folder) or {}).get("code")
-    made_by = saved.get("provenance", {})
-
-    def replay() -> bool:
-        if made_by.get("device", "cpu") != "cpu":
-            return False                    # other draws on another device: no bit-for-bit replay here
-        cfg = runs.read_config(folder)
-        model = load_model(runs.weights_of(folder, epoch, cfg["epochs"]))
-        # whole chunks of the bound (the draws of an image depend on its chunk's size): at least REPLAYED images
-        per_chunk = max(1, inspect.signature(iwae.iwae_bound).parameters["samples_per_chunk"].default // k)
-        stop_at = min(stop, start + math.ceil(REPLAYED / per_chunk) * per_chunk)
-        x = images_of(cfg, split, draw)[start:stop_at]
-        threads = torch.get_num_threads()
-        torch.set_num_threads(int(made_by.get("threads") or threads))
-        try:
-            again = iwae_bound(model, x, k=k, seed=settings_of(epoch, k, start, stop, split, draw)["seed"]).tolist()
-        finally:
-            torch.set_num_threads(threads)
-        return again == saved["bounds"][:stop_at - start]
-
-    fresh = provenance.is_fresh(saved, provenance.NLL, replay=replay, settings=settings_of(epoch, k, start, stop, split, draw),
-                                run_code=run_code)
-    if fresh and not provenance.is_fresh(saved, provenance.NLL):
-        provenance.vouch(saved, provenance.NLL, f"the first images from {start} (whole chunks, at least {REPLAYED}) "
-                                                f"recomputed bit for bit")
-        atomic_write_text(path, json.dumps(saved))
+    weights = runs.weights_of(Path(folder), epoch, runs.read_config(folder).epochs)
+    same_run = (saved.get("weights_sha256") == runs.file_sha256(weights) if "weights_sha256" in saved
+                else saved.get("run_code") == (runs.read_provenance(folder) or {}).get("code"))
+    fresh = same_run and provenance.is_fresh(saved, {"nll": iwae.VERSION},
+                                             settings=settings_of(epoch, k, start, stop, split, draw))
     return saved if fresh else None
 
 

@@ -36,6 +36,7 @@ from ..infra import paths
 from ..infra.cpushare import available_cores
 from ..infra.memwatch import PeakMemory
 from ..training import runs
+from ..training.engine import TRAINING_VERSION
 from . import launch
 from .schedule import Task, cluster, describe, run_all
 from .workers import RULE, set_budget, this_machine
@@ -47,7 +48,7 @@ def trained(cfg: RunConfig, folder: Path) -> bool:
     """A finished run of exactly this config by today's training code is in `folder`."""
     saved = runs.read_config(folder)
     return (saved is not None and not runs.config_differences(saved, cfg) and runs.is_finished(folder)
-            and not runs.is_stale(folder))
+            and not runs.is_stale(folder, TRAINING_VERSION))
 
 
 def build_tasks(cfg: RunConfig, runs_dir: Path, k: int, curve_images: int, threads: int | None,

@@ -27,13 +27,14 @@ from ..analysis.figures import write_figure_index
 from ..config.run import ConfigError, check_device
 from ..config.sweep import EXTRAS, Sweep
 from ..data import datasets as data
-from ..infra import paths, provenance
+from ..infra import paths
 from ..infra.cpushare import available_cores
 from ..infra.memwatch import PeakMemory
 from ..site import build as site
+from ..training.engine import TRAINING_VERSION
 from .runinfo import write_run_info
 from .schedule import SCHEDULER_ENV, cluster, describe, run_all, worker_threads
-from .tasks import build_tasks, stale_runs, vouch_legacy
+from .tasks import build_tasks, stale_runs
 from .workers import RULE, set_budget, task_budget_mb, this_machine
 from ..infra import logs
 from ..infra.faults import BAD_INPUT, EXIT_CODES, guard
@@ -96,15 +97,12 @@ def main(argv=None) -> int:
         return BAD_INPUT
     where = paths.resolve(args.smoke, args.out, args.runs_dir, args.figures_dir, args.results_dir,
                           args.executed_dir).make()
-    if vouched := vouch_legacy(sweep, where.runs):
-        print(f"{vouched} evaluation(s) made before the evaluation's fingerprint stopped following the training "
-              f"code, by code whose statements today's still has: kept (vouched in their metrics.json)")
     stale = set(stale_runs(sweep, where.runs))
     if stale:
         verb = "reused as they are (--keep-stale)" if args.keep_stale else \
             "retrained (old folders kept as NAME.replaced-<time>; --keep-stale reuses them)"
-        print(f"{len(stale)} run(s) were made by other training code than today's "
-              f"(code {provenance.fingerprint()}): {', '.join(sorted(stale))}; they will be {verb}")
+        print(f"{len(stale)} run(s) were made by another training version than today's "
+              f"({TRAINING_VERSION}): {', '.join(sorted(stale))}; they will be {verb}")
     machine = this_machine()
     jobs = args.jobs or machine.jobs
     budget = set_budget(jobs)

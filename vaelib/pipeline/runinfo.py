@@ -21,7 +21,7 @@ def write_run_info(where: paths.Paths, sweep: Sweep, seconds: dict, wall: float,
     run_prov = [runs.read_provenance(where.runs / c.name) or {} for c in sweep.configs()]
     first = runs.read_config(where.runs / sweep.configs()[0].name)
     info = {"command": command, "sweep": sweep.to_params(), "jobs": jobs, "engine": engine,
-            "training": {k: first[k] for k in ("batch_size", "lr", "beta")},
+            "training": {k: getattr(first, k) for k in ("batch_size", "lr", "beta")},
             "images": {split: len(data.load(sweep.dataset, train=split == "train",
                                             limit=sweep.train_limit if split == "train" else sweep.test_limit)[1])
                        for split in ("train", "test")},
@@ -42,7 +42,7 @@ def write_run_info(where: paths.Paths, sweep: Sweep, seconds: dict, wall: float,
             "devices": sorted({p.get("device", "unknown") for p in run_prov}),
             "evaluation_devices": sorted({metrics.read(where.runs / c.name)["provenance"].get("device", "cpu")
                                           for c in sweep.configs() if (where.runs / c.name / "metrics.json").is_file()}),
-            "report": provenance.record(provenance.EVALUATION)}
+            "report": provenance.record(metrics.VERSIONS)}
     info["minutes"]["notebooks"] = info["minutes"].pop("0")
     info["task_peak_mb"] = {kind: max((mb for name, mb in (peaks or {}).items() if name.startswith(prefix)),
                                       default=None)

@@ -3,51 +3,29 @@ table and the analysis notebooks, each with its cost estimate (it only orders th
 
 from __future__ import annotations
 
-import json
+import dataclasses
 from functools import partial
 from pathlib import Path
 
 from ..analysis.results import write_all
+from ..config.run import RunConfig
 from ..config.sweep import Sweep
 from ..evaluation.classifier import classifier_path
-from ..infra import locks, paths, provenance
-from ..infra.atomic import atomic_write_text
+from ..infra import paths
 from ..training import runs
+from ..training.engine import TRAINING_VERSION
 from . import launch
 from .schedule import Task
 
 ANALYSIS = ("02_compare_losses", "03_explore_latent_space", "04_embed_test_set", "05_beyond")
 
 
-# A 15-epoch full-size run's training seconds per arch, roughly (they only order the work: longest first).
+# A full-size run's training seconds per arch at RunConfig's epochs, roughly (they only order the work: longest first).
 TRAIN_SECONDS = {"linear": 55, "conv": 180, "convwide": 210, "convch": 400, "burda": 55}
 
 
-LEGACY_WHY = ("made while the evaluation's fingerprint also followed the training code (infra.provenance.LEGACY), "
-              "by code whose statements today's code still has")
-
-
-def vouch_legacy(sweep: Sweep, runs_dir: Path) -> int:
-    """Every run's metrics.json made under the evaluation's earlier, wider closure by code whose statements
-    today's code still has, vouched for today's fingerprint (so that a later change of the training code that
-    keeps the runs fresh keeps their evaluations fresh); how many."""
-    done = 0
-    for config in sweep.configs():
-        folder = Path(runs_dir) / config.name
-        if not (folder / "metrics.json").is_file():
-            continue
-        with locks.exclusive(folder):
-            saved = json.loads((folder / "metrics.json").read_text())
-            if provenance.is_fresh(saved, provenance.EVALUATION) or not provenance.legacy_fresh(saved, provenance.EVALUATION):
-                continue
-            atomic_write_text(folder / "metrics.json",
-                              json.dumps(provenance.vouch(saved, provenance.EVALUATION, LEGACY_WHY), indent=1))
-            done += 1
-    return done
-
-
 def stale_runs(sweep: Sweep, runs_dir: Path) -> list[str]:
-    return [c.name for c in sweep.configs() if runs.is_stale(runs_dir / c.name)]
+    return [c.name for c in sweep.configs() if runs.is_stale(runs_dir / c.name, TRAINING_VERSION)]
 
 
 def run_devices(sweep: Sweep, device: str, gpus: int) -> dict[str, str]:
@@ -62,7 +40,7 @@ def build_tasks(sweep: Sweep, where: paths.Paths, threads: int | None, force: bo
     """The report's task graph. `threads` per task (None: each task shares its machine's cores itself);
     with `gpus` CUDA devices, trainings and evaluations are GPU tasks spread over them (run_devices)."""
     devices = run_devices(sweep, device, gpus)
-    scale = (sweep.epochs / 15) * ((sweep.train_limit or 60000) / 60000)
+    scale = (sweep.epochs / RunConfig.epochs) * ((sweep.train_limit or 60000) / 60000)
     clf = classifier_path(where.runs, sweep.train_limit)
     threads_arg = [] if threads is None else ["--threads", str(threads)]
     # the classifier trains on the first GPU when the runs do (it is fresh only for the device type it was made on)
@@ -73,10 +51,9 @@ def build_tasks(sweep: Sweep, where: paths.Paths, threads: int | None, force: bo
                                         "classifier"),
                   cost=1e9, gpu=clf_device.startswith("cuda"))]   # first: every evaluation needs it
     for c in sweep.configs():
-        params = {"arch": c.arch, "latent_dim": c.latent_dim, "epochs": c.epochs, "seed": c.seed,
-                  "dataset": c.dataset, "train_limit": c.train_limit, "test_limit": c.test_limit,
-                  "runs_dir": str(where.runs), "num_threads": threads or 0, "force": force or c.name in stale,
-                  "keep_stale": keep_stale, "smoke_test": False, "device": devices[c.name],
+        config = dataclasses.asdict(dataclasses.replace(c, num_threads=threads or 0, device=devices[c.name]))
+        params = {"config": config, "runs_dir": str(where.runs), "force": force or c.name in stale,
+                  "keep_stale": keep_stale, "smoke_test": False,
                   "teach": False}                        # the notebook's hand-written demo step: for a reader
         out = where.executed / f"01_train_{c.name}.ipynb"
         on_gpu = devices[c.name].startswith("cuda")

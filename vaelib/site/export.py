@@ -115,7 +115,7 @@ def model_record(folder: Path, x_test: torch.Tensor) -> dict:
 
 
 def model_arch(folder: Path) -> str:
-    return json.loads((Path(folder) / "config.json").read_text())["arch"]
+    return runs.read_config(folder).arch
 
 
 def site_data(sweep: Sweep, runs_dir: Path) -> dict:

@@ -2,7 +2,7 @@
 
 A run folder holds config.json, provenance.json (which code, torch and device made it),
 status.json ("running", "finished" or "failed"), history.csv, checkpoint.pt (the last finished
-epoch), weights.pt (once finished) and the reconstruction grids. A run made by other training code
+epoch), weights.pt (once finished) and the reconstruction grids. A run made by another training version
 is "stale": it is never reused or resumed silently.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config.run import DEFAULTS, IDENTITY, RunConfig
+from ..config.run import IDENTITY, RunConfig
 from ..infra import paths, provenance
 from ..infra.faults import Fault, Refused, Unwritable
 from ..infra.atomic import atomic_write_text
@@ -36,9 +36,9 @@ class StaleRunError(RunConflictError):
     """A run folder was made by other training code; nothing was touched."""
 
 
-def read_config(folder: Path) -> dict | None:
+def read_config(folder: Path) -> RunConfig | None:
     path = Path(folder) / "config.json"
-    return json.loads(path.read_text()) if path.is_file() else None
+    return RunConfig.from_json(path.read_text()) if path.is_file() else None
 
 
 def read_status(folder: Path) -> dict:
@@ -61,25 +61,12 @@ def read_provenance(folder: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def is_stale(folder: Path, code: str | None = None) -> bool:
-    """True when the folder holds a run that today's training code does not reproduce: made by other code
-    (or unrecorded) and neither vouched for nor replayed bit for bit by its witness (training.replay); a
-    successful replay is recorded in provenance.json, so it runs once per code. With `code`, only compares
-    the recorded fingerprint to it."""
+def is_stale(folder: Path, version: int) -> bool:
+    """True when the folder holds a run that training version `version` did not make (the reuse rule,
+    infra.provenance.is_fresh)."""
     if read_config(folder) is None:
         return False
-    saved = read_provenance(folder)
-    if code is not None:
-        return (saved or {}).get("code") != code
-    if provenance.is_fresh(saved, provenance.TRAINING):
-        return False
-    from . import replay                   # the engine's code: imported only when a replay is needed
-    if not (saved and is_finished(folder) and replay.reproduces(folder)):
-        return True
-    atomic_write_text(Path(folder) / "provenance.json", json.dumps(
-        provenance.vouch(saved, provenance.TRAINING, f"witness replayed bit for bit ({replay.NAME})"),
-        indent=1, sort_keys=True))
-    return False
+    return not provenance.is_fresh(read_provenance(folder), {"training": version})
 
 
 def move_aside(folder: Path, why: str = "replaced") -> Path:
@@ -89,9 +76,9 @@ def move_aside(folder: Path, why: str = "replaced") -> Path:
     return aside
 
 
-def config_differences(saved: dict, config: RunConfig) -> dict:
-    wanted = config.identity()
-    return {k: (saved.get(k, DEFAULTS.get(k)), wanted[k]) for k in IDENTITY if saved.get(k, DEFAULTS.get(k)) != wanted[k]}
+def config_differences(saved: RunConfig, config: RunConfig) -> dict:
+    old, wanted = saved.identity(), config.identity()
+    return {k: (old[k], wanted[k]) for k in IDENTITY if old[k] != wanted[k]}
 
 
 def _ensure_writable(folder: Path, what: str) -> None:
@@ -103,11 +90,11 @@ def _ensure_writable(folder: Path, what: str) -> None:
         raise Unwritable(f"the {what} {folder} is not writable; choose another runs_dir")
 
 
-def prepare(config: RunConfig, runs_dir: Path | str = RUNS_DIR, force: bool = False,
+def prepare(config: RunConfig, version: int, runs_dir: Path | str = RUNS_DIR, force: bool = False,
             keep_stale: bool = False, extend: bool = False) -> tuple[Path, str]:
     """The run folder for `config` and what to do there: "new", "resume" or "finished".
 
-    A folder holding another config raises RunConflictError, and one made by other training code
+    A folder holding another config raises RunConflictError, and one made by another training `version`
     StaleRunError, unless `force`, which moves the old folder aside (to NAME.replaced-TIMESTAMP)
     rather than deleting it; `keep_stale` reuses (or resumes) a stale run knowingly; `extend` lets a run
     that differs only by fewer epochs go on to `config.epochs` (its last weights kept as a snapshot).
@@ -120,8 +107,8 @@ def prepare(config: RunConfig, runs_dir: Path | str = RUNS_DIR, force: bool = Fa
         raise RunConflictError(f"{folder} exists but holds no config.json; move it away or choose another runs_dir")
     if saved is not None:
         diff = config_differences(saved, config)
-        if extend and not force and set(diff) == {"epochs"} and saved["epochs"] < config.epochs:
-            _extend(folder, saved["epochs"], config)
+        if extend and not force and set(diff) == {"epochs"} and saved.epochs < config.epochs:
+            _extend(folder, saved.epochs, config)
             diff = {}
         if diff and not force:
             lines = ", ".join(f"{k}: {old!r} there, {new!r} asked" for k, (old, new) in diff.items())
@@ -129,11 +116,11 @@ def prepare(config: RunConfig, runs_dir: Path | str = RUNS_DIR, force: bool = Fa
                 f"{folder} holds a run with a different config ({lines}). Nothing was changed. "
                 f"Choose another runs_dir, or pass force=True (--force) to retrain: the old folder "
                 f"is then kept as {folder.name}.replaced-<time>.")
-        stale = is_stale(folder)
+        stale = is_stale(folder, version)
         if stale and not (force or keep_stale):
             raise StaleRunError(
                 f"{folder} holds a run made by other training code ({provenance.describe(read_provenance(folder))}; "
-                f"today: code {provenance.fingerprint()}). Nothing was changed. Pass force=True (--force) to "
+                f"today: training {version}). Nothing was changed. Pass force=True (--force) to "
                 f"retrain it (the old folder is kept as {folder.name}.replaced-<time>), or keep_stale=True "
                 f"(--keep-stale) to use it as it is.")
         if force:
@@ -144,7 +131,7 @@ def prepare(config: RunConfig, runs_dir: Path | str = RUNS_DIR, force: bool = Fa
             return folder, "resume"
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / "config.json", config.to_json())
-    write_provenance(folder)
+    write_provenance(folder, version)
     write_status(folder, "running")
     return folder, "new"
 
@@ -157,9 +144,9 @@ def _extend(folder: Path, epochs_done: int, config: RunConfig) -> None:
     write_status(folder, "running", extended_from=epochs_done)
 
 
-def write_provenance(folder: Path, **extra) -> None:
+def write_provenance(folder: Path, version: int, **extra) -> None:
     atomic_write_text(Path(folder) / "provenance.json",
-                      json.dumps(provenance.record(**extra), indent=1, sort_keys=True))
+                      json.dumps(provenance.record({"training": version}, **extra), indent=1, sort_keys=True))
 
 
 def find(runs_dir: Path | str, config: RunConfig) -> Path:
@@ -177,7 +164,11 @@ def load_history(folder: Path | str) -> pd.DataFrame:
 
 def weights_sha256(folder: Path | str) -> str:
     """The sha256 of a run's final weights.pt: what results/ records and the site's exported decoders carry."""
-    return hashlib.sha256((Path(folder) / "weights.pt").read_bytes()).hexdigest()
+    return file_sha256(Path(folder) / "weights.pt")
+
+
+def file_sha256(path: Path | str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def weights_of(folder: Path, epoch: int, last: int) -> Path:
