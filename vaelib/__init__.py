@@ -2,7 +2,8 @@
 
 The package by role, lower floors never importing higher ones (checked by import-linter, `make test`):
 
-    pipeline, notebook   the runner (schedule, launch, report, reference) | the notebooks' set-up and widgets
+    notebook             the notebooks' set-up (the report's task graph, run in the kernel) and widgets
+    pipeline             the runner: the task graph, its executors, the steps' launcher, report, reference
     analysis             tables, claims, figures, the write-up
     evaluation           the evaluation step, the digit classifier, latent tools, samples, the NLL estimate
     training             the training engine and run folders

@@ -27,7 +27,7 @@ from ..evaluation import metrics
 from ..infra import paths
 from ..infra.faults import Refused
 from ..training import runs
-from . import claims, collapse, coverage, inference, pictures, schema, tables
+from . import claims, collapse, coverage, inference, schema, tables
 
 GRID_VALUES = (-2, -1, 0, 1, 2)     # the handout's coarse 5 x 5 latent grid (notebook 03 draws it)
 RERUNS = paths.PROJECT / "reruns"   # the same sweep rerun elsewhere (same code and seeds): reruns/README.md
@@ -213,13 +213,13 @@ def claim_tables(results_dir: Path | str, sweep: Sweep | None = None, reruns: Pa
     if (history := base("histories")) is not None and len(converged := claims.convergence(history)):
         tables.save(converged, results / "convergence.csv")
     if (cells := base("grid_cells")) is not None:
-        tables.save(pictures.read_summary(cells, ["arch", "seed"]), results / "grid_summary.csv")
+        tables.save(tables.read_summary(cells, ["arch", "seed"]), results / "grid_summary.csv")
     if (prior := base("prior_reads")) is not None:
-        tables.save(pictures.read_summary(prior, ["arch", "latent_dim", "seed"]), results / "prior_summary.csv")
+        tables.save(tables.read_summary(prior, ["arch", "latent_dim", "seed"]), results / "prior_summary.csv")
     if (paths_read := base("interpolation_reads")) is not None:
-        walks = pictures.interpolation_summary(paths_read)
+        walks = tables.interpolation_summary(paths_read)
         tables.save(walks, results / "interpolation_summary.csv")
-        tables.save(pictures.interpolation_counts(walks), results / "interpolation_counts.csv")
+        tables.save(tables.interpolation_counts(walks), results / "interpolation_counts.csv")
     if (ranks := base("edge_ranks")) is not None:     # claim 4's rows: one Holm family
         tables.save(inference.holm_shares(claims.edge_claim(ranks)), results / "claims_edge.csv")
     readings = {source: claims.confusion_claim(found) for source in ("latent", "recon")

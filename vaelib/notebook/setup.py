@@ -3,13 +3,10 @@ tiny runs it reads (trained and evaluated by the same steps as the runner's, in 
 
 from __future__ import annotations
 
-from ..analysis.results import write_all
 from ..config.sweep import Sweep
-from ..evaluation import classifier
-from ..evaluation.classifier import classifier_path
-from ..evaluation.metrics import evaluate_run
 from ..infra import logs, paths
-from ..training.engine import train
+from ..pipeline.schedule import run_here
+from ..pipeline.tasks import build_tasks
 
 
 def notebook_setup(sweep, smoke_test: bool, runs_dir=None, figures_dir=None, results_dir=None,
@@ -25,16 +22,7 @@ def notebook_setup(sweep, smoke_test: bool, runs_dir=None, figures_dir=None, res
 
 
 def prepare_smoke(sweep: Sweep, where: paths.Paths) -> None:
-    """For a notebook run alone under CI: train and evaluate the tiny runs it reads (seconds; reused after).
-
-    The same steps as the runner's (training, classifier, evaluation, results tables), in this process.
-    """
+    """For a notebook run alone under CI: the tiny runs it reads (seconds; reused after), by the report's own
+    task graph up to its results tables, each step in this process (Dask's synchronous scheduler)."""
     with logs.quiet():
-        for config in sweep.configs():
-            train(config, where.runs, progress=False)
-        clf = classifier_path(where.runs, sweep.train_limit)
-        classifier.ensure(clf, train_limit=sweep.train_limit, progress=False)
-        for config in sweep.configs():
-            if config.dataset == sweep.dataset:
-                evaluate_run(where.runs / config.name, clf, iwae_k=sweep.iwae_k_for(config) or None)
-        write_all(sweep, where)
+        run_here([t for t in build_tasks(sweep, where, None, False, False, set()) if t.here])

@@ -22,82 +22,33 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
-from functools import partial
-from pathlib import Path
 
 from ..analysis import tables, writeup
 from ..analysis.reference import by_epoch_table, plot, summary
-from ..config.reference import DRAW_K, DRAWS, PAPER, TRAIN_IMAGES, config, pieces, snapshot_epochs, test_size
+from ..config.reference import PAPER, TRAIN_IMAGES, config
 from ..config.run import ConfigError, RunConfig, check_device
 from ..data import datasets as data
-from ..evaluation.nll import cached
 from ..infra import paths
 from ..infra.cpushare import available_cores
-from ..infra.memwatch import PeakMemory
-from ..training import runs
-from ..training.engine import TRAINING_VERSION
-from . import launch
-from .schedule import Task, cluster, describe, run_all
+from .schedule import execute
+from .tasks import reference_tasks
 from .workers import RULE, set_budget, this_machine
 from ..infra import logs
 from ..infra.faults import EXIT_CODES, guard
 
 
-def trained(cfg: RunConfig, folder: Path) -> bool:
-    """A finished run of exactly this config by today's training code is in `folder`."""
-    saved = runs.read_config(folder)
-    return (saved is not None and not runs.config_differences(saved, cfg) and runs.is_finished(folder)
-            and not runs.is_stale(folder, TRAINING_VERSION))
-
-
-def build_tasks(cfg: RunConfig, runs_dir: Path, k: int, curve_images: int, threads: int | None,
-                device: str = "auto") -> list[Task]:
-    """Train (keeping the snapshots), then every snapshot's curve point and the whole-test-set NLL in pieces."""
-    threads_arg = ["--threads", str(threads or 0), "--device", device]
-    train_args = ["-m", "vaelib", "train", "--arch", cfg.arch, "--latent-dim", str(cfg.latent_dim),
-                  "--dataset", cfg.dataset, "--epochs", str(cfg.epochs), "--batch-size", str(cfg.batch_size),
-                  "--lr", str(cfg.lr), "--seed", str(cfg.seed), "--runs-dir", str(runs_dir), *threads_arg,
-                  "--protocol", cfg.protocol, "--extend",
-                  "--quiet", "--snapshot-epochs", *map(str, snapshot_epochs(cfg.epochs)[:-1])]  # the last: weights.pt
-    train_args += [] if cfg.train_limit is None else ["--train-limit", str(cfg.train_limit)]
-    train_args += [] if cfg.test_limit is None else ["--test-limit", str(cfg.test_limit)]
-    per_epoch = 20 * (cfg.train_limit or 60000) / 60000 * 20 / cfg.batch_size
-    folder = runs_dir / cfg.name
-    done = trained(cfg, folder)
-    tasks = [] if done else [Task("train reference", partial(launch.python, train_args, "train reference"),
-                                  cost=per_epoch * cfg.epochs)]
-    n = test_size(cfg)
-    steps = [(e, 0, min(curve_images, n), "test") for e in snapshot_epochs(cfg.epochs)]
-    steps += [(cfg.epochs, a, b, "test") for a, b in pieces(n)]
-    steps += [(cfg.epochs, 0, min(curve_images, n), "train")]     # the overfitting check: as many training images
-    steps = [(*s, k, None) for s in steps] + [(cfg.epochs, 0, n, "test", DRAW_K, draw) for draw in range(DRAWS)]
-    for epoch, a, b, split, kk, draw in dict.fromkeys(steps):   # a curve point can be a piece of the last epoch's
-        if done and cached(folder, epoch, kk, a, b, split, draw) is not None:
-            continue
-        label = f"NLL epoch {epoch}, {split} images {a}-{b}" + ("" if draw is None else f", binarization {draw}")
-        args = ["-m", "vaelib.evaluation.nll", str(folder), "--epoch", str(epoch), "--k", str(kk),
-                "--images", f"{a}-{b}", "--split", split, *threads_arg] + ([] if draw is None else ["--draw", str(draw)])
-        tasks.append(Task(label, partial(launch.python, args, label),
-                          cost=0.12 * kk / 1000 * (b - a), deps=() if done else ("train reference",)))
-    return tasks
-
-
 def run(cfg: RunConfig, where: paths.Paths, k: int, curve_images: int, jobs: int, address: str | None,
         command: str, device: str = "auto") -> dict:
     """The whole reference comparison on the engine; the result files' contents."""
-    start = time.perf_counter()
-    with PeakMemory(every=10.0) as watch, cluster(jobs, address) as client:
-        engine = f"Dask {'scheduler ' + address if address else 'LocalCluster'}: {describe(client)}"
-        threads = None if address else max(1, available_cores() // jobs)   # the worker rule's threads
-        tasks = build_tasks(cfg, where.runs, k, curve_images, threads, device)
-        if not tasks:
-            print(f"{where.runs / cfg.name}: trained and evaluated by today's code, reused")
-        run_all(tasks, client, desc="reference")
+    threads = None if address else max(1, available_cores() // jobs)   # the worker rule's threads
+    tasks = reference_tasks(cfg, where.runs, k, curve_images, threads, device)
+    if not tasks:
+        print(f"{where.runs / cfg.name}: trained and evaluated by today's code, reused")
+    done = execute(tasks, jobs, address, desc="reference")
     folder = where.runs / cfg.name
     table = by_epoch_table(folder, k, curve_images)
-    info = summary(folder, table, k, (time.perf_counter() - start) / 60, engine, command)
-    info["peak_memory_mb"] = watch.mb
+    info = summary(folder, table, k, done["wall"] / 60, done["engine"], command)
+    info["peak_memory_mb"] = done["watch"].mb
     tables.save_text(table.to_csv(index=False), where.results / "reference_by_epoch.csv")   # checked (schema)
     tables.save_text(json.dumps(info, indent=1, default=str), where.results / "reference.json")
     plot(table, info, where.figures / "reference_nll.png")

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 from ..analysis import writeup
 from ..analysis.figures import write_figure_index
@@ -29,11 +28,10 @@ from ..config.sweep import EXTRAS, Sweep
 from ..data import datasets as data
 from ..infra import paths
 from ..infra.cpushare import available_cores
-from ..infra.memwatch import PeakMemory
 from ..site import build as site
 from ..training.engine import TRAINING_VERSION
 from .runinfo import write_run_info
-from .schedule import SCHEDULER_ENV, cluster, describe, run_all, worker_threads
+from .schedule import SCHEDULER_ENV, Task, execute
 from .tasks import build_tasks, stale_runs
 from .workers import RULE, set_budget, task_budget_mb, this_machine
 from ..infra import logs
@@ -74,27 +72,18 @@ def parse(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-@guard
-def main(argv=None) -> int:
-    args = parse(argv)
-    source = "--scheduler" if "--scheduler" in (sys.argv[1:] if argv is None else argv) else f"${SCHEDULER_ENV}"
-    logs.show()
-    try:   # every setting and the data are checked before anything runs
-        settings = {"archs": args.archs, "dims": args.dims, "epochs": args.epochs, "datasets": args.datasets}
-        if args.seeds is not None:
-            settings["seeds"] = args.seeds
-        if args.extras is not None:
-            settings["extras"] = args.extras
-        sweep = Sweep.from_params(settings, smoke=args.smoke)
-        check_device(args.device)
-        budget = task_budget_mb()
-        if args.iwae_k is not None:
-            sweep = Sweep.from_params({**sweep.to_params(), "iwae_k": args.iwae_k})
-        for dataset in sweep.datasets:
-            data.verify(dataset)
-    except (ConfigError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return BAD_INPUT
+def plan(args, argv) -> tuple[Sweep, paths.Paths, list[Task], dict]:
+    """The sweep and folders from the arguments (every setting and the data checked before anything runs),
+    and the report's task graph for this machine."""
+    settings = {"archs": args.archs, "dims": args.dims, "epochs": args.epochs, "datasets": args.datasets}
+    settings.update({k: getattr(args, k) for k in ("seeds", "extras") if getattr(args, k) is not None})
+    sweep = Sweep.from_params(settings, smoke=args.smoke)
+    check_device(args.device)
+    task_budget_mb()
+    if args.iwae_k is not None:
+        sweep = Sweep.from_params({**sweep.to_params(), "iwae_k": args.iwae_k})
+    for dataset in sweep.datasets:
+        data.verify(dataset)
     where = paths.resolve(args.smoke, args.out, args.runs_dir, args.figures_dir, args.results_dir,
                           args.executed_dir).make()
     stale = set(stale_runs(sweep, where.runs))
@@ -109,31 +98,45 @@ def main(argv=None) -> int:
     threads = None if args.scheduler else (max(1, available_cores() // jobs) if args.jobs else machine.threads)
     if not (args.jobs or args.scheduler):
         print(f"local workers from the machine: {machine.reason} (--jobs overrides)")
+    gpus = 0 if args.scheduler or args.device == "cpu" else machine.gpus
+    tasks = build_tasks(sweep, where, threads, args.force, args.keep_stale, set() if args.keep_stale else stale,
+                        args.device, gpus)
     command = " ".join(["python -m vaelib.report", *(sys.argv[1:] if argv is None else argv)]).strip()
-    start = time.perf_counter()
-    with PeakMemory(every=10.0) as watch:    # a tree PSS costs about 30 ms per GB held (memwatch)
-        with cluster(jobs, args.scheduler, source) as client:
-            engine = f"Dask {'scheduler ' + args.scheduler if args.scheduler else 'LocalCluster'}: {describe(client)}"
-            jobs = worker_threads(client)
-            print(f"report over {len(sweep.configs())} runs ({sweep.to_params()}) into {where.runs.parent}; {engine}")
-            peaks: dict[str, float] = {}
-            gpus = 0 if args.scheduler or args.device == "cpu" else machine.gpus
-            seconds = run_all(build_tasks(sweep, where, threads, args.force, args.keep_stale,
-                                          set() if args.keep_stale else stale, args.device, gpus), client,
-                              peaks=peaks, gpu_slots=machine.gpu_slots if gpus else None)
-    wall = time.perf_counter() - start
-    write_figure_index(where, sweep, command)
-    info = write_run_info(where, sweep, seconds, wall, watch, jobs, threads, engine, command, peaks, budget)
+    return sweep, where, tasks, {"jobs": jobs, "threads": threads, "budget": budget, "command": command,
+                                 "gpu_slots": machine.gpu_slots if gpus else None}
+
+
+def render(sweep: Sweep, where: paths.Paths, done: dict, setup: dict) -> None:
+    """results/run.json, the figure index, REPORT.md and the page, and what the report cost."""
+    write_figure_index(where, sweep, setup["command"])
+    info = write_run_info(where, sweep, done["seconds"], done["wall"], done["watch"], done["workers"],
+                          setup["threads"], done["engine"], setup["command"], done["peaks"], setup["budget"])
     report = writeup.render_to(where.results, where.results.parent / "REPORT.md")
     page, models = site.build(sweep, where.runs, report, where.results.parent / "site")
+    watch = done["watch"]
     print(f"training {info['minutes']['train']:.1f} task-min, evaluation {info['minutes']['evaluate']:.1f} task-min, "
           f"notebooks {info['minutes']['notebooks']:.1f} task-min; peak memory (PSS, all processes of the report "
           f"together) {watch.mb:.0f} MB; every core busy {100 * watch.all_busy_share:.0f}% of the time "
           f"(machine CPU use {100 * watch.cpu_use:.0f}%); the largest step "
-          f"{max(peaks.values(), default=0):,.0f} MB against its budget of {budget:,.0f} MB")
-    print(f"total wall time: {wall / 60:.1f} min; figures in {where.figures}, tables in {where.results}, "
+          f"{max(done['peaks'].values(), default=0):,.0f} MB against its budget of {setup['budget']:,.0f} MB")
+    print(f"total wall time: {done['wall'] / 60:.1f} min; figures in {where.figures}, tables in {where.results}, "
           f"executed notebooks in {where.executed}, write-up {report}, the page {page} "
           f"({models.stat().st_size / 2 ** 20:.1f} MiB of decoders beside it)")
+
+
+@guard
+def main(argv=None) -> int:
+    args = parse(argv)
+    source = "--scheduler" if "--scheduler" in (sys.argv[1:] if argv is None else argv) else f"${SCHEDULER_ENV}"
+    logs.show()
+    try:
+        sweep, where, tasks, setup = plan(args, argv)
+    except (ConfigError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return BAD_INPUT
+    print(f"report over {len(sweep.configs())} runs ({sweep.to_params()}) into {where.runs.parent}")
+    done = execute(tasks, setup["jobs"], args.scheduler, source, gpu_slots=setup["gpu_slots"])
+    render(sweep, where, done, setup)
     return 0
 
 

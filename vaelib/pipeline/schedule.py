@@ -41,6 +41,7 @@ class Task:
     cost: float = 1.0                      # estimated seconds, for ordering
     deps: tuple = ()
     gpu: bool = False                      # holds a GPU while it runs (a slot of the worker rule's gpu_slots)
+    here: callable = None                  # the same step in this process (run_here), where it has one
 
 
 class TaskFailed(StepFailed):
@@ -135,6 +136,31 @@ def describe(client) -> str:
     workers = _workers(client)
     return (f"{len(workers)} worker(s), {sum(w['nthreads'] for w in workers)} thread(s) in all, "
             f"on {len({w['host'] for w in workers})} host(s)")
+
+
+def execute(tasks: list[Task], jobs: int, address: str | None = None, source: str = "--scheduler",
+            desc: str = "report", gpu_slots: int | None = None) -> dict:
+    """Run the tasks on a Dask cluster (the scheduler at `address`, else a LocalCluster of `jobs` workers):
+    each task's seconds, each launched step's peak MB, the wall time, the memory watch and the engine in words."""
+    from ..infra.memwatch import PeakMemory
+    start, peaks = time.perf_counter(), {}
+    with PeakMemory(every=10.0) as watch:    # a tree PSS costs about 30 ms per GB held (memwatch)
+        with cluster(jobs, address, source) as client:
+            engine = f"Dask {'scheduler ' + address if address else 'LocalCluster'}: {describe(client)}"
+            print(f"engine: {engine}", flush=True)
+            seconds = run_all(tasks, client, desc, peaks, gpu_slots)
+            workers = worker_threads(client)
+    return {"seconds": seconds, "peaks": peaks, "wall": time.perf_counter() - start, "watch": watch,
+            "engine": engine, "workers": workers}
+
+
+def run_here(tasks: list[Task]) -> dict[str, float]:
+    """Every task in this process, dependencies first, each by its `here` form where it has one: Dask's
+    synchronous scheduler (tests, CI, an analysis notebook's set-up); each task's seconds."""
+    import dask
+    check_graph(tasks)
+    graph = {t.name: (_timed, t.here or t.run, *t.deps) for t in tasks}
+    return {t.name: timed[0] for t, timed in zip(tasks, dask.get(graph, [t.name for t in tasks]))}
 
 
 def run_all(tasks: list[Task], client, desc: str = "report", peaks: dict | None = None,

@@ -8,12 +8,16 @@ from functools import partial
 from pathlib import Path
 
 from ..analysis.results import write_all
+from ..config.reference import DRAW_K, DRAWS, pieces, snapshot_epochs, test_size
 from ..config.run import RunConfig
 from ..config.sweep import Sweep
+from ..evaluation import classifier
 from ..evaluation.classifier import classifier_path
+from ..evaluation.metrics import evaluate_run
+from ..evaluation.nll import cached
 from ..infra import paths
 from ..training import runs
-from ..training.engine import TRAINING_VERSION
+from ..training.engine import TRAINING_VERSION, train
 from . import launch
 from .schedule import Task
 
@@ -49,7 +53,8 @@ def build_tasks(sweep: Sweep, where: paths.Paths, threads: int | None, force: bo
                                                         "--device", clf_device]
                                         + ([] if sweep.train_limit is None else ["--train-limit", str(sweep.train_limit)]),
                                         "classifier"),
-                  cost=1e9, gpu=clf_device.startswith("cuda"))]   # first: every evaluation needs it
+                  cost=1e9, gpu=clf_device.startswith("cuda"),   # first: every evaluation needs it
+                  here=partial(classifier.ensure, clf, train_limit=sweep.train_limit, progress=False))]
     for c in sweep.configs():
         config = dataclasses.asdict(dataclasses.replace(c, num_threads=threads or 0, device=devices[c.name]))
         params = {"config": config, "runs_dir": str(where.runs), "force": force or c.name in stale,
@@ -58,7 +63,8 @@ def build_tasks(sweep: Sweep, where: paths.Paths, threads: int | None, force: bo
         out = where.executed / f"01_train_{c.name}.ipynb"
         on_gpu = devices[c.name].startswith("cuda")
         tasks.append(Task(f"train {c.name}", partial(launch.notebook, "01_train", out, params),
-                          cost=TRAIN_SECONDS[c.arch] * scale + 5, gpu=on_gpu))
+                          cost=TRAIN_SECONDS[c.arch] * scale + 5, gpu=on_gpu,
+                          here=partial(train, RunConfig(**config), where.runs, params["force"], False, keep_stale)))
         if c.dataset != sweep.dataset:
             continue
         iwae = sweep.iwae_k_for(c)
@@ -66,11 +72,53 @@ def build_tasks(sweep: Sweep, where: paths.Paths, threads: int | None, force: bo
                "--iwae-k", str(iwae), "--device", devices[c.name], *threads_arg]
         iwae_cost = (700 if c.arch == "conv" else 140) * (iwae / 1000) * ((sweep.test_limit or 10000) / 10000)
         tasks.append(Task(f"evaluate {c.name}", partial(launch.python, cmd, f"evaluate {c.name}"),
-                          cost=iwae_cost + 15 * scale, deps=(f"train {c.name}", "classifier"), gpu=on_gpu))
+                          cost=iwae_cost + 15 * scale, deps=(f"train {c.name}", "classifier"), gpu=on_gpu,
+                          here=partial(evaluate_run, where.runs / c.name, clf, iwae_k=iwae or None)))
     everything = tuple(t.name for t in tasks)
-    tasks.append(Task("results tables", partial(write_all, sweep, where), deps=everything))
+    tasks.append(Task("results tables", partial(write_all, sweep, where), deps=everything,
+                      here=partial(write_all, sweep, where)))
     common = {**where.as_params(), "sweep": sweep.to_params(), "smoke_test": False}
     for nb in ANALYSIS:
         tasks.append(Task(nb, partial(launch.notebook, nb, where.executed / f"{nb}.ipynb", common),
                           cost=30, deps=everything + ("results tables",)))
+    return tasks
+
+
+def trained(cfg: RunConfig, folder: Path) -> bool:
+    """A finished run of exactly this config by today's training code is in `folder`."""
+    saved = runs.read_config(folder)
+    return (saved is not None and not runs.config_differences(saved, cfg) and runs.is_finished(folder)
+            and not runs.is_stale(folder, TRAINING_VERSION))
+
+
+def reference_tasks(cfg: RunConfig, runs_dir: Path, k: int, curve_images: int, threads: int | None,
+                device: str = "auto") -> list[Task]:
+    """The literature reference's graph: train (keeping the snapshots), then every snapshot's curve point and
+    the whole-test-set NLL in pieces (config.reference)."""
+    threads_arg = ["--threads", str(threads or 0), "--device", device]
+    train_args = ["-m", "vaelib", "train", "--arch", cfg.arch, "--latent-dim", str(cfg.latent_dim),
+                  "--dataset", cfg.dataset, "--epochs", str(cfg.epochs), "--batch-size", str(cfg.batch_size),
+                  "--lr", str(cfg.lr), "--seed", str(cfg.seed), "--runs-dir", str(runs_dir), *threads_arg,
+                  "--protocol", cfg.protocol, "--extend",
+                  "--quiet", "--snapshot-epochs", *map(str, snapshot_epochs(cfg.epochs)[:-1])]  # the last: weights.pt
+    train_args += [] if cfg.train_limit is None else ["--train-limit", str(cfg.train_limit)]
+    train_args += [] if cfg.test_limit is None else ["--test-limit", str(cfg.test_limit)]
+    per_epoch = 20 * (cfg.train_limit or 60000) / 60000 * 20 / cfg.batch_size
+    folder = runs_dir / cfg.name
+    done = trained(cfg, folder)
+    tasks = [] if done else [Task("train reference", partial(launch.python, train_args, "train reference"),
+                                  cost=per_epoch * cfg.epochs)]
+    n = test_size(cfg)
+    steps = [(e, 0, min(curve_images, n), "test") for e in snapshot_epochs(cfg.epochs)]
+    steps += [(cfg.epochs, a, b, "test") for a, b in pieces(n)]
+    steps += [(cfg.epochs, 0, min(curve_images, n), "train")]     # the overfitting check: as many training images
+    steps = [(*s, k, None) for s in steps] + [(cfg.epochs, 0, n, "test", DRAW_K, draw) for draw in range(DRAWS)]
+    for epoch, a, b, split, kk, draw in dict.fromkeys(steps):   # a curve point can be a piece of the last epoch's
+        if done and cached(folder, epoch, kk, a, b, split, draw) is not None:
+            continue
+        label = f"NLL epoch {epoch}, {split} images {a}-{b}" + ("" if draw is None else f", binarization {draw}")
+        args = ["-m", "vaelib.evaluation.nll", str(folder), "--epoch", str(epoch), "--k", str(kk),
+                "--images", f"{a}-{b}", "--split", split, *threads_arg] + ([] if draw is None else ["--draw", str(draw)])
+        tasks.append(Task(label, partial(launch.python, args, label),
+                          cost=0.12 * kk / 1000 * (b - a), deps=() if done else ("train reference",)))
     return tasks

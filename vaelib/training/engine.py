@@ -23,7 +23,7 @@ from ..core.models import VAE, build_model, load_model, save_weights
 from ..data import datasets as data
 from ..infra import locks
 from ..infra.cpushare import CpuShare
-from ..infra.devices import AUTO_DEVICE_ENV, resolve_device  # noqa: F401 (AUTO_DEVICE_ENV: for callers)
+from ..infra.devices import resolve_device
 from . import checkpoint, literature, optim, plain, runs
 from .plain import DivergenceError
 
