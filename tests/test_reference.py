@@ -17,7 +17,7 @@ from vaelib.infra import paths
 from vaelib.data import datasets as data
 from vaelib.config import reference as protocol
 from vaelib.training import runs
-from vaelib.config import RunConfig
+from vaelib.config import ConfigError, RunConfig
 from vaelib.core.models import build_model, count_params
 from vaelib.infra.atomic import torch_load
 from vaelib.infra.paths import PROJECT
@@ -161,7 +161,7 @@ def test_burda_adam_takes_the_hand_computed_steps():
     """Three steps of the authors' Adam on one parameter, by hand: the first moves nothing (the previous
     moments are the initial ones, m = 0), step t moves by alpha(t) * m(t-1) / (sqrt(v(t-1)) + 1e-4), with
     m and v holding the gradients up to t-1 (v starting at 1)."""
-    from vaelib.training.optim import BurdaAdam
+    from vaelib.training.protocols import BurdaAdam
     p = torch.nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.float64))
     opt = BurdaAdam([p], lr=0.1, betas=(0.99, 0.999), eps=1e-4, v0=1.0)
     grads = [torch.tensor(g, dtype=torch.float64) for g in ([0.5, -1.0], [2.0, 0.25], [-0.3, 4.0])]
@@ -182,13 +182,32 @@ def test_burda_adam_takes_the_hand_computed_steps():
 
 
 def test_the_authors_stages_and_rates():
-    from vaelib.config.protocols import PROTOCOLS, STAGE_ENDS, learning_rate, stage_of
-    burda = PROTOCOLS["burda"]
+    from vaelib.config.reference import STAGE_ENDS, stage_of
+    from vaelib.training.protocols import PROTOCOLS
+    reference = PROTOCOLS["burda"]
     assert STAGE_ENDS == (1, 4, 13, 40, 121, 364, 1093, 3280)
-    rates = [learning_rate(burda, 1e-3, end) for end in STAGE_ENDS]
+    rates = [reference.learning_rate(1e-3, end) for end in STAGE_ENDS]
     assert rates == pytest.approx([1e-3, 7.2e-4, 5.2e-4, 3.7e-4, 2.7e-4, 1.9e-4, 1.4e-4, 1e-4])
-    assert stage_of(64) == 5 and learning_rate(burda, 1e-3, 64) == pytest.approx(2.7e-4)
-    assert learning_rate(PROTOCOLS["plain"], 1e-3, 3000) == 1e-3
+    assert stage_of(64) == 5 and reference.learning_rate(1e-3, 64) == pytest.approx(2.7e-4)
+    assert PROTOCOLS["plain"].learning_rate(1e-3, 3000) == 1e-3
+
+
+def test_a_config_names_exactly_the_protocols_there_are():
+    """config.run validates the protocol's name before any work, without importing training (the floors):
+    its list of names is the protocols' own, and each protocol is registered under its stored name."""
+    from vaelib.config.run import PROTOCOL_NAMES
+    from vaelib.training.protocols import PROTOCOLS
+    assert tuple(PROTOCOLS) == PROTOCOL_NAMES
+    assert all(p.name == name for name, p in PROTOCOLS.items())
+    with pytest.raises(ConfigError, match="protocol"):
+        RunConfig(protocol="literature")
+
+
+def test_the_protocol_table_is_the_description_results_reference_json_holds():
+    """The report's protocol table comes from the protocols' descriptions; the committed results hold them."""
+    from vaelib.training.protocols import PROTOCOLS
+    settings = json.loads((PROJECT / "results" / "reference.json").read_text())["protocol_settings"]
+    assert settings == {name: dict(PROTOCOLS[name].description.rows()) for name in ("plain", "burda")}
 
 
 def test_the_burda_protocol_trains_in_order_and_resumes_exactly(tmp_path):

@@ -20,12 +20,12 @@ from pathlib import Path
 
 import torch
 
-from ..config.protocols import PROTOCOLS, learning_rate
 from ..config.run import RunConfig
 from ..core.bounds import mean_loss
 from ..data import datasets as data
 from ..infra.atomic import atomic_write_text
 from . import checkpoint
+from .protocols import PROTOCOLS
 
 NAME = "witness.json"
 BATCHES = 8
@@ -71,7 +71,7 @@ def _stretch(config: RunConfig, folder: Path | None) -> str:
     if folder is not None:
         epoch = len(checkpoint.restore(folder, model, optimizer, generators) or []) + 1
     for group in optimizer.param_groups:
-        group["lr"] = learning_rate(PROTOCOLS[config.protocol], config.lr, epoch)
+        group["lr"] = PROTOCOLS[config.protocol].learning_rate(config.lr, epoch)
     done = []
 
     def count():
