@@ -1,4 +1,4 @@
-"""The binarized protocol and the literature reference run (Burda et al. 2015), on real MNIST slices."""
+"""The binarized protocol and the reference run (Burda et al. 2015), on real MNIST slices."""
 
 import dataclasses
 import json
@@ -254,7 +254,7 @@ def test_the_committed_estimates_stay_fresh_while_todays_code_reproduces_them_an
 
 
 def test_the_committed_run_stays_fresh_through_moves_and_goes_stale_when_its_loss_changes(tmp_path, monkeypatch):
-    """The committed literature run was trained by code of another fingerprint; its witness (witness.json,
+    """The committed reference run was trained by code of another fingerprint; its witness (witness.json,
     recorded by that code) is replayed bit for bit by today's code, unless a number changes: here the
     lean step's gradient scaled by 1.0001."""
     from vaelib.infra import provenance
@@ -280,7 +280,7 @@ def test_the_committed_run_stays_fresh_through_moves_and_goes_stale_when_its_los
     assert provenance.is_fresh(runs.read_provenance(run), provenance.TRAINING)
 
 
-def test_the_literature_counts_active_units_by_the_authors_rule_on_the_committed_run():
+def test_the_reference_run_counts_active_units_by_the_authors_rule_on_the_committed_run():
     """The authors' rule (variance of the posterior mean over 500 training images > 0.01), not the sweep's
     KL rule: the committed run's count stays the 20 its results record."""
     from vaelib.analysis.reference import active_units
