@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -111,7 +112,7 @@ def summary(folder: Path, table: pd.DataFrame, k: int, wall_minutes: float, engi
             "active_units": units,
             "epochs_share_of_paper": cfg.epochs / PAPER["epochs"],
             "binarization_seeds": data.FIXED_BINARIZATION_SEED,
-            "protocol_settings": {name: dict(PROTOCOLS[name].description.rows()) for name in ("plain", "burda")}, "engine": engine, "command": command,
+            "protocol_settings": {name: asdict(p.description) for name, p in PROTOCOLS.items()}, "engine": engine, "command": command,
             "run": folder.name, "run_provenance": runs.read_provenance(folder),
             "evaluation_provenance": parts[-1]["provenance"]}
 

@@ -19,7 +19,7 @@ config.reference, results/reference.json).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
@@ -34,7 +34,8 @@ from .plain import DivergenceError, check_every, check_sums
 
 @dataclass(frozen=True)
 class Description:
-    """A protocol setting by setting, as the report's table lists it (the values are what its objects do)."""
+    """A protocol setting by setting, in the order of the report's table (`dataclasses.asdict` gives its rows;
+    the values say what the protocol's methods do)."""
     optimizer: str                  # "adam": torch.optim.Adam (fused); "burda-adam": BurdaAdam below
     beta1: float
     beta2: float
@@ -45,9 +46,6 @@ class Description:
     kl: str                         # "closed form" or "one sample" (log q(z|x) - log p(z) at the drawn z)
     batches: str                    # "shuffled" every epoch, or "in order" (the same minibatches every epoch)
     lr_schedule: str                # "constant" or "burda stages": 8 stages, 3^(i-1) epochs at lr * r_i
-
-    def rows(self) -> list[tuple[str, object]]:
-        return [(f.name, getattr(self, f.name)) for f in fields(self)]
 
 
 class Plain:
