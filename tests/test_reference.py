@@ -199,7 +199,7 @@ def test_a_config_names_exactly_the_protocols_there_are():
     assert tuple(PROTOCOLS) == PROTOCOL_NAMES
     assert all(p.name == name for name, p in PROTOCOLS.items())
     with pytest.raises(ConfigError, match="protocol"):
-        RunConfig(protocol="literature")
+        RunConfig(arch="linear", latent_dim=2, protocol="literature")
 
 
 def test_the_protocol_table_is_the_description_results_reference_json_holds():

@@ -5,8 +5,9 @@ carries (`config.protocol`), which the engine (training.engine) calls the same w
 - `epoch(...)`: one pass over the training images;
 - `learning_rate(lr, epoch)`: the rate of an epoch.
 
-What only describes a protocol (the rows of the report's protocol table, results/reference.json's
-"protocol_settings") is its `description`: data that no training code reads.
+What describes a protocol (the rows of the report's protocol table, results/reference.json's
+"protocol_settings") is its `description`: data, which no code branches on (the optimizers take their numbers
+from it, so that the table says what runs).
 
 "plain" is the sweep's: training.plain's step and epoch, the ones every VAE tutorial writes. "burda" is the
 reference run's (`make reference`): what the authors' code of Burda et al. (2015) does (github yburda/iwae:
