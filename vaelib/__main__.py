@@ -42,9 +42,8 @@ def main(argv=None) -> int:
     t.add_argument("--train-limit", default=None, help="use only the first N training images")
     t.add_argument("--test-limit", default=None, help="use only the first N test images")
     t.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda[:N]")
-    t.add_argument("--protocol", default="plain", help="how it is trained: plain (the sweep's) or burda (the "
-                                                        "authors' code of Burda et al. 2015, the reference run's; "
-                                                        "vaelib.training.protocols)")
+    t.add_argument("--protocol", default="plain", help="how it is trained: plain (the sweep's) or burda (Burda et "
+                                                        "al. 2015's, the reference run's; vaelib.training.protocols)")
     t.add_argument("--threads", default=0, help="torch threads (0: share the cores with the other "
                                                        "vaelib jobs running on this machine)")
     t.add_argument("--runs-dir", default=str(runs.RUNS_DIR))
