@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 REPORT_ARGS ?=
 REFERENCE_ARGS ?=
 
-.PHONY: report reference test data venv browser lab test-browser site
+.PHONY: report reference test test-fast data venv browser lab test-browser site
 
 venv: $(STAMP)
 
@@ -48,6 +48,17 @@ lab: data
 # Notebook 03 in a real JupyterLab and headless Chromium; screenshots in screenshots/.
 test-browser: data browser
 	CI=true $(PY) -m pytest -q tests/test_browser.py
+
+# The quick tests (no browser, no apt-get, no notebooks): ruff, the floors and the unit tests, leaving out the tests
+# marked slow (a minute or more) and the files that start real services or browsers, picked by the durations
+# `make test` measured (.ci/run, 2026-12-06: 1,070 s for tests/): test_browser.py and test_site.py (Chromium),
+# test_cluster.py (a dask scheduler and workers, 35-116 s), test_interrupted_report.py (66 s), test_faults.py
+# (real faults, 11-40 s each). About 290 s of that run's 1,070 s; the rest is `make test` (docs/testing.md).
+test-fast: data
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+	$(PY) -m pytest -q --durations=10 -m "not slow" --ignore=tests/test_browser.py --ignore=tests/test_site.py \
+	  --ignore=tests/test_cluster.py --ignore=tests/test_interrupted_report.py --ignore=tests/test_faults.py tests
 
 # Is REPORT.md what results/ gives, the site what REPORT.md and results/ give? Do vaelib's floors import only downwards? Is ruff clean? Then the unit tests, then every notebook through nbval
 # (smoke configuration, in a fresh folder each time, see README).

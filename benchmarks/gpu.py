@@ -8,12 +8,12 @@ MNIST is read from data/MNIST/raw (carry `data/MNIST` there; it is not tracked).
 the CUDA parts are skipped, with the reason, and the CPU times are still printed. What it checks, each from
 the same start and the same draws (vaelib draws every random number on the CPU):
   - one epoch of the plain step, linear and conv (d = 10), CPU against CUDA: the losses and weights;
-  - the literature step (Burda et al.'s model, lean step, batch 20), CPU against CUDA;
+  - the reference step (Burda et al.'s model, lean step, batch 20), CPU against CUDA;
   - a run resumed on CUDA from its checkpoint against the uninterrupted one, bit for bit;
   - the IWAE bound (K = 1,000) of one model on both devices;
-and it times an epoch, an IWAE chunk (2 images x 1,000 samples) and a literature step on each device, and
+and it times an epoch, an IWAE chunk (2 images x 1,000 samples) and a reference step on each device, and
 counts the times a training step makes the host wait for the GPU (torch's sync debug mode), with where;
-the literature step from its CUDA graph against kernel by kernel, bit for bit and timed.
+the reference step from its CUDA graph against kernel by kernel, bit for bit and timed.
 Prints one table; writes the same as JSON.
 """
 
@@ -127,8 +127,8 @@ def plain_epoch(arch: str, device, x, epochs: int = 1):
     return model, optimizer, generators, losses
 
 
-def literature_steps(device, x, steps: int):
-    """The literature protocol's first `steps` batches (lean step, batch 20): the model and the losses."""
+def reference_steps(device, x, steps: int):
+    """The reference protocol's first `steps` batches (lean step, batch 20): the model and the losses."""
     from vaelib.config.run import RunConfig
     from vaelib.training import engine
     config = RunConfig(arch="burda", latent_dim=50, dataset="mnist-binarized", batch_size=20, epochs=1,
@@ -158,9 +158,9 @@ def run_checks(devices, images: int, full_images: int | None = None) -> dict:
             models[(arch, index)] = (model, losses)
             out["times_s"][f"{arch} epoch of {images} images, {device.type}"] = seconds(
                 lambda: plain_epoch(arch, device, x), device, repeats=1)
-        lit_model, lit_history, (cfg, opt, gens, step, xs) = literature_steps(device, grey, 50)
-        models[("literature", index)] = (lit_model, lit_history)
-        out["times_s"][f"literature step (batch 20), {device.type}"] = seconds(
+        lit_model, lit_history, (cfg, opt, gens, step, xs) = reference_steps(device, grey, 50)
+        models[("reference", index)] = (lit_model, lit_history)
+        out["times_s"][f"reference step (batch 20), {device.type}"] = seconds(
             lambda: (step(xs[:20], gens["noise"]), opt.step()), device, repeats=20)
         conv = models[("conv", index)][0]
         chunk = x_test[:2].to(device)
@@ -172,7 +172,7 @@ def run_checks(devices, images: int, full_images: int | None = None) -> dict:
         graph = graph_against_eager(devices[1])
         out["checks"].update(graph["checks"])
         out["times_s"].update(graph["times_s"])
-        for arch in ("linear", "conv", "literature"):
+        for arch in ("linear", "conv", "reference"):
             (m_cpu, l_cpu), (m_gpu, l_gpu) = models[(arch, 0)], models[(arch, 1)]
             loss_cpu = [r["loss"] for r in l_cpu] if isinstance(l_cpu, list) else [l_cpu["loss"]]
             loss_gpu = [r["loss"] for r in l_gpu] if isinstance(l_gpu, list) else [l_gpu["loss"]]
@@ -226,7 +226,7 @@ def run_checks(devices, images: int, full_images: int | None = None) -> dict:
 
 
 def waits_per_step(device, x, grey) -> dict:
-    """The host's waits for the GPU per 100 training steps: a plain epoch (linear, conv) and 100 literature
+    """The host's waits for the GPU per 100 training steps: a plain epoch (linear, conv) and 100 reference
     steps, each after a first pass that loads the kernels. Each pass builds its run afresh, so the count
     includes the set-up's waits (the model's move, the first optimizer step's read, the graph's capture, the
     epoch's end): `where` tells them from the per-step ones (those that occur once per step). Torch's sync
@@ -238,10 +238,10 @@ def waits_per_step(device, x, grey) -> dict:
         count, where = host_waits(lambda: plain_epoch(arch, device, x))
         found[f"{arch}: waits per 100 steps"] = 100 * count / steps
         found[f"{arch}: where"] = where
-    literature_steps(device, grey, 10)
-    count, where = host_waits(lambda: literature_steps(device, grey, 100))
-    found["literature: waits per 100 steps"] = count
-    found["literature: where"] = where
+    reference_steps(device, grey, 10)
+    count, where = host_waits(lambda: reference_steps(device, grey, 100))
+    found["reference: waits per 100 steps"] = count
+    found["reference: where"] = where
     return found
 
 
@@ -260,7 +260,7 @@ def divergence_named(device, x) -> str:
 
 
 def graph_against_eager(device, steps: int = 2500) -> dict:
-    """The literature step replayed from its CUDA graph against the same step launched kernel by kernel:
+    """The reference step replayed from its CUDA graph against the same step launched kernel by kernel:
     the weights and losses after `steps` steps (bit for bit), and the time of those steps each way."""
     import torch
     from vaelib.data import datasets as data
@@ -270,16 +270,16 @@ def graph_against_eager(device, steps: int = 2500) -> dict:
     try:
         for graphs in (False, True):
             lean.LeanStep.graphs = graphs
-            ran[graphs] = literature_steps(device, grey, steps)[:2]
-            found[f"literature, {steps} steps, {'CUDA graph' if graphs else 'kernel by kernel'}"] = seconds(
-                lambda: literature_steps(device, grey, steps), device, repeats=2)
+            ran[graphs] = reference_steps(device, grey, steps)[:2]
+            found[f"reference, {steps} steps, {'CUDA graph' if graphs else 'kernel by kernel'}"] = seconds(
+                lambda: reference_steps(device, grey, steps), device, repeats=2)
     finally:
         lean.LeanStep.graphs = True
     (graph_model, graph_history), (eager_model, eager_history) = ran[True], ran[False]
     same = all(torch.equal(a, b) for a, b in zip(graph_model.state_dict().values(),
                                                   eager_model.state_dict().values()))
-    return {"checks": {f"literature, {steps} steps: CUDA graph's weights equal kernel by kernel's": same,
-                       f"literature, {steps} steps: CUDA graph's mean loss equals": graph_history == eager_history},
+    return {"checks": {f"reference, {steps} steps: CUDA graph's weights equal kernel by kernel's": same,
+                       f"reference, {steps} steps: CUDA graph's mean loss equals": graph_history == eager_history},
             "times_s": found}
 
 
@@ -297,7 +297,7 @@ def only_waits(images: int) -> dict:
     for arch in ("linear", "conv"):
         out["times_s"][f"{arch} epoch of {images} images, cuda"] = seconds(lambda: plain_epoch(arch, device, x),
                                                                            device, repeats=3)
-    out["times_s"]["literature, 100 steps (batch 20), cuda"] = seconds(lambda: literature_steps(device, grey, 100),
+    out["times_s"]["reference, 100 steps (batch 20), cuda"] = seconds(lambda: reference_steps(device, grey, 100),
                                                                         device, repeats=3)
     graph = graph_against_eager(device)
     out["checks"].update(graph["checks"])
@@ -378,7 +378,7 @@ def main(argv=None) -> None:
         print(f"| {name} | {value if isinstance(value, (bool, str)) else f'{value:.3g}'} |")
     if "host_waits" in found:
         print("\n| host waits for the GPU | per 100 steps | where (file:line: count) |\n|---|---:|---|")
-        for kind in ("linear", "conv", "literature"):
+        for kind in ("linear", "conv", "reference"):
             where = ", ".join(f"{k}: {v}" for k, v in found["host_waits"][f"{kind}: where"].items())
             print(f"| {kind} | {found['host_waits'][f'{kind}: waits per 100 steps']:.1f} | {where or 'none'} |")
     print("\n| time | seconds |\n|---|---:|")

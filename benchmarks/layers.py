@@ -27,12 +27,11 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from vaelib.config.protocols import PROTOCOLS
 from vaelib.core.iwae import bound_decoder
 from vaelib.core.losses import vae_loss
 from vaelib.core.models import build_model
 from vaelib.data import datasets as data
-from vaelib.training import optim
+from vaelib.training.protocols import PROTOCOLS
 
 from .iwae import matmul_rate
 from .sweep import train_flops_per_image
@@ -151,7 +150,7 @@ def step_table(arch: str, x: torch.Tensor, fastest: dict[str, bool], peak: float
         if isinstance(choice, dict) or choice is False:
             _on_backends(model, choice or {n: (False, False) for n, _ in _convs(model)})
         low = torch.autocast("cpu", dtype=torch.bfloat16, enabled=choice == "bf16")
-        optimizer = optim.make_optimizer(model.parameters(), 1e-3, PROTOCOLS["plain"])
+        optimizer = PROTOCOLS["plain"].optimizer(model.parameters(), 1e-3)
         noise = torch.Generator().manual_seed(1)
         losses, times = [], []
         for i in range(steps):

@@ -25,11 +25,10 @@ from pathlib import Path
 
 import torch
 
-from vaelib.config.protocols import PROTOCOLS
 from vaelib.config.run import RunConfig
 from vaelib.data import datasets as data
-from vaelib.training import engine, optim, plain
-from vaelib.training.literature import OneSampleStep
+from vaelib.training import engine, plain
+from vaelib.training.protocols import PROTOCOLS, OneSampleStep
 
 
 def config(protocol: str, run_config=RunConfig, batches: int = 600):
@@ -48,7 +47,7 @@ def variant(protocol: str, lean: bool, x: torch.Tensor):
     else:
         if not lean:
             step = OneSampleStep(model, cfg.beta)
-            optimizer = optim.make_optimizer(step.parameters(), cfg.lr, PROTOCOLS[protocol])
+            optimizer = PROTOCOLS[protocol].optimizer(step.parameters(), cfg.lr)
 
         def update(xb, noise):
             step(xb, noise)

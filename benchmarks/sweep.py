@@ -43,8 +43,8 @@ from vaelib.infra.memwatch import PeakMemory
 from vaelib.core.models import build_model, count_params
 from vaelib.config.sweep import Sweep
 from vaelib.core.bounds import mean_loss
-from vaelib.config.protocols import PROTOCOLS
-from vaelib.training import optim, plain
+from vaelib.training import plain
+from vaelib.training.protocols import PROTOCOLS
 
 from .iwae import matmul_rate
 
@@ -73,7 +73,7 @@ def step_ops(arch: str, d: int = 10, batch: int = 128, steps: int = 30, top: int
     x = data.load("mnist", train=True, limit=batch)[0]
     torch.manual_seed(0)
     model = build_model(arch, d)
-    optimizer = optim.make_optimizer(model.parameters(), 1e-3, PROTOCOLS["plain"])
+    optimizer = PROTOCOLS["plain"].optimizer(model.parameters(), 1e-3)
     noise = torch.Generator().manual_seed(0)
     for _ in range(5):
         plain.train_step(model, optimizer, x, 1.0, noise)
@@ -104,7 +104,7 @@ def time_model(job: tuple) -> dict:
     config = RunConfig(arch=arch, latent_dim=d, epochs=epochs)
     torch.manual_seed(0)
     model = build_model(arch, d)
-    optimizer = optim.make_optimizer(model.parameters(), config.lr, PROTOCOLS["plain"])
+    optimizer = PROTOCOLS["plain"].optimizer(model.parameters(), config.lr)
     perm_gen, noise_gen = torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)
     seconds = []
     for epoch in range(1, epochs + 1):

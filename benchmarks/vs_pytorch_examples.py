@@ -29,8 +29,8 @@ from vaelib.data import datasets as data
 from vaelib.config import RunConfig
 from vaelib.core.models import LinearVAE
 from vaelib.core.bounds import mean_loss
-from vaelib.config.protocols import PROTOCOLS
-from vaelib.training import optim, plain
+from vaelib.training import plain
+from vaelib.training.protocols import PROTOCOLS
 
 
 class ExamplesVAE(nn.Module):
@@ -97,7 +97,7 @@ def main(argv=None):
     examples_opt = torch.optim.Adam(examples_model.parameters(), lr=1e-3)
     torch.manual_seed(0)
     ours = LinearVAE(20, hidden=400)
-    ours_opt = optim.make_optimizer(ours.parameters(), 1e-3, PROTOCOLS["plain"])
+    ours_opt = PROTOCOLS["plain"].optimizer(ours.parameters(), 1e-3)
     perm_gen, noise_gen = torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)
     assert sum(p.numel() for p in examples_model.parameters()) == sum(p.numel() for p in ours.parameters())
 
@@ -105,7 +105,7 @@ def main(argv=None):
     # warm up both paths (allocator, thread pool, kernels) on throwaway models, untimed
     warm_examples, warm_ours = ExamplesVAE(), LinearVAE(20, hidden=400)
     examples_epoch(warm_examples, torch.optim.Adam(warm_examples.parameters()), [next(iter(loader))] * 20)
-    plain.train_epoch(warm_ours, optim.make_optimizer(warm_ours.parameters(), 1e-3, PROTOCOLS["plain"]),
+    plain.train_epoch(warm_ours, PROTOCOLS["plain"].optimizer(warm_ours.parameters(), 1e-3),
                       x_train[:2560], config.batch_size, config.beta,
                       {"perm": torch.Generator(), "noise": torch.Generator()}, 0)
 

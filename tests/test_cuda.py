@@ -1,5 +1,5 @@
 """The CUDA tests, skipped without CUDA: a short CUDA run against the CPU one, resume on the same or another
-device, the literature step's CUDA graph against its kernels launched one by one. They import torch, pandas,
+device, the reference step's CUDA graph against its kernels launched one by one. They import torch, pandas,
 torchvision and tqdm (the engine's), none of scipy, statsmodels, Dask or papermill, so that they run on a
 borrowed GPU machine that has those with pytest carried: see docs/running.md."""
 
@@ -44,7 +44,7 @@ def test_a_run_resumes_on_the_same_or_another_device(first, then, tmp_path):
 
 
 @CUDA
-def test_the_literature_step_from_its_cuda_graph_is_the_step_kernel_by_kernel(monkeypatch, tmp_path):
+def test_the_reference_step_from_its_cuda_graph_is_the_step_kernel_by_kernel(monkeypatch, tmp_path):
     """The lean step replays its kernels from a captured CUDA graph: the same kernels on the same buffers, so
     the same history and weights bit for bit as launching them one by one (benchmarks.gpu times both)."""
     from vaelib.training import lean

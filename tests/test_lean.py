@@ -1,4 +1,4 @@
-"""The lean training step of the literature reference (vaelib.training.lean) computes what autograd computes:
+"""The lean training step of the reference run (vaelib.training.lean) computes what autograd computes:
 the same losses and gradients on one batch, and through the engine the same training, to float tolerance."""
 
 from __future__ import annotations
@@ -10,12 +10,11 @@ import pytest
 import torch
 
 from vaelib.config import RunConfig
-from vaelib.config.protocols import PROTOCOLS
 from vaelib.core.models import build_model
 from vaelib.data import datasets as data
-from vaelib.training import engine, optim
+from vaelib.training import engine
 from vaelib.training.lean import LeanStep, applies
-from vaelib.training.literature import OneSampleStep, make_step
+from vaelib.training.protocols import PROTOCOLS, OneSampleStep
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +37,7 @@ def named_grads(model):
 def test_one_lean_step_gives_autograds_losses_and_gradients(grey, beta):
     xb = data.binarize(grey[:20], torch.Generator().manual_seed(3))
     lean_model, auto_model = model_pair(grey)
-    lean = LeanStep(lean_model, PROTOCOLS["burda"], beta)
+    lean = LeanStep(lean_model, beta)
     got = lean(xb, torch.Generator().manual_seed(5))
     want = OneSampleStep(auto_model, beta)(xb, torch.Generator().manual_seed(5))
     assert torch.allclose(got, want, rtol=1e-5, atol=2e-4), (got, want)
@@ -57,7 +56,7 @@ def test_one_lean_step_gives_autograds_losses_and_gradients(grey, beta):
 def test_the_models_parameters_live_in_the_flat_vector(grey):
     model, _ = model_pair(grey)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    lean = LeanStep(model, PROTOCOLS["burda"])
+    lean = LeanStep(model)
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)      # laid out, not changed
     assert lean.param.numel() == sum(p.numel() for p in model.parameters())
@@ -76,7 +75,7 @@ def test_training_with_the_lean_step_follows_autograds(tmp_path, grey):
         model, optimizer, gens, step = engine.start(cfg, x, torch.device("cpu"))
         if kind == "autograd":
             step = OneSampleStep(model, cfg.beta)
-            optimizer = optim.make_optimizer(model.parameters(), cfg.lr, PROTOCOLS[cfg.protocol])
+            optimizer = PROTOCOLS[cfg.protocol].optimizer(model.parameters(), cfg.lr)
         assert isinstance(step, LeanStep) == (kind == "lean")
         histories[kind] = pd.DataFrame([
             engine.train_epoch(model, optimizer, step, x, cfg, gens, e) for e in range(1, 4)])
@@ -88,12 +87,16 @@ def test_training_with_the_lean_step_follows_autograds(tmp_path, grey):
 
 
 def test_the_lean_step_is_used_only_where_it_is_written(grey):
-    assert applies(build_model("burda", 5), PROTOCOLS["burda"])
-    assert not applies(build_model("burda", 5), PROTOCOLS["plain"])
-    assert not applies(build_model("linear", 5), PROTOCOLS["burda"])
-    assert isinstance(make_step(build_model("linear", 2), PROTOCOLS["burda"]), OneSampleStep)
+    assert applies(build_model("burda", 5))
+    assert isinstance(PROTOCOLS["burda"].step(build_model("burda", 5)), LeanStep)
+    # the plain protocol on the authors' model keeps autograd's step (training.plain) and the model's parameters
+    model = build_model("burda", 5)
+    optimizer, step = PROTOCOLS["plain"].start(model, 1e-3, 1.0)
+    assert step is None and optimizer.param_groups[0]["params"] == list(model.parameters())
+    assert not applies(build_model("linear", 5))
+    assert isinstance(PROTOCOLS["burda"].step(build_model("linear", 2)), OneSampleStep)
     with pytest.raises(ValueError, match="BurdaVAE"):
-        LeanStep(build_model("conv", 2), PROTOCOLS["burda"])
+        LeanStep(build_model("conv", 2))
 
 
 def test_binarizing_by_a_uniform_draw_is_torchs_bernoulli_draw():

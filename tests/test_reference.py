@@ -1,4 +1,4 @@
-"""The binarized protocol and the literature reference run (Burda et al. 2015), on real MNIST slices."""
+"""The binarized protocol and the reference run (Burda et al. 2015), on real MNIST slices."""
 
 import dataclasses
 import json
@@ -15,9 +15,9 @@ from scipy import stats
 from vaelib.analysis import writeup
 from vaelib.infra import paths
 from vaelib.data import datasets as data
-from vaelib.config import reference as protocol
+from vaelib.config import reference
 from vaelib.training import runs
-from vaelib.config import RunConfig
+from vaelib.config import ConfigError, RunConfig
 from vaelib.core.models import build_model, count_params
 from vaelib.infra.atomic import torch_load
 from vaelib.infra.paths import PROJECT
@@ -79,7 +79,7 @@ def test_reference_command_end_to_end_and_its_rendered_section(tmp_path):
     folder = tmp_path / "runs" / "mnist-binarized_burda_50_s0"
     history = runs.load_history(folder)
     # the whole-test-set estimate: 40 per-image bounds from its pieces, each at most log p(x) <= 0
-    parts = [json.loads((folder / f"nll_epoch2_k20_images{a}-{b}.json").read_text()) for a, b in protocol.pieces(40)]
+    parts = [json.loads((folder / f"nll_epoch2_k20_images{a}-{b}.json").read_text()) for a, b in reference.pieces(40)]
     bounds = torch.tensor([b for p in parts for b in p["bounds"]])
     assert len(bounds) == 40 and (bounds < 0).all()
     assert info["ours"]["nll"] == pytest.approx(-bounds.double().mean().item())
@@ -161,7 +161,7 @@ def test_burda_adam_takes_the_hand_computed_steps():
     """Three steps of the authors' Adam on one parameter, by hand: the first moves nothing (the previous
     moments are the initial ones, m = 0), step t moves by alpha(t) * m(t-1) / (sqrt(v(t-1)) + 1e-4), with
     m and v holding the gradients up to t-1 (v starting at 1)."""
-    from vaelib.training.optim import BurdaAdam
+    from vaelib.training.protocols import BurdaAdam
     p = torch.nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.float64))
     opt = BurdaAdam([p], lr=0.1, betas=(0.99, 0.999), eps=1e-4, v0=1.0)
     grads = [torch.tensor(g, dtype=torch.float64) for g in ([0.5, -1.0], [2.0, 0.25], [-0.3, 4.0])]
@@ -182,13 +182,33 @@ def test_burda_adam_takes_the_hand_computed_steps():
 
 
 def test_the_authors_stages_and_rates():
-    from vaelib.config.protocols import PROTOCOLS, STAGE_ENDS, learning_rate, stage_of
-    burda = PROTOCOLS["burda"]
-    assert STAGE_ENDS == (1, 4, 13, 40, 121, 364, 1093, 3280)
-    rates = [learning_rate(burda, 1e-3, end) for end in STAGE_ENDS]
+    from vaelib.training.protocols import PROTOCOLS
+    authors = PROTOCOLS["burda"]
+    assert reference.STAGE_ENDS == (1, 4, 13, 40, 121, 364, 1093, 3280)
+    rates = [authors.learning_rate(1e-3, end) for end in reference.STAGE_ENDS]
     assert rates == pytest.approx([1e-3, 7.2e-4, 5.2e-4, 3.7e-4, 2.7e-4, 1.9e-4, 1.4e-4, 1e-4])
-    assert stage_of(64) == 5 and learning_rate(burda, 1e-3, 64) == pytest.approx(2.7e-4)
-    assert learning_rate(PROTOCOLS["plain"], 1e-3, 3000) == 1e-3
+    assert reference.stage_of(64) == 5 and authors.learning_rate(1e-3, 64) == pytest.approx(2.7e-4)
+    assert PROTOCOLS["plain"].learning_rate(1e-3, 3000) == 1e-3
+
+
+def test_a_config_names_exactly_the_protocols_there_are():
+    """config.run validates the protocol's name before any work, without importing training (the floors):
+    its list of names is the protocols' own, and each protocol is registered under its stored name."""
+    from vaelib.config.run import PROTOCOL_NAMES
+    from vaelib.training.protocols import PROTOCOLS
+    assert tuple(PROTOCOLS) == PROTOCOL_NAMES
+    assert all(p.name == name for name, p in PROTOCOLS.items())
+    with pytest.raises(ConfigError, match="protocol"):
+        RunConfig(arch="linear", latent_dim=2, protocol="literature")
+
+
+def test_the_protocol_table_is_the_description_results_reference_json_holds():
+    """The report's protocol table comes from the protocols' descriptions; the committed results hold them."""
+    from vaelib.training.protocols import PROTOCOLS
+    settings = json.loads((PROJECT / "results" / "reference.json").read_text())["protocol_settings"]
+    assert list(settings) == list(PROTOCOLS)
+    for name, protocol in PROTOCOLS.items():
+        assert list(settings[name].items()) == list(dataclasses.asdict(protocol.description).items())  # the rows' order too
 
 
 def test_the_burda_protocol_trains_in_order_and_resumes_exactly(tmp_path):
@@ -210,7 +230,7 @@ COMMITTED = PROJECT / "checkpoints" / "reference" / "mnist-binarized_burda_50_s0
 
 
 def test_the_committed_run_and_its_estimates_are_fresh_by_their_versions_and_stale_after_a_bump(monkeypatch):
-    """The committed literature run and its NLL estimates were made before versions existed; the migration
+    """The committed reference run and its NLL estimates were made before versions existed; the migration
     (infra.provenance.BEFORE_VERSIONS) counts them as training 1 and nll 1, so they are reused as they are,
     with no file touched; a bumped version makes them stale (the golden tests hold the numbers behind each)."""
     from vaelib.core import iwae
@@ -226,7 +246,7 @@ def test_the_committed_run_and_its_estimates_are_fresh_by_their_versions_and_sta
     assert {p.name: p.read_bytes() for p in COMMITTED.glob("*.json")} == before
 
 
-def test_the_literature_counts_active_units_by_the_authors_rule_on_the_committed_run():
+def test_the_reference_run_counts_active_units_by_the_authors_rule_on_the_committed_run():
     """The authors' rule (variance of the posterior mean over 500 training images > 0.01), not the sweep's
     KL rule: the committed run's count stays the 20 its results record."""
     from vaelib.analysis.reference import active_units

@@ -1,4 +1,4 @@
-"""`python -m vaelib.reference`: the literature reference (make reference) (the code is vaelib.pipeline.reference)."""
+"""`python -m vaelib.reference`: the reference run (make reference) (the code is vaelib.pipeline.reference)."""
 
 import sys
 

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..config.reference import AUTHORS_ACTIVE_VARIANCE, DRAW_K, DRAWS, PAPER, pieces, snapshot_epochs, test_size
-from ..config.protocols import PROTOCOLS, STAGE_ENDS, learning_rate, stage_of
+from ..config.reference import (AUTHORS_ACTIVE_VARIANCE, DRAW_K, DRAWS, PAPER, STAGE_ENDS, pieces, snapshot_epochs,
+                                stage_of, test_size)
 from ..data import datasets as data
 from ..core.bounds import mean_loss
 from ..core.models import load_model
 from ..evaluation.latent import encode_means
 from ..evaluation.nll import estimate_nll
 from ..training import runs
+from ..training.protocols import PROTOCOLS
 from . import inference
 
 
@@ -48,7 +50,7 @@ def by_epoch_table(folder: Path, k: int, curve_images: int) -> pd.DataFrame:
         model = load_model(runs.weights_of(folder, epoch, cfg.epochs))
         done = history[history["epoch"] <= epoch]
         stage = done[done["epoch"] > before]
-        rows.append({"epoch": epoch, "stage": stage_of(epoch), "stage_epochs": epoch - before, "learning_rate": learning_rate(protocol, cfg.lr, epoch),
+        rows.append({"epoch": epoch, "stage": stage_of(epoch), "stage_epochs": epoch - before, "learning_rate": protocol.learning_rate(cfg.lr, epoch),
                      "stage_minutes": stage["seconds"].sum() / 60, "train_minutes": done["seconds"].sum() / 60,
                      "test_neg_elbo": float(done["test_loss"].iloc[-1]),
                      "test_neg_elbo_curve_images": mean_loss(model, x_curve, seed=cfg.seed)["loss"], "nll": point["nll"],
@@ -109,7 +111,7 @@ def summary(folder: Path, table: pd.DataFrame, k: int, wall_minutes: float, engi
             "active_units": units,
             "epochs_share_of_paper": cfg.epochs / PAPER["epochs"],
             "binarization_seeds": data.FIXED_BINARIZATION_SEED,
-            "protocol_settings": {name: dict(PROTOCOLS[name].rows()) for name in ("plain", "burda")}, "engine": engine, "command": command,
+            "protocol_settings": {name: asdict(p.description) for name, p in PROTOCOLS.items()}, "engine": engine, "command": command,
             "run": folder.name, "run_provenance": runs.read_provenance(folder),
             "evaluation_provenance": parts[-1]["provenance"]}
 

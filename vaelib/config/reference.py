@@ -1,9 +1,9 @@
-"""The literature reference's protocol: Burda et al.'s VAE on binarized MNIST, its published numbers,
-which weights are kept and which test images each NLL estimate covers."""
+"""The reference run: Burda et al.'s VAE on binarized MNIST, its published numbers and the authors' stages of
+the learning rate, which weights are kept and which test images each NLL estimate covers. How it trains is
+its protocol's (training.protocols.Reference, stored as protocol "burda")."""
 
 from __future__ import annotations
 
-from .protocols import STAGE_ENDS
 from .run import RunConfig
 
 
@@ -13,6 +13,17 @@ PAPER = {"source": "Burda, Grosse & Salakhutdinov (2015), Importance Weighted Au
 
 
 LATENT_DIM = 50
+
+# The authors' stages: stage i = 1..8 trains 3^(i-1) epochs at 1e-4 * round(10^(1 - (i-1)/7), 1), i.e. the
+# first rate (1e-3) times these factors; 3,280 epochs in all.
+STAGE_EPOCHS = tuple(3 ** i for i in range(8))
+STAGE_FACTORS = tuple(round(10 ** (1 - i / 7), 1) / 10 for i in range(8))
+STAGE_ENDS = tuple(sum(STAGE_EPOCHS[:i + 1]) for i in range(8))       # 1, 4, 13, 40, 121, 364, 1093, 3280
+
+
+def stage_of(epoch: int) -> int:
+    """The stage (1..8) that epoch `epoch` (1-based) belongs to; 8 beyond the last."""
+    return next((i + 1 for i, end in enumerate(STAGE_ENDS) if epoch <= end), len(STAGE_ENDS))
 
 # The authors' active unit (Burda et al. 2015, section 5.2, and their code): a coordinate whose posterior mean
 # varies over the images by more than this; counted on PAPER_ACTIVE_UNIT_IMAGES training images. Not the

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from ..core.models import ARCHS
 from ..data.datasets import DATASETS
 from ..infra.faults import Refused
-from .protocols import PROTOCOLS
+
+PROTOCOL_NAMES = ("plain", "burda")     # training.protocols.PROTOCOLS's (config may not import training)
 
 # Fields that change the result; device and thread count only change the speed.
 IDENTITY = ("dataset", "arch", "latent_dim", "epochs", "batch_size", "lr", "beta", "seed",
@@ -79,7 +80,7 @@ class RunConfig:
     test_limit: int | None = None
     device: str = "auto"
     num_threads: int = 0   # 0: share the cores with the other running vaelib jobs (vaelib.cpushare)
-    protocol: str = "plain"    # how it is trained (config.protocols): "plain", or "burda" (the authors' code)
+    protocol: str = "plain"    # how it is trained (training.protocols): "plain", or "burda" (the authors' code)
     # The initial weights' seed when it is not `seed` (which then seeds only the batch order and the noise):
     # the collapse experiment swaps the two between runs. None (the default, and what `seed` gives) keeps a
     # run bit-identical to one trained before the field existed.
@@ -99,7 +100,7 @@ class RunConfig:
             "test_limit": _as_int("test_limit", self.test_limit, 1, optional=True),
             "device": _as_device(self.device),
             "num_threads": _as_int("num_threads", self.num_threads, 0),
-            "protocol": _as_choice("protocol", self.protocol, tuple(PROTOCOLS)),
+            "protocol": _as_choice("protocol", self.protocol, PROTOCOL_NAMES),
             "init_seed": _as_int("init_seed", self.init_seed, 0, optional=True),
         }
         if checks["init_seed"] == checks["seed"]:

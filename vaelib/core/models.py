@@ -12,7 +12,7 @@ from ..infra.faults import DamagedFile
 
 ARCHS = ("linear", "conv", "convwide", "convch", "burda")
 SWEEP_ARCHS = ARCHS[:2]   # the handout's two; "convwide" and "convch" are extras of the report
-                          # (config.sweep.EXTRAS), "burda" the literature reference (vaelib.reference)
+                          # (config.sweep.EXTRAS), "burda" the authors' model, the reference run's (vaelib.reference)
 WIDE_HIDDEN = 256         # convwide: conv with the linear model's dense width
 # convch: conv's 64-unit dense layer, its second conv layer widened until the model has convwide's parameter
 # count (822,693 against 829,557 at d = 10; 830,453 against 860,357 at d = 50): more parameters, not a

@@ -1,1 +1,1 @@
-"""The pipeline: the Dask scheduler, subprocess launching, the report runner and the literature reference."""
+"""The pipeline: the Dask scheduler, subprocess launching, the report runner and the reference run."""

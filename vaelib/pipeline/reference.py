@@ -6,7 +6,7 @@
 Burda, Grosse & Salakhutdinov, "Importance Weighted Autoencoders" (2015), Table 1: a VAE with one
 stochastic layer (784-200-200-50, tanh; core.models.BurdaVAE), trained with k=1 on dynamically binarized
 MNIST (data: "mnist-binarized"), reaches a test negative log-likelihood of 86.76 nats, estimated with
-the IWAE bound at K=5,000. This command trains that model by the authors' own protocol (config.protocols
+the IWAE bound at K=5,000. This command trains that model by the authors' own protocol (training.protocols
 "burda": their Adam, the summed one-sample objective, minibatches in order, 8 stages of 3^(i-1) epochs at
 falling learning rates, the first 59,600 training images, batch 20), keeps its weights at the end of every
 stage, and evaluates each with the IWAE bound: on the first --curve-images test images for the curve by

@@ -1,5 +1,5 @@
-"""The training engine: a run's epochs (training.plain's, or training.literature's for the literature
-protocol) on in-memory data, with per-epoch evaluation, grids and atomic checkpoints.
+"""The training engine: a run's epochs, by its protocol (training.protocols), on in-memory data, with
+per-epoch evaluation, grids and atomic checkpoints.
 
 Every finished epoch is checkpointed (weights, optimizer, RNG states, history), so an interrupted
 run resumes where it stopped and ends with the same history as an uninterrupted one.
@@ -18,14 +18,14 @@ from torchvision.utils import save_image
 
 from ..config.run import RunConfig
 from ..core.bounds import mean_loss
-from ..config.protocols import PROTOCOLS, learning_rate
 from ..core.models import VAE, build_model, load_model, save_weights
 from ..data import datasets as data
 from ..infra import locks
 from ..infra.cpushare import CpuShare
 from ..infra.devices import resolve_device
-from . import checkpoint, literature, optim, plain, runs
+from . import checkpoint, runs
 from .plain import DivergenceError
+from .protocols import PROTOCOLS
 
 logger = logging.getLogger(__name__)
 
@@ -46,13 +46,10 @@ class Run:
 
 def train_epoch(model: VAE, optimizer, step, x: torch.Tensor, config: RunConfig, generators: dict, epoch: int,
                 progress: bool = False, each_batch=lambda: None) -> dict:
-    """One epoch of the run's protocol: the plain one (training.plain), or the literature one
-    (training.literature) with its `step`; the running mean losses per image."""
-    if config.protocol == "plain":
-        return plain.train_epoch(model, optimizer, x, config.batch_size, config.beta, generators, epoch,
-                                 each_batch, progress)
-    return literature.train_epoch(model, optimizer, step, x, config.batch_size, generators, epoch, each_batch,
-                                  progress)
+    """One epoch of the run's protocol (training.protocols) with its optimizer and `step`; the running mean
+    losses per image."""
+    return PROTOCOLS[config.protocol].epoch(model, optimizer, step, x, config.batch_size, config.beta, generators,
+                                            epoch, each_batch, progress)
 
 
 def save_recon_grid(model: VAE, images: torch.Tensor, path: Path) -> None:
@@ -96,7 +93,7 @@ def _train(config: RunConfig, folder: Path, state: str, share: CpuShare, progres
     runs.write_status(folder, "running")
     for epoch in range(len(history) + 1, config.epochs + 1):
         for group in optimizer.param_groups:            # the protocol's rate for this epoch (its stage)
-            group["lr"] = learning_rate(PROTOCOLS[config.protocol], config.lr, epoch)
+            group["lr"] = PROTOCOLS[config.protocol].learning_rate(config.lr, epoch)
         history.append(_epoch(model, optimizer, step, generators, x_train, x_test, config, folder, epoch,
                               history, share, progress))
         if epoch in snapshot_epochs:     # before the checkpoint: a resumed run never lacks a snapshot
@@ -113,8 +110,8 @@ def _train(config: RunConfig, folder: Path, state: str, share: CpuShare, progres
 
 def start(config: RunConfig, x_train: torch.Tensor, device: torch.device):
     """The seeded initial model (RunConfig.weights_seed), its optimizer, the random generators (batch order, noise, and for a
-    binarized dataset the binarization) and the protocol's step (None for the plain protocol, whose step
-    is training.plain.train_step); the caller's random state is left untouched."""
+    binarized dataset the binarization) and the protocol's step (None for the plain protocol, whose epoch
+    calls training.plain.train_step); the caller's random state is left untouched."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.weights_seed)
         model = build_model(config.arch, config.latent_dim).to(device)
@@ -125,11 +122,8 @@ def start(config: RunConfig, x_train: torch.Tensor, device: torch.device):
                   "noise": torch.Generator().manual_seed(config.seed + 1)}
     if data.DATASETS[config.dataset].binarized:
         generators["binarize"] = torch.Generator().manual_seed(config.seed + 2)
-    protocol = PROTOCOLS[config.protocol]
-    if config.protocol == "plain":
-        return model, optim.make_optimizer(model.parameters(), config.lr, protocol), generators, None
-    step = literature.make_step(model, protocol, config.beta)    # before the optimizer: it may re-lay the parameters
-    return model, optim.make_optimizer(step.parameters(), config.lr, protocol), generators, step
+    optimizer, step = PROTOCOLS[config.protocol].start(model, config.lr, config.beta)
+    return model, optimizer, generators, step
 
 
 def _epoch(model, optimizer, step, generators: dict, x_train, x_test, config: RunConfig, folder: Path, epoch: int,

@@ -1,4 +1,4 @@
-"""The lean training step of the literature reference: Burda et al.'s VAE (core.models.BurdaVAE) under the
+"""The lean training step of the reference run: Burda et al.'s VAE (core.models.BurdaVAE) under the
 one-sample objective, its forward and backward pass written out over buffers made once.
 
 A batch of 20 images makes each step cheap and autograd's bookkeeping dear: a graph of some 60 nodes,
@@ -14,13 +14,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..config.protocols import Protocol
 from ..core.models import BurdaVAE
 
 
-def applies(model: nn.Module, protocol: Protocol) -> bool:
-    """The lean step is written for BurdaVAE and the one-sample objective; every other run uses autograd."""
-    return isinstance(model, BurdaVAE) and protocol.kl == "one sample"
+def applies(model: nn.Module) -> bool:
+    """The lean step is written for BurdaVAE (under the reference protocol, training.protocols.Reference, the
+    one that asks for it); every other model uses autograd's step."""
+    return isinstance(model, BurdaVAE)
 
 
 class _Buffers:
@@ -41,18 +41,18 @@ class _Buffers:
 
 
 class LeanStep:
-    """`step(xb, noise_gen)` computes the loss of a batch and writes the gradient of the protocol's batch
-    objective into `param.grad`; `param` is the flat vector of all the model's parameters, which is what
+    """`step(xb, noise_gen)` computes the loss of a batch and writes the gradient of the objective summed over
+    the batch (the reference protocol's) into `param.grad`; `param` is the flat vector of all the model's parameters, which is what
     the optimizer steps. Returns (loss, recon, kl), each the batch mean per image, as a tensor of 3.
 
     The objective is the one of core.losses.one_sample_loss: the pixel BCE plus beta times
     log q(z|x) - log p(z) at z = mu + sigma * eps, whose gradient is taken through z as autograd does.
     """
 
-    def __init__(self, model: BurdaVAE, protocol: Protocol, beta: float = 1.0):
-        if not applies(model, protocol):
-            raise ValueError("the lean step is written for BurdaVAE under a one-sample protocol")
-        self.beta, self.per_image_sum = beta, protocol.loss_over_batch == "sum"
+    def __init__(self, model: BurdaVAE, beta: float = 1.0):
+        if not applies(model):
+            raise ValueError("the lean step is written for BurdaVAE")
+        self.beta = beta
         enc1, enc2, dec1, dec2, dec3 = model.encoder[1], model.encoder[3], *model.decoder[0:5:2]
         self.d, self.hidden, self.pixels = model.latent_dim, enc1.out_features, enc1.in_features
         # The flat order puts the two heads' weights (then biases) side by side: one product gives both.
@@ -114,8 +114,7 @@ class LeanStep:
         """_compute as one CUDA graph: a batch of 20 launches some 45 small kernels, each costing the host more
         than the GPU; a graph launches them at once. Captured on the first batch of each size and gradient
         buffer, after one run on a side stream (torch.cuda.graphs' warm-up); the same kernels on the same
-        buffers, so the same numbers as without it. The graph holds beta and the batch's scale as they were at
-        capture; it runs on the batch's device, whichever is current."""
+        buffers, so the same numbers as without it. The graph holds beta as it was at capture; it runs on the batch's device, whichever is current."""
         key = (len(x), which)
         with torch.cuda.device(x.device):
             if key not in self._graphs:
@@ -142,8 +141,7 @@ class LeanStep:
         (_, b1), (w2, b2), (wh, bh), (v1, c1), (v2, c2), (v3, c3) = self.weights
         w1t, w2t, wht, v1t, v2t, v3t = self.weights_t
         (gw1, gb1), (gw2, gb2), (gwh, gbh), (gv1, gc1), (gv2, gc2), (gv3, gc3) = self._grad_layers[which]
-        beta = self.beta
-        scale = 1.0 if self.per_image_sum else 1.0 / n       # d objective / d (sum over the batch)
+        beta = self.beta                # the objective is summed over the batch: no 1 / n in the gradient
         # forward: encoder, z = mu + sigma * eps, decoder
         torch.addmm(b1, x, w1t, out=b.h1).tanh_()
         torch.addmm(b2, b.h1, w2t, out=b.h2).tanh_()
@@ -163,16 +161,14 @@ class LeanStep:
         kl = 0.5 * (torch.dot(z, z) - torch.dot(eps, eps)) - b.log_sigma.sum()
         # backward, each gradient written into its view of the flat gradient
         torch.sigmoid(b.logits, out=dl).sub_(x)
-        if scale != 1.0:
-            dl.mul_(scale)
         self._linear_backward(dl, b.g2, v3, gv3, gc3, b.dh)
         self._tanh_backward(b.dh, b.g2, b.tmp)
         self._linear_backward(b.dh, b.g1, v2, gv2, gc2, b.dh2)
         self._tanh_backward(b.dh2, b.g1, b.tmp)
         torch.mm(b.dh2.t(), b.z, out=gv1)
         torch.sum(b.dh2, 0, out=gc1)
-        b.dmu.copy_(torch.addmm(b.z, b.dh2, v1, beta=beta * scale))       # dz: decoder + beta * z (from -log p)
-        torch.sub(b.z, b.mu, out=b.dlog_sigma).mul_(b.dmu).sub_(beta * scale)  # dz sigma eps - beta (log q)
+        b.dmu.copy_(torch.addmm(b.z, b.dh2, v1, beta=beta))       # dz: decoder + beta * z (from -log p)
+        torch.sub(b.z, b.mu, out=b.dlog_sigma).mul_(b.dmu).sub_(beta)  # dz sigma eps - beta (log q)
         self._linear_backward(b.dhead, b.h2, wh, gwh, gbh, b.dh)
         self._tanh_backward(b.dh, b.h2, b.tmp)
         self._linear_backward(b.dh, b.h1, w2, gw2, gb2, b.dh2)

@@ -4,8 +4,8 @@ A step is what every VAE tutorial writes: encode the batch to (mu, logvar), draw
 (the reparameterization, inside `model(x)`), decode z to one logit per pixel, take the loss (summed pixel BCE
 plus the closed-form KL to N(0, I), per image: core.losses.vae_loss), backpropagate, let Adam update the
 weights. An epoch is one pass over the training images in shuffled batches. The engine (training.engine)
-runs epochs with evaluation, grids and checkpoints; the literature protocol (training.literature) plugs in
-beside this one.
+runs epochs with evaluation, grids and checkpoints; it calls this protocol and the reference run's through
+training.protocols.
 """
 
 from __future__ import annotations
