@@ -144,12 +144,14 @@ def execute(tasks: list[Task], jobs: int, address: str | None = None, source: st
     each task's seconds, each launched step's peak MB, the wall time, the memory watch and the engine in words."""
     from ..infra.memwatch import PeakMemory
     start, peaks = time.perf_counter(), {}
+    seconds, workers, engine = {}, 0, "none: every step reused"
     with PeakMemory(every=10.0) as watch:    # a tree PSS costs about 30 ms per GB held (memwatch)
-        with cluster(jobs, address, source) as client:
-            engine = f"Dask {'scheduler ' + address if address else 'LocalCluster'}: {describe(client)}"
-            print(f"engine: {engine}", flush=True)
-            seconds = run_all(tasks, client, desc, peaks, gpu_slots)
-            workers = worker_threads(client)
+        if tasks:                            # else no cluster is started
+            with cluster(jobs, address, source) as client:
+                engine = f"Dask {'scheduler ' + address if address else 'LocalCluster'}: {describe(client)}"
+                print(f"engine: {engine}", flush=True)
+                seconds = run_all(tasks, client, desc, peaks, gpu_slots)
+                workers = worker_threads(client)
     return {"seconds": seconds, "peaks": peaks, "wall": time.perf_counter() - start, "watch": watch,
             "engine": engine, "workers": workers}
 

@@ -13,6 +13,7 @@ from ..config.run import RunConfig
 from ..config.sweep import Sweep
 from ..evaluation import classifier
 from ..evaluation.classifier import classifier_path
+from ..evaluation import metrics
 from ..evaluation.metrics import evaluate_run
 from ..evaluation.nll import cached
 from ..infra import paths
@@ -42,14 +43,18 @@ def run_devices(sweep: Sweep, device: str, gpus: int) -> dict[str, str]:
 def build_tasks(sweep: Sweep, where: paths.Paths, threads: int | None, force: bool, keep_stale: bool,
                 stale: set, device: str = "auto", gpus: int = 0) -> list[Task]:
     """The report's task graph. `threads` per task (None: each task shares its machine's cores itself);
-    with `gpus` CUDA devices, trainings and evaluations are GPU tasks spread over them (run_devices)."""
+    with `gpus` CUDA devices, trainings and evaluations are GPU tasks spread over them (run_devices). A step
+    whose result is fresh by the reuse rule (a finished run of this config and training version, a run's
+    evaluation whose every metric is fresh, the classifier) is left out (unless `force`): a fully reused report
+    starts no process for it."""
     devices = run_devices(sweep, device, gpus)
     scale = (sweep.epochs / RunConfig.epochs) * ((sweep.train_limit or 60000) / 60000)
     clf = classifier_path(where.runs, sweep.train_limit)
     threads_arg = [] if threads is None else ["--threads", str(threads)]
     # the classifier trains on the first GPU when the runs do (it is fresh only for the device type it was made on)
     clf_device = "cuda:0" if gpus > 0 and device in ("auto", "cuda") else ("cpu" if device == "auto" else device)
-    tasks = [Task("classifier", partial(launch.python, ["-m", "vaelib.classifier", str(clf), *threads_arg,
+    tasks = [] if not force and classifier.is_fresh(clf, "mnist", sweep.train_limit, clf_device.split(":")[0]) else \
+        [Task("classifier", partial(launch.python, ["-m", "vaelib.classifier", str(clf), *threads_arg,
                                                         "--device", clf_device]
                                         + ([] if sweep.train_limit is None else ["--train-limit", str(sweep.train_limit)]),
                                         "classifier"),
@@ -62,17 +67,20 @@ def build_tasks(sweep: Sweep, where: paths.Paths, threads: int | None, force: bo
                   "teach": False}                        # the notebook's hand-written demo step: for a reader
         out = where.executed / f"01_train_{c.name}.ipynb"
         on_gpu = devices[c.name].startswith("cuda")
-        tasks.append(Task(f"train {c.name}", partial(launch.notebook, "01_train", out, params),
-                          cost=TRAIN_SECONDS[c.arch] * scale + 5, gpu=on_gpu,
-                          here=partial(train, RunConfig(**config), where.runs, params["force"], False, keep_stale)))
-        if c.dataset != sweep.dataset:
-            continue
+        reused = not params["force"] and trained(c, where.runs / c.name)
+        if not reused:
+            tasks.append(Task(f"train {c.name}", partial(launch.notebook, "01_train", out, params),
+                              cost=TRAIN_SECONDS[c.arch] * scale + 5, gpu=on_gpu,
+                              here=partial(train, RunConfig(**config), where.runs, params["force"], False, keep_stale)))
         iwae = sweep.iwae_k_for(c)
+        if c.dataset != sweep.dataset or reused and metrics.fresh_part(
+                where.runs / c.name, metrics.settings_of(c, iwae or None))[1] == set(metrics.VERSIONS):
+            continue
         cmd = ["-m", "vaelib.metrics", str(where.runs / c.name), "--classifier", str(clf),
                "--iwae-k", str(iwae), "--device", devices[c.name], *threads_arg]
         iwae_cost = (700 if c.arch == "conv" else 140) * (iwae / 1000) * ((sweep.test_limit or 10000) / 10000)
         tasks.append(Task(f"evaluate {c.name}", partial(launch.python, cmd, f"evaluate {c.name}"),
-                          cost=iwae_cost + 15 * scale, deps=(f"train {c.name}", "classifier"), gpu=on_gpu,
+                          cost=iwae_cost + 15 * scale, deps=named(tasks, f"train {c.name}", "classifier"), gpu=on_gpu,
                           here=partial(evaluate_run, where.runs / c.name, clf, iwae_k=iwae or None)))
     everything = tuple(t.name for t in tasks)
     tasks.append(Task("results tables", partial(write_all, sweep, where), deps=everything,
@@ -82,6 +90,11 @@ def build_tasks(sweep: Sweep, where: paths.Paths, threads: int | None, force: bo
         tasks.append(Task(nb, partial(launch.notebook, nb, where.executed / f"{nb}.ipynb", common),
                           cost=30, deps=everything + ("results tables",)))
     return tasks
+
+
+def named(tasks: list[Task], *names: str) -> tuple:
+    """Those of `names` that are tasks of the graph (a reused step is not)."""
+    return tuple(n for n in names if any(t.name == n for t in tasks))
 
 
 def trained(cfg: RunConfig, folder: Path) -> bool:
