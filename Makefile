@@ -25,7 +25,7 @@ data: $(STAMP)
 
 # The whole report: 10 models x 10 seeds x 15 epochs and the extras, their evaluation, notebooks 02-05, REPORT.md, site/
 report: data
-	$(PY) -m vaelib.report $(REPORT_ARGS)
+	$(PY) -m vaelib.pipeline.report $(REPORT_ARGS)
 
 # The report as a page that opens from disk (site/index.html, explorers included) from REPORT.md and runs/;
 # `make report` ends with it. `python -m vaelib.site --check` (in `make test`) needs no runs.
@@ -35,7 +35,7 @@ site: $(STAMP)
 # Debian's chromium and its driver, for the browser test (no browser is downloaded at run time).
 # Burda et al.'s VAE on binarized MNIST by the authors' protocol against the paper's 86.76 nats (hours; resumable; see README).
 reference: data
-	$(PY) -m vaelib.reference $(REFERENCE_ARGS)
+	$(PY) -m vaelib.pipeline.reference $(REFERENCE_ARGS)
 
 browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
