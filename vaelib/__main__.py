@@ -56,14 +56,15 @@ def compare(table: pd.DataFrame, results: Path) -> list[str]:
     seeds below it, the 95% prediction interval, and the report's collapse rule (vaelib.analysis.collapse)."""
     known = collapse.settings(tables.read(results / "final_by_seed.csv"))
     lines = []
-    for i, row in enumerate(table.itertuples(), start=1):
+    for i, row in enumerate(table.itertuples(), start=2):
         key = f"{row.arch}_{row.latent_dim}"
         if key not in known:
-            raise Refused(f"line {i}: arch {row.arch!r} at latent_dim {row.latent_dim} is not a setting of "
+            raise Refused(f"RUN line {i}: arch {row.arch!r} at latent_dim {row.latent_dim} is not a setting of "
                           f"{results / 'final_by_seed.csv'}; allowed: " + ", ".join(k.replace("_", " d=") for k in known))
         s, at = known[key], collapse.place(known[key], row.test_loss)
         same = f", the loss of seed {at['same_as_seed']}" if at["same_as_seed"] is not None else ""
-        lines.append(f"{getattr(row, 'run', '') or key}: {row.arch} d={row.latent_dim}, test loss {row.test_loss:.4f} "
+        name = getattr(row, "run", None) or (f"seed {row.seed}" if hasattr(row, "seed") else f"line {i}")
+        lines.append(f"{name}: {row.arch} d={row.latent_dim}, test loss {row.test_loss:.4f} "
                      f"nats: above {at['below']} of the {at['of']} committed seeds{same}; "
                      f"{'inside' if at['inside_pi'] else 'outside'} the 95% prediction interval "
                      f"[{s['pi'][0]:.2f}, {s['pi'][1]:.2f}]; "

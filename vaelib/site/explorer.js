@@ -598,4 +598,5 @@ for (const root of document.querySelectorAll("[data-explorer]")) {
   EXPLORERS[kind](root);
   if (SITE) legend(root);
 }
+window.VAE_READY_MS = performance.now();     // time to interactive, for python -m benchmarks.site
 window.VAE_READY = true;
