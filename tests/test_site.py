@@ -265,6 +265,17 @@ def test_the_page_loads_only_files_and_data_and_logs_no_error(exported, browser)
         element.screenshot(str(SCREENSHOTS / which / f"site_{element.get_attribute('data-explorer')}.png"))
 
 
+def test_without_models_js_each_explorer_says_so_in_one_line(site, browser, tmp_path):
+    _, page = site
+    (tmp_path / "index.html").write_text(page.read_text())                 # published without models.js
+    open_page(browser, tmp_path / "index.html")
+    for root in browser.find_elements(By.CSS_SELECTOR, "[data-explorer]"):
+        status = root.find_element(By.CLASS_NAME, "status").text
+        if root.get_attribute("data-explorer") == "place":                 # it reads the page's own facts
+            continue
+        assert "models.js" in status and "\n" not in status, (root.get_attribute("data-explorer"), status)
+
+
 def test_the_check_sees_a_stale_page_and_other_weights(site):
     root, page = site
     assert build.check(root / "REPORT.md", root / "results", page.parent) == []
@@ -314,6 +325,13 @@ def test_the_page_on_a_phone_and_for_every_reader(committed_page, browser):
     open_page(browser, committed_page)
     images = browser.execute_script("return Array.from(document.images, i => [i.getAttribute('src'), i.alt.trim()])")
     assert images and all(alt for _, alt in images), [src for src, alt in images if not alt]
+    outside = [src for src, _ in images if not (committed_page.parent / src).resolve().is_relative_to(committed_page.parent)
+               or not (committed_page.parent / src).is_file()]
+    assert not outside, f"figures not inside site/ (it breaks published alone): {outside[:3]}"
+    levels = browser.execute_script("return Array.from(document.querySelectorAll('h1,h2,h3,h4,h5,h6'), "
+                                    "h => [+h.tagName[1], h.id])")
+    assert all(b <= a + 1 for (a, _), (b, _) in zip(levels, levels[1:])), "a heading skips a level"
+    assert all(ident for level, ident in levels if level > 1), "a heading without an id"
     colours = browser.execute_script("""
         const rgb = s => s.match(/[0-9.]+/g).slice(0, 4).map(Number);
         const behind = e => { for (; e; e = e.parentElement) { const c = rgb(getComputedStyle(e).backgroundColor);
@@ -366,6 +384,10 @@ def test_your_run_is_placed_among_the_committed_seeds(committed_page, browser):
         verdict = box.find_element(By.CLASS_NAME, "verdict").text
         assert f"the loss of seed {int(row['seed'])}" in verdict
         assert ("looks collapsed" in verdict) == bool(row["collapsed"]), verdict
+        if row is bad:
+            (SCREENSHOTS / "committed").mkdir(parents=True, exist_ok=True)
+            browser.execute_script("arguments[0].scrollIntoView()", box)
+            box.screenshot(str(SCREENSHOTS / "committed" / "desktop_place.png"))
     box.find_element(By.CLASS_NAME, "csv").send_keys("arch,latent_dim,test_loss\nmlp,2,100")
     box.find_element(By.CLASS_NAME, "go-csv").click()
     error = box.find_element(By.CLASS_NAME, "error").text

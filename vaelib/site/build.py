@@ -1,15 +1,20 @@
 """The report as a static page that opens from a clone with a double click: site/index.html and site/models.js.
 
-    python -m vaelib.site            # export the runs' decoders (site/models.js), then render site/index.html
+    python -m vaelib.site            # export the runs' decoders and encoders (site/models.js), then render the page
     python -m vaelib.site --check    # is site/ what REPORT.md and results/ give? (no runs needed)
+    python -m vaelib.site --page-only [--add-encoders]   # the page again, models.js kept (encoders of runs/ added)
 
-index.html is REPORT.md rendered by markdown-it (CommonMark and tables), its figures linked from the project's
-figures/, with the latent-space explorers (explorer.js, inlined) placed in the sections they belong to, and a
-last section saying what the page carries. Everything it loads is a file beside it or a data: URL, so it
-works from file:// with no server and no network. models.js is written from runs/ (not in git); the check
-needs neither: it renders the page again from REPORT.md and models.js's manifest, and compares each
-exported run's weights hash with the one results/weights.csv records. Both first check every file of results/
-against its declaration (vaelib.analysis.schema): a damaged table stops them in one line, nothing written.
+index.html is REPORT.md rendered by markdown-it (CommonMark and tables) with a viewport, three lines saying what
+it is, a table of contents, an id on every heading, the report's cross-references and its results/ and figures/
+mentions as links, tables that scroll in their own box, and numbered figures whose alt text and caption are what
+vaelib.analysis.figures says each shows. The explorers (explorer.js, inlined) are placed in the sections they
+belong to. What the explorers read from results/ (the digits' palette, each setting's seeds' losses, prediction
+interval and collapse threshold: page_facts) is written into the page by this build, never typed in it. The
+figures it shows and the results/ tables are copied into site/, so site/ works copied or published alone, from
+file:// with no server and no network. models.js is written from runs/ (not in git); the check needs neither: it
+renders the page again from REPORT.md, results/ and models.js's manifest, compares the copies with their sources
+and each exported run's weights hash with the one results/weights.csv records. Both first check every file of
+results/ against its declaration (vaelib.analysis.schema): a damaged table stops them in one line, nothing written.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ PLACES = {"The 2-D latent space": ("latent", "strip"),
 
 EXPLORER_HTML = {
     "latent": ("Explore: move through the latent space", """<p>Pick a model, then click, drag or hover on the map
-(right; arrow keys move the point once the map has the focus): the digit on the left is the decoding of that point.
+(arrow keys move the point once the map has the focus): the digit beside it is the decoding of that point.
 At d = 2 the map has z1 across and z2 up, as in the figures; at d &gt; 2 its axes are two coordinates of your choice,
 named by their rank in KL to the prior (the others stay at the chosen test image's posterior mean), and a traversal
 below decodes each coordinate in turn from -2 to 2. Dots: the test images' means (colour: digit).</p>

@@ -216,8 +216,13 @@ function mapRange(name, cx, cy) {                              // fixed per mode
   const ex = extent(column(name, cx).concat([-3, 3])), ey = extent(column(name, cy).concat([-3, 3]));
   return [...ex, ...ey];
 }
-function drawMap(canvas, name, cx, cy) {
-  return scatter(canvas, column(name, cx), column(name, cy), SITE.labels, mapRange(name, cx, cy));
+function drawMap(canvas, name, cx, cy) {                      // the test means, with the axes named
+  const out = scatter(canvas, column(name, cx), column(name, cy), SITE.labels, mapRange(name, cx, cy));
+  const ctx = canvas.getContext("2d");
+  ctx.fillStyle = "#222"; ctx.font = "12px sans-serif";
+  ctx.textAlign = "right"; ctx.fillText(`${axisName(name, cx)} \u2192`, canvas.width - 4, canvas.height - 6);
+  ctx.textAlign = "left"; ctx.fillText(`\u2191 ${axisName(name, cy)}`, 4, 14);
+  return out;
 }
 function nearestRead(name, z) {                                // what the 5 nearest test means (all d coordinates) read
   const all = codes(name), d = z.length, dist = [];

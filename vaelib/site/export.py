@@ -1,4 +1,4 @@
-"""The decoders and test codes the site's explorers run on, written as one classic script (site/models.js).
+"""The decoders, encoders and test codes the site's explorers run on, written as one classic script (site/models.js).
 
 Opened from `file://`, a browser refuses `fetch()`, module scripts and reading back an image file's pixels,
 but runs a `<script src>`: so the weights travel as base64 text in a script that sets `window.VAE_SITE`.
@@ -6,7 +6,9 @@ Each decoder is exported layer by layer (`decoder_layers`): a layer this exporte
 by name, never skipped. Weights are float16 where the decoded digits stay within one grey level of
 torch's float32 decoding at every probe point (`PROBES`), else float32; the manifest says which, and carries
 the sha256 of each run's weights.pt, which the site's check compares with results/weights.csv (runs/ is not
-in git).
+in git). Each run's encoder (mean and log-variance) travels beside its decoder, float16 where every test
+image's mean and log-variance stay within ENCODER_TOLERANCE of torch's float32 encoder; `add_encoders` adds them
+to an existing models.js from runs whose weights.pt has the very hash it records (runs trained again bit for bit).
 
 Which runs: the first seed of every grid architecture at every d (the latent and interpolation explorers),
 and every seed of the 2-D models (the seed strip: the same z through each seed's decoder). The test images
