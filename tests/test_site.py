@@ -178,7 +178,7 @@ def test_a_click_on_the_latent_map_decodes_that_point(site, browser):
         x0, x1, y0, y1 = json.loads(map_.get_attribute("data-range"))
         width, height = map_.size["width"], map_.size["height"]
         fx, fy = 0.8, 0.25                                        # right of centre, near the top
-        ActionChains(browser).move_to_element_with_offset(map_, int((fx - 0.5) * width), int((fy - 0.5) * height)) \
+        ActionChains(browser, duration=10).move_to_element_with_offset(map_, int((fx - 0.5) * width), int((fy - 0.5) * height)) \
             .click().perform()
         grey, z = canvas(browser, digit)
         pixel = max((x1 - x0) / width, (y1 - y0) / height)
@@ -205,7 +205,7 @@ def test_a_drawn_digit_is_encoded_as_torch_encodes_it(site, browser):
     side = pad.size["width"]
     strokes = [[(-0.25, -0.3), (0.25, -0.3), (0.0, 0.35)], [(-0.12, 0.02), (0.15, 0.02)]]    # a 7, crossed
     for stroke in strokes:
-        chain = ActionChains(browser).move_to_element_with_offset(pad, int(stroke[0][0] * side), int(stroke[0][1] * side))
+        chain = ActionChains(browser, duration=10).move_to_element_with_offset(pad, int(stroke[0][0] * side), int(stroke[0][1] * side))
         chain.click_and_hold()
         for (ax, ay), (bx, by) in zip(stroke, stroke[1:]):
             for k in range(1, 9):
@@ -358,6 +358,8 @@ def test_the_page_on_a_phone_and_for_every_reader(committed_page, browser):
                                                e.getBoundingClientRect().width])
         .filter(([_, h, w]) => h < 24 || w < 24)""")
     assert not small, f"controls under 24 px at 390 x 844: {small[:5]}"
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",      # as tall as an explorer, for whole screenshots
+                            {"width": 390, "height": 1900, "deviceScaleFactor": 1, "mobile": True})
     for element in browser.find_elements(By.CSS_SELECTOR, "[data-explorer]"):
         browser.execute_script("arguments[0].scrollIntoView()", element)
         element.screenshot(str(shots / f"phone_{element.get_attribute('data-explorer')}.png"))

@@ -84,7 +84,7 @@ its mean appear beside the map, the dot is ringed, and the latent explorer above
     "draw": ("Explore: your own digit, encoded", """<p>Draw a digit in the black square (mouse, pen or finger), or
 pick a test image: the chosen model's encoder gives its posterior q(z|x). Its mean is the ringed point on the map
 (z1 across and z2 up at d = 2, the two coordinates of largest KL at d &gt; 2), at d = 2 with an ellipse one posterior
-standard deviation wide in each direction; right, the decoding of the mean (the reconstruction).</p>
+standard deviation wide in each direction; beside them, the decoding of the mean (the reconstruction).</p>
 <div class="controls"><label>model <select class="model"></select></label>
 <label>or test image <input type="number" class="image" min="0" value="0"></label>
 <button type="button" class="clear">clear the drawing</button></div>
