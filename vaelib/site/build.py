@@ -103,7 +103,7 @@ means: at either end the decoding of that image's mean, between them the straigh
 <figure><canvas class="original-b" width="28" height="28" role="img"></canvas><figcaption>to</figcaption></figure></div>
 <p class="label" aria-live="polite"></p>"""),
     "place": ("Your own run, placed among the report's seeds", """<p>Trained the handout's model in your own code?
-Enter its architecture, d and final test loss (nats per image, the negative ELBO on the 10,000 test images), or
+Enter its architecture, d and final test loss (nats per image, the negative ELBO on the MNIST test set), or
 paste CSV lines with the columns arch, latent_dim, test_loss. Each run is drawn among the committed seeds of its
 setting (dots), with the 95% prediction interval of a new seed's loss (band) and the collapse threshold of the
 report's rule (line). The numbers are those of <a href="results/final_by_seed.csv"><code>results/final_by_seed.csv</code></a>;
@@ -156,6 +156,10 @@ def slug(text: str, taken: set) -> str:
         out, n = f"{base}-{n}", n + 1
     taken.add(out)
     return out
+
+
+def _lower(text: str) -> str:
+    return text[:1].lower() + text[1:]
 
 
 def explorer(name: str) -> str:
@@ -229,14 +233,14 @@ def render_html(markdown: str, manifest: list[dict], script_bytes: int, facts: d
         return f'<h{level} id="{ident}">{text}</h{level}>'
     body = re.sub(r"<h([2-4])>(.*?)</h\1>", heading, body)
     ids = dict(re.findall(r'<h[2-4] id="([^"]+)">(.*?)</h', body))
-    def cross(m):                             # the report's 'the section "X"' as a link to that heading
+    def cross(m):                             # the report's 'section "X"' as a link to that heading
         target = next((i for i, t in ids.items() if html.unescape(re.sub(r"<[^>]+>", "", t)).startswith(html.unescape(m.group(1)))), None)
-        return f'the section <a href="#{target}">&quot;{m.group(1)}&quot;</a>' if target else m.group(0)
-    body = re.sub(r"the section &quot;(.+?)&quot;", cross, body)
+        return f'section <a href="#{target}">&quot;{m.group(1)}&quot;</a>' if target else m.group(0)
+    body = re.sub(r"(?<![\w-])section &quot;(.+?)&quot;", cross, body)
     body += list_of_figures(numbers)
     toc.append('<li><a href="#list-of-figures">List of figures</a></li>')
     title = re.search(r"(?m)^# (.+)$", markdown)
-    links = ", ".join(f'<a href="#explore-{n}">{EXPLORER_HTML[n][0].removeprefix("Explore: ")}</a>' for n in EXPLORER_HTML)
+    links = ", ".join(f'<a href="#explore-{n}">{_lower(EXPLORER_HTML[n][0].removeprefix("Explore: "))}</a>' for n in EXPLORER_HTML)
     nav = (INTRO.format(links=links) + '\n<nav class="toc" aria-labelledby="contents"><h2 id="contents">Contents</h2>'
            f'<ol>{"".join(toc)}</ol></nav>\n')
     body = re.sub(r"(</h1>\n)", lambda m: m.group(1) + nav, body, count=1) if "</h1>" in body else nav + body
