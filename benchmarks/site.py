@@ -114,8 +114,8 @@ def main(argv=None) -> None:
               f"kernel: torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
         print("| model | weights | browser decode: median / p95 ms | kernel explorer move: median / p95 ms |")
         print("|---|---|---|---|")
-        for index, record in enumerate(first):
-            models.select_by_index(index)
+        for record in first:
+            models.select_by_value(record["run"])
             slider = latent.find_element(By.CLASS_NAME, "slider-x")
             slider.send_keys(Keys.HOME)
             driver.execute_script("window.VAE_TIMINGS = []")
