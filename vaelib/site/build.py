@@ -82,7 +82,8 @@ its mean appear beside the map, the dot is ringed, and the latent explorer above
 <figure><canvas class="digit" width="28" height="28" role="img"></canvas><figcaption>decoded mean</figcaption></figure></div>
 <p class="label" aria-live="polite"></p>"""),
     "draw": ("Explore: your own digit, encoded", """<p>Draw a digit in the black square (mouse, pen or finger), or
-pick a test image: the chosen model's encoder gives its posterior q(z|x). Its mean is the ringed point on the map
+pick a test image: the chosen model's encoder gives its posterior q(z|x) (the models offered are those whose
+encoder this page carries, listed under <a href="#about-this-page">About this page</a>). Its mean is the ringed point on the map
 (z1 across and z2 up at d = 2, the two coordinates of largest KL at d &gt; 2), at d = 2 with an ellipse one posterior
 standard deviation wide in each direction; beside them, the decoding of the mean (the reconstruction).</p>
 <div class="controls"><label>model <select class="model"></select></label>
