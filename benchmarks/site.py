@@ -1,6 +1,11 @@
-"""How live does the static site feel? Time each slider move's decode in the browser, beside the kernel's explorer.
+"""How heavy is the static site, how soon is it usable, and how live does it feel?
 
-    python -m benchmarks.site [--page site/index.html] [--moves 100] [--runs-dir runs]
+    python -m benchmarks.site [--page site/index.html] [--moves 100] [--runs-dir runs] [--loads 5]
+
+First what each part of site/ costs on disk (the page, models.js's decoders, encoders, test codes and images,
+the copied figures and results/) against the 25 MB budget, and the time to interactive: the milliseconds
+from navigation start until the explorers are ready (window.VAE_READY_MS), median of `--loads` fresh loads
+(the target: 1.5 s). Then each slider move's decode in the browser, beside the kernel's explorer:
 
 Opens the page from file:// in headless Chromium (Debian's chromium and chromedriver), selects each model of
 the latent explorer and moves its x slider by `--moves` real key presses; the page records each decode's
@@ -24,6 +29,42 @@ from vaelib.infra import paths
 from vaelib.notebook import explore
 from vaelib.site import export
 
+BUDGET_MB = 25
+TTI_TARGET_S = 1.5
+
+
+def sizes(site: Path) -> list[tuple[str, int]]:
+    """(part, bytes) of a site/ folder: models.js split by what it carries."""
+    data, script = export.read_script(site / "models.js"), (site / "models.js").stat().st_size
+    models = data["models"].values()
+
+    def weights(part):                 # base64 characters of the weights: each run's decoder or its encoder
+        nets = [m if part == "decoder" else m.get("encoder") or {"layers": []} for m in models]
+        return sum(len(layer[k]) for net in nets for layer in net["layers"] for k in ("w", "b") if k in layer)
+    parts = [("index.html", (site / "index.html").stat().st_size),
+             ("models.js: decoders", weights("decoder")), ("models.js: encoders", weights("encoder")),
+             ("models.js: test codes", sum(len(m["codes"]) for m in models)),
+             ("models.js: test images", len(data["images"]))]
+    parts.append(("models.js: the rest (labels, manifest)", script - sum(n for p, n in parts[1:])))
+    for folder in ("figures", "results"):
+        parts.append((f"{folder}/", sum(f.stat().st_size for f in (site / folder).glob("*") if f.is_file())))
+    return parts
+
+
+def time_to_interactive(driver, page: Path, loads: int) -> list[float]:
+    import time
+    out = []
+    for _ in range(loads):
+        driver.get("about:blank")
+        driver.get(page.as_uri())
+        for _ in range(400):
+            ms = driver.execute_script("return window.VAE_READY_MS")
+            if ms is not None:
+                out.append(ms / 1000)
+                break
+            time.sleep(0.01)
+    return out
+
 
 def browser():
     from selenium import webdriver
@@ -38,6 +79,7 @@ def main(argv=None) -> None:
     parser.add_argument("--page", default=str(paths.PROJECT / "site" / "index.html"))
     parser.add_argument("--runs-dir", default=str(paths.PROJECT / "runs"))
     parser.add_argument("--moves", type=int, default=100)
+    parser.add_argument("--loads", type=int, default=5, help="fresh page loads timed to interactive")
     args = parser.parse_args(argv)
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -52,8 +94,18 @@ def main(argv=None) -> None:
         sweep = Sweep()
         kernel = explore.LatentExplorer(args.runs_dir, [sweep.config(m["arch"], m["latent_dim"], m["seed"]) for m in first],
                                         x_test, y_test)
+    parts = sizes(page.parent)
+    total = sum(n for _, n in parts)
+    print("| part of site/ | MB |\n|---|---|")
+    for name, n in parts:
+        print(f"| {name} | {n / 1e6:.2f} |")
+    print(f"| **all of site/** | **{total / 1e6:.2f}** (budget {BUDGET_MB} MB: {'within' if total <= BUDGET_MB * 1e6 else 'OVER'}) |")
     driver = browser()
     try:
+        tti = time_to_interactive(driver, page, args.loads)
+        print(f"\ntime to interactive (navigation start to explorers ready), {len(tti)} loads: median "
+              f"{np.median(tti):.2f} s, max {max(tti):.2f} s (target {TTI_TARGET_S} s: "
+              f"{'met' if np.median(tti) <= TTI_TARGET_S else 'NOT met'}); browser {driver.capabilities.get('browserVersion')}\n")
         driver.get(page.as_uri())
         driver.implicitly_wait(5)
         latent = driver.find_element(By.CSS_SELECTOR, "[data-explorer=latent]")
@@ -62,8 +114,8 @@ def main(argv=None) -> None:
               f"kernel: torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
         print("| model | weights | browser decode: median / p95 ms | kernel explorer move: median / p95 ms |")
         print("|---|---|---|---|")
-        for index, record in enumerate(first):
-            models.select_by_index(index)
+        for record in first:
+            models.select_by_value(record["run"])
             slider = latent.find_element(By.CLASS_NAME, "slider-x")
             slider.send_keys(Keys.HOME)
             driver.execute_script("window.VAE_TIMINGS = []")

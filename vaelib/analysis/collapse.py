@@ -109,6 +109,38 @@ def unit_slopes(final: pd.DataFrame, scores: pd.DataFrame, archs=("conv", "convw
     return pd.DataFrame(rows, columns=["setting", "runs", "units", "slope", "slope_low", "slope_high", "r"])
 
 
+def prediction_interval(x) -> tuple[float, float]:
+    """The 95% t prediction interval of one more run's final test loss, from the losses x of a setting's seeds."""
+    x = np.asarray(x, dtype=float)
+    half = stats.t.ppf(0.5 + inference.LEVEL / 2, len(x) - 1) * x.std(ddof=1) * math.sqrt(1 + 1 / len(x))
+    return float(x.mean() - half), float(x.mean() + half)
+
+
+def settings(final: pd.DataFrame) -> dict:
+    """Per setting ("arch_d"), what a new run of it is placed against: every seed's final test loss, the 95%
+    prediction interval from them, and the collapse threshold (RULE). The site and `python -m vaelib compare`
+    both read this, from the committed results/final_by_seed.csv."""
+    out = {}
+    for (arch, d), g in flag(final).groupby(KEYS, sort=False):
+        g = g.sort_values("seed")
+        low, high = prediction_interval(g["test_loss"])
+        out[f"{arch}_{int(d)}"] = {"arch": arch, "latent_dim": int(d), "seeds": [int(s) for s in g["seed"]],
+                                   "losses": [float(v) for v in g["test_loss"]],
+                                   "pi": [round(low, 4), round(high, 4)],
+                                   "collapse_above": round(float(g["collapse_above"].iloc[0]), 4)}
+    return out
+
+
+def place(setting: dict, loss: float) -> dict:
+    """Where one final test loss falls among a setting's seeds (settings()): how many seeds lie below it, the
+    seed it equals (to the table's 4 decimals) if any, inside the prediction interval or not, collapsed or not."""
+    same = [s for s, v in zip(setting["seeds"], setting["losses"]) if abs(v - loss) < 5e-5]
+    return {"below": sum(v < loss for v in setting["losses"]), "of": len(setting["losses"]),
+            "same_as_seed": same[0] if same else None,
+            "inside_pi": setting["pi"][0] <= loss <= setting["pi"][1],
+            "collapsed": loss > setting["collapse_above"]}
+
+
 def predictions(final: pd.DataFrame) -> pd.DataFrame:
     """What the report's runs of SETTING predict for each run of the experiment, before it is trained:
     the collapse threshold (RULE over the report's seeds), the probability that a new seed collapses (the
@@ -123,14 +155,10 @@ def predictions(final: pd.DataFrame) -> pd.DataFrame:
     collapsed = set(g.loc[g["collapsed"], "seed"].astype(int))
     n = len(losses)
 
-    def t_interval(x):
-        half = stats.t.ppf(0.5 + inference.LEVEL / 2, len(x) - 1) * x.std(ddof=1) * math.sqrt(1 + 1 / len(x))
-        return x.mean() - half, x.mean() + half
-
     common = {"arch": arch, "latent_dim": d, "collapse_above": g["collapse_above"].iloc[0],
               "p_collapse": len(collapsed) / n, "from_seeds": f"{int(g['seed'].min())}-{int(g['seed'].max())}"}
-    low, high = t_interval(losses)
-    kept_low, kept_high = t_interval(kept)
+    low, high = prediction_interval(losses)
+    kept_low, kept_high = prediction_interval(kept)
     rows = [{"run": f"{arch}_{d}_s{s}", "role": "new seed", "data_seed": s, "init_seed": s, **common,
              "pi_low": low, "pi_high": high, "pi_kept_low": kept_low, "pi_kept_high": kept_high,
              "range_low": losses.min(), "range_high": losses.max(), "range_coverage": (n - 1) / (n + 1),

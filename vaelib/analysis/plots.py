@@ -13,6 +13,7 @@ from adjustText import adjust_text
 from matplotlib.lines import Line2D
 from matplotlib.ticker import NullLocator
 
+from . import palette
 from ..config.sweep import seed_runs
 
 ARCH_ORDER = ["linear", "conv"]       # the grid's architectures; extras are drawn only where named
@@ -299,7 +300,7 @@ def plot_embedding(z2: torch.Tensor, labels: torch.Tensor, title: str = "", ax=N
     frame = pd.DataFrame({"x": z2[:, 0].numpy(), "y": z2[:, 1].numpy(), "label": labels.numpy()})
     frame["class"] = [f"{c}: {names[c]}" if class_names else names[c] for c in frame["label"]]
     order = [f"{c}: {n}" if class_names else n for c, n in enumerate(names)]
-    sns.scatterplot(data=frame, x="x", y="y", hue="class", hue_order=order, palette="tab10", s=4, linewidth=0,
+    sns.scatterplot(data=frame, x="x", y="y", hue="class", hue_order=order, palette=list(palette.DIGITS[:len(order)]), s=4, linewidth=0,
                     alpha=0.6, ax=ax, legend="full")
     centres = frame.groupby("label")[["x", "y"]].mean()
     ax.scatter(centres["x"], centres["y"], s=12, c="white", edgecolors="black", linewidths=0.8, zorder=3)

@@ -1,4 +1,4 @@
-"""The decoders and test codes the site's explorers run on, written as one classic script (site/models.js).
+"""The decoders, encoders and test codes the site's explorers run on, written as one classic script (site/models.js).
 
 Opened from `file://`, a browser refuses `fetch()`, module scripts and reading back an image file's pixels,
 but runs a `<script src>`: so the weights travel as base64 text in a script that sets `window.VAE_SITE`.
@@ -6,7 +6,9 @@ Each decoder is exported layer by layer (`decoder_layers`): a layer this exporte
 by name, never skipped. Weights are float16 where the decoded digits stay within one grey level of
 torch's float32 decoding at every probe point (`PROBES`), else float32; the manifest says which, and carries
 the sha256 of each run's weights.pt, which the site's check compares with results/weights.csv (runs/ is not
-in git).
+in git). Each run's encoder (mean and log-variance) travels beside its decoder, float16 where every test
+image's mean and log-variance stay within ENCODER_TOLERANCE of torch's float32 encoder; `add_encoders` adds them
+to an existing models.js from runs whose weights.pt has the very hash it records (runs trained again bit for bit).
 
 Which runs: the first seed of every grid architecture at every d (the latent and interpolation explorers),
 and every seed of the 2-D models (the seed strip: the same z through each seed's decoder). The test images
@@ -33,6 +35,7 @@ from ..training import runs
 TEST_IMAGES = 500         # test images carried by the site: the embedding's points, the explorers' choices
 PROBE_SEED = 0
 PROBES = 64               # z ~ N(0, 2^2 I) at which float16 weights must decode within one grey level
+ENCODER_TOLERANCE = 0.01  # float16 encoder weights: means and log-variances within this of float32 torch's
 
 
 class UnknownLayer(ValueError):
@@ -43,10 +46,14 @@ def _b64(array: np.ndarray) -> str:
     return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
 
 
-def decoder_layers(decoder: nn.Sequential) -> list[dict]:
-    """The decoder as a list of layers the site's JavaScript knows (weights as numpy float32 arrays)."""
+def decoder_layers(decoder: nn.Sequential, part: str = "decoder") -> list[dict]:
+    """A decoder or encoder as a list of layers the site's JavaScript knows (weights as numpy float32 arrays)."""
     out = []
     for i, layer in enumerate(decoder):
+        square = isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)) and layer.groups == 1 \
+            and layer.dilation == (1, 1) and layer.output_padding == (0, 0) and layer.bias is not None \
+            and layer.stride[0] == layer.stride[1] and layer.padding[0] == layer.padding[1] \
+            and layer.kernel_size[0] == layer.kernel_size[1]
         if isinstance(layer, nn.Linear):
             out.append({"type": "linear", "in": layer.in_features, "out": layer.out_features,
                         "w": layer.weight.detach().numpy(), "b": layer.bias.detach().numpy()})
@@ -54,19 +61,39 @@ def decoder_layers(decoder: nn.Sequential) -> list[dict]:
             out.append({"type": "relu"})
         elif isinstance(layer, nn.Unflatten):
             out.append({"type": "unflatten", "shape": list(layer.unflattened_size)})
-        elif isinstance(layer, nn.ConvTranspose2d) and layer.groups == 1 and layer.dilation == (1, 1) \
-                and layer.output_padding == (0, 0) and layer.bias is not None \
-                and layer.stride[0] == layer.stride[1] and layer.padding[0] == layer.padding[1] \
-                and layer.kernel_size[0] == layer.kernel_size[1]:
-            out.append({"type": "convtranspose", "in": layer.in_channels, "out": layer.out_channels,
+        elif isinstance(layer, nn.Flatten):
+            out.append({"type": "flatten"})
+        elif square:
+            out.append({"type": "convtranspose" if isinstance(layer, nn.ConvTranspose2d) else "conv",
+                        "in": layer.in_channels, "out": layer.out_channels,
                         "kernel": layer.kernel_size[0], "stride": layer.stride[0], "padding": layer.padding[0],
                         "w": layer.weight.detach().numpy(), "b": layer.bias.detach().numpy()})
         else:
-            raise UnknownLayer(f"decoder layer {i} ({layer!r}) is not one the site's JavaScript decodes "
-                               f"(Linear, ReLU, Unflatten, ConvTranspose2d with square kernel, stride and padding, "
-                               f"no groups, dilation or output padding); add it to vaelib/site/export.py and "
-                               f"site/explorer.js first")
+            raise UnknownLayer(f"{part} layer {i} ({layer!r}) is not one the site's JavaScript runs "
+                               f"(Linear, ReLU, Flatten, Unflatten, Conv2d or ConvTranspose2d with square kernel, "
+                               f"stride and padding, no groups, dilation or output padding); add it to "
+                               f"vaelib/site/export.py and vaelib/site/explorer.js first")
     return out
+
+
+def _packed(layers: list[dict], dtype) -> list[dict]:
+    return [{k: (_b64(v.astype(dtype)) if isinstance(v, np.ndarray) else v) for k, v in layer.items()}
+            for layer in layers]
+
+
+def encoder_record(model, x_test: torch.Tensor) -> dict:
+    """The encoder (mean and log-variance, the first and second half of its output) for the site: float16 where
+    the rounded weights give every test image's mean and log-variance within ENCODER_TOLERANCE of float32."""
+    if not isinstance(model.encoder, nn.Sequential) or hasattr(model, "mean"):
+        raise UnknownLayer(f"{type(model).__name__}'s encoder is not one Sequential giving mean and log-variance")
+    layers = decoder_layers(model.encoder, "encoder")
+    half = copy.deepcopy(model.encoder)
+    for p in half.parameters():
+        p.data = p.data.half().float()
+    with torch.no_grad():
+        gap = (model.encoder(x_test) - half(x_test)).abs().max().item()
+    precision = "float16" if gap <= ENCODER_TOLERANCE else "float32"
+    return {"precision": precision, "layers": _packed(layers, np.float16 if precision == "float16" else np.float32)}
 
 
 def grey(p) -> np.ndarray:
@@ -110,8 +137,7 @@ def model_record(folder: Path, x_test: torch.Tensor) -> dict:
             "weights_sha256": runs.weights_sha256(folder),
             "kl_per_dim": [round(float(v), 4) for v in kl],
             "codes": _b64(encode_means(model, x_test).numpy().astype(np.float16)),
-            "layers": [{k: (_b64(v.astype(dtype)) if isinstance(v, np.ndarray) else v) for k, v in layer.items()}
-                       for layer in layers]}
+            "layers": _packed(layers, dtype), "encoder": encoder_record(model, x_test)}
 
 
 def model_arch(folder: Path) -> str:
@@ -151,4 +177,23 @@ def read_script(path: Path) -> dict:
 def manifest(site: dict) -> list[dict]:
     """What the site carries, per run, without the weights: for the page and the freshness check."""
     return [{"run": name, "arch": m["arch"], "latent_dim": m["latent_dim"], "seed": m["seed"],
-             "precision": m["precision"], "weights_sha256": m["weights_sha256"]} for name, m in site["models"].items()]
+             "precision": m["precision"], "encoder": (m.get("encoder") or {}).get("precision"),
+             "weights_sha256": m["weights_sha256"]} for name, m in site["models"].items()]
+
+
+def add_encoders(script: Path, runs_dir: Path) -> list[str]:
+    """Add to an existing models.js the encoders of its runs found in runs_dir with the very weights it records
+    (sha256 of weights.pt); a run with other weights is refused by name. The runs added."""
+    site, added = read_script(script), []
+    x_test, _ = data.load(site["dataset"], train=False, limit=site["test_images"])
+    for name, m in site["models"].items():
+        folder = Path(runs_dir) / name
+        if m.get("encoder") or not (folder / "weights.pt").is_file():
+            continue
+        if runs.weights_sha256(folder) != m["weights_sha256"]:
+            raise ValueError(f"{folder}/weights.pt is not the run models.js carries (sha256 "
+                             f"{runs.weights_sha256(folder)[:12]}, models.js: {m['weights_sha256'][:12]})")
+        m["encoder"] = encoder_record(load_model(folder), x_test)
+        added.append(name)
+    write_script(site, script)
+    return added
