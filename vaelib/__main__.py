@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
@@ -28,9 +27,9 @@ def your_runs(source: Path) -> pd.DataFrame:
         if not (source / "config.json").is_file() or not (source / "history.csv").is_file():
             raise Refused(f"RUN {source} is a folder without config.json and history.csv; expected a run folder "
                           f"(runs/ARCH_D_sSEED) or a CSV with columns arch, latent_dim, test_loss")
-        config = json.loads((source / "config.json").read_text())
+        config = runs.read_config(source)
         loss = float(runs.load_history(source)["test_loss"].iloc[-1])
-        return pd.DataFrame([{"run": source.name, "arch": config["arch"], "latent_dim": config["latent_dim"],
+        return pd.DataFrame([{"run": source.name, "arch": config.arch, "latent_dim": config.latent_dim,
                               "test_loss": loss}])
     if not source.is_file():
         raise Refused(f"RUN {source} does not exist; expected a run folder or a CSV with columns arch, latent_dim, "
