@@ -191,6 +191,10 @@ def test_a_click_on_the_latent_map_decodes_that_point(site, browser):
         assert moved[cy] > z[cy] and moved[cx] == z[cx]
         slider = float(latent.find_element(By.CLASS_NAME, "slider-y").get_attribute("value"))
         assert abs(slider - moved[cy]) <= 0.05, "the slider did not follow the map"
+        Select(latent.find_element(By.CLASS_NAME, "coord-y")).select_by_value(str(cx))   # y := x: they swap
+        sx, sy = (int(Select(latent.find_element(By.CLASS_NAME, c)).first_selected_option.get_attribute("value"))
+                  for c in ("coord-x", "coord-y"))
+        assert (sx, sy) == (cy, cx), f"{run}: choosing x's coordinate for y gave x = z{sx + 1}, y = z{sy + 1}"
 
 
 def test_a_drawn_digit_is_encoded_as_torch_encodes_it(site, browser):
