@@ -34,7 +34,7 @@ from vaelib.core.models import build_model
 from vaelib.data import datasets as data
 from vaelib.training import optim
 
-from .iwae import matmul_rate
+from .machine import matmul_rate
 from .sweep import train_flops_per_image
 
 BACKENDS = ("oneDNN", "ATen")
