@@ -21,15 +21,17 @@ its per-epoch evaluation seconds) and its bound's seconds, from the run folders 
 are not on this machine from the committed results/ (histories.csv, metrics.csv). Those seconds were recorded
 on whichever machine trained each run; this machine's peak may not be theirs. --measure-bounds times today's
 IWAE bound here, on --bound-images test images of an untrained model of each architecture and d (the bound's
-time does not depend on the weights), projected to the report's bounds.
+time does not depend on the weights), projected to the report's bounds; with --against, another checkout's bound
+too, right after this code's for each architecture and d (before and after in one table).
 
-    python -m benchmarks.floor [--cores 2] [--runs-dir runs] [--measure-bounds] [--layers]
+    python -m benchmarks.floor [--cores 2] [--runs-dir runs] [--measure-bounds [--against /tmp/old]] [--layers]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
 from pathlib import Path
 
@@ -162,15 +164,23 @@ def recorded(runs_dir: Path) -> dict:
     return out
 
 
-def bound_seconds(arch: str, d: int, k: int, images: int) -> float:
-    """Today's IWAE bound, one thread, on `images` test images of an untrained model: seconds per image."""
+def bound_seconds(arch: str, d: int, k: int, images: int, checkout: str | None = None) -> float:
+    """The IWAE bound of this code (or of another checkout's, in a child process: benchmarks.iwae.other_code), one
+    thread, on `images` test images of an untrained model: seconds per image."""
     from vaelib.core.iwae import iwae_bound
+    from vaelib.core.models import save_weights
     from vaelib.data import datasets as data
+
+    from .iwae import other_code
+    torch.manual_seed(0)
+    model = build_model(arch, d).eval()
+    if checkout:
+        with tempfile.TemporaryDirectory() as tmp:
+            save_weights(model, arch, f"{tmp}/weights.pt")
+            return other_code(checkout, f"{tmp}/weights.pt", images, k)[0] / images
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        torch.manual_seed(0)
-        model = build_model(arch, d).eval()
         x = data.load("mnist", train=False, limit=images)[0]
         iwae_bound(model, x[:max(1, 2000 // k)], k=k)
         start = time.perf_counter()
@@ -187,6 +197,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--runs-dir", default=str(paths.resolve().runs))
     parser.add_argument("--measure-bounds", action="store_true", help="time today's bound here, per arch and d")
     parser.add_argument("--bound-images", type=int, default=20)
+    parser.add_argument("--against", help="with --measure-bounds, also time another checkout's bound (git worktree)")
     parser.add_argument("--layers", action="store_true", help="print every layer's costs (d = 10)")
     args = parser.parse_args(argv)
     if args.cores < 1:
@@ -214,25 +225,30 @@ def main(argv=None) -> dict:
                    "tb": costs[key][f"{work}_bytes"].sum() * n / 1e12, "flop_floor_s": flop_s * n,
                    "roofline_s": roof_s * n, "recorded_s": records.get(c.name, {}).get(work, float("nan"))}
             if work == "bound" and args.measure_bounds:
-                if (key, k) not in measured:
-                    measured[key, k] = bound_seconds(c.arch, c.latent_dim, k, args.bound_images)
-                row["measured_s"] = measured[key, k] * TEST_IMAGES
+                if (key, k) not in measured:          # the two codes one after the other, per arch and d
+                    measured[key, k] = [bound_seconds(c.arch, c.latent_dim, k, args.bound_images, code)
+                                        for code in (None, args.against) if code or code is None]
+                row["measured_s"] = measured[key, k][0] * TEST_IMAGES
+                if args.against:
+                    row["against_s"] = measured[key, k][1] * TEST_IMAGES
             rows.append(row)
     runs = pd.DataFrame(rows)
     agg = {"runs": ("run", "size"), "tflop": ("tflop", "sum"), "tb": ("tb", "sum"),
            "flop_floor_min": ("flop_floor_s", "sum"), "roofline_min": ("roofline_s", "sum"),
            "recorded_min": ("recorded_s", "sum"), "recorded": ("recorded_s", "count")}
-    if "measured_s" in runs:
-        agg["measured_min"] = ("measured_s", "sum")
+    for col in ("measured", "against"):
+        if f"{col}_s" in runs:
+            agg[f"{col}_min"] = (f"{col}_s", "sum")
     table = runs.groupby(["arch", "work"], sort=False).agg(**agg)
     for col in [c for c in table if c.endswith("_min")]:
         table[col] /= 60
     table.loc[table["recorded"] == 0, "recorded_min"] = float("nan")
     table["recorded_share_of_flop_floor"] = table["flop_floor_min"] / table["recorded_min"]
     table["recorded_share_of_roofline"] = table["roofline_min"] / table["recorded_min"]
-    if "measured_min" in table:
-        table["measured_share_of_flop_floor"] = table["flop_floor_min"] / table["measured_min"]
-        table["measured_share_of_roofline"] = table["roofline_min"] / table["measured_min"]
+    for col in ("measured", "against"):
+        if f"{col}_min" in table:
+            table[f"{col}_share_of_flop_floor"] = table["flop_floor_min"] / table[f"{col}_min"]
+            table[f"{col}_share_of_roofline"] = table["roofline_min"] / table[f"{col}_min"]
     print("task-minutes (one core each); a share is the floor over the time taken (1 = at the floor); recorded: "
           "the runs' records (runs not all recorded: the share is of those that are)")
     with pd.option_context("display.width", 250, "display.max_columns", 30):

@@ -9,7 +9,8 @@ For each run: this machine's float32 peak (benchmarks.machine.matmul_rate) and o
 its roofline (benchmarks.floor.layer_costs: each decoder layer's FLOPs at the peak or its bytes at the bandwidth,
 whichever takes longer, and log p(x|z)'s bytes) with the share of it and of the FLOP floor reached (medians over
 the repeats). With --against, another checkout's bound on the same images, timed in a child process right after
-each of this code's repeats (the same draws: seed 0), and the largest difference between the two codes' bounds.
+each of this code's repeats (the same draws: seed 0), and the largest difference between the two codes' bounds
+(--parallel: both at once, for that difference alone).
 Then, for one chunk of 1,000 samples of 2 images, the time of each stage, and torch's profile of the decoder's
 operations.
 """
@@ -22,6 +23,7 @@ import json
 import math
 import os
 import statistics
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -42,21 +44,30 @@ from vaelib.core.iwae import iwae_bound
 from vaelib.core.models import load_model
 from vaelib.data import datasets as data
 torch.set_num_threads(1)
-model, x = load_model(sys.argv[1]), data.load("mnist", train=False, limit=int(sys.argv[2]))[0]
+model, x, k = load_model(sys.argv[1]), data.load("mnist", train=False, limit=int(sys.argv[2]))[0], int(sys.argv[3])
+iwae_bound(model, x[:max(1, 2000 // k)], k=k)                # warm: one chunk, untimed
 start = time.perf_counter()
-out = iwae_bound(model, x, k=int(sys.argv[3]))
+out = iwae_bound(model, x, k=k)
 print(time.perf_counter() - start)
 torch.save(out, sys.argv[4])
 """
 
 
-def other_code(checkout: str, run: str, images: int, k: int) -> tuple[float, torch.Tensor]:
+def other_code(checkout: str, run: str, images: int, k: int, wait: bool = True):
     """Another checkout's bound on the same images, in a child process run with its code (started in it: `-c` puts
-    the current folder first on the path): (seconds, bounds)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out = subprocess.run([sys.executable, "-c", OTHER, run, str(images), str(k), f"{tmp}/b.pt"], check=True,
-                             capture_output=True, text=True, cwd=checkout, env={**os.environ, "PYTHONPATH": checkout})
-        return float(out.stdout.split()[-1]), torch.load(f"{tmp}/b.pt")
+    the current folder first on the path): (seconds, bounds); with wait=False, a function that waits for them."""
+    tmp = tempfile.mkdtemp()
+    child = subprocess.Popen([sys.executable, "-c", OTHER, run, str(images), str(k), f"{tmp}/b.pt"], cwd=checkout,
+                             stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": checkout})
+
+    def result():
+        out, _ = child.communicate()
+        if child.returncode:
+            raise SystemExit(f"{checkout}'s bound failed (exit {child.returncode})")
+        bounds_there = torch.load(f"{tmp}/b.pt")
+        shutil.rmtree(tmp)
+        return float(out.split()[-1]), bounds_there
+    return result() if wait else result
 
 
 @torch.inference_mode()
@@ -95,6 +106,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--against", help="another checkout (e.g. git worktree add /tmp/old <commit>)")
     parser.add_argument("--no-stages", action="store_true", help="the whole bound only")
+    parser.add_argument("--parallel", action="store_true",
+                        help="with --against, run the two codes at once: for the difference only, not the times")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     x, _ = data.load("mnist", train=False, limit=args.images)
@@ -105,6 +118,7 @@ def main(argv=None) -> dict:
         seen = {"peak": [], "bandwidth": [], "seconds": [], "flop_share": [], "roofline_share": [], "other_s": []}
         for _ in range(args.repeats):
             peak, bandwidth = matmul_rate() * 1e9, copy_bandwidth(1) * 1e9
+            other = other_code(args.against, run, args.images, args.k, wait=False) if args.parallel else None
             start = time.perf_counter()
             now = bounds.iwae_bound(model, x, k=args.k)
             took = time.perf_counter() - start
@@ -112,7 +126,7 @@ def main(argv=None) -> dict:
             for key, value in zip(seen, (peak / 1e9, bandwidth / 1e9, took, flop_s / took, roof_s / took)):
                 seen[key].append(value)
             if args.against:
-                other_s, before = other_code(args.against, run, args.images, args.k)
+                other_s, before = other() if other else other_code(args.against, run, args.images, args.k)
                 seen["other_s"].append(other_s)
         med = {key: statistics.median(v) for key, v in seen.items() if v}
         print(f"{run}: IWAE K={args.k} {now.mean().item():.4f} on {args.images} images, one thread, medians of "
@@ -124,7 +138,7 @@ def main(argv=None) -> dict:
                "peak_gflops": round(med["peak"], 1), "bandwidth_gbs": round(med["bandwidth"], 1)}
         if args.against:
             rel = ((now - before).abs() / before.abs()).max().item()
-            print(f"  {args.against}: {med['other_s']:.2f} s ({med['other_s'] / med['seconds']:.2f}x this code's time); "
+            print(f"  {args.against}{' (run at the same time: times not comparable)' if args.parallel else ''}: {med['other_s']:.2f} s ({med['other_s'] / med['seconds']:.2f}x this code's time); "
                   f"largest relative difference of the bounds {rel:.2e} (absolute {(now - before).abs().max().item():.2e} nats)")
             out.update(other_seconds=[round(s, 3) for s in seen["other_s"]], largest_relative_difference=rel)
         if not args.no_stages:
