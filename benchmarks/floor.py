@@ -10,9 +10,9 @@ convolutions) and the bytes moved (see `layer_costs`) of each kind of work of th
   encoder, once per image, is left out).
 
 Each layer's least time is the larger of its FLOPs at this machine's measured float32 peak (the best large matrix
-product on one thread, benchmarks.machine.matmul_rate) and its bytes at the measured memory bandwidth
-(benchmarks.machine.copy_bandwidth: a STREAM-like copy; per job, the lesser of one thread's and all threads'
-shared by the report's jobs). Summed over the layers that is the roofline floor of a run that does its layers one
+product on one thread, benchmarks.machine.matmul_rate) and its bytes at the measured bandwidth of a STREAM-like
+copy in torch of the same size (benchmarks.machine: arrays of 1 to 256 MiB, from a core's L2 to main memory;
+per job, the lesser of one thread's and all threads' shared by the report's jobs). Summed over the layers that is the roofline floor of a run that does its layers one
 after the other; the FLOP floor counts the arithmetic alone. Both are printed per architecture and kind of
 work, and for the whole report on --cores cores.
 
@@ -45,7 +45,7 @@ from vaelib.core.losses import vae_loss
 from vaelib.core.models import build_model, count_params
 from vaelib.infra import paths
 
-from .machine import copy_bandwidth, matmul_rate
+from .machine import bandwidth_for, bandwidths, matmul_rate
 
 TRAIN_IMAGES, TEST_IMAGES = 60_000, 10_000
 TRAIN_BATCH, EVAL_BATCH, BOUND_CHUNK = 128, 2500, 2000      # as the runs train, evaluate (core.bounds) and bound
@@ -133,10 +133,15 @@ def check_flops(arch: str, d: int) -> None:
     assert abs(parts - whole) <= 1e-6 * whole, (arch, d, parts, whole)
 
 
-def seconds(costs: pd.DataFrame, work: str, peak: float, bandwidth: float) -> tuple[float, float]:
-    """One image's (one sample's) least seconds of `work`: at the FLOP peak alone, and on the roofline."""
+CALL = {"train step": TRAIN_BATCH, "test eval": EVAL_BATCH, "bound": BOUND_CHUNK}     # images (samples) per call
+
+
+def seconds(costs: pd.DataFrame, work: str, peak: float, bandwidth: dict[int, float]) -> tuple[float, float]:
+    """One image's (one sample's) least seconds of `work`: at the FLOP peak alone, and on the roofline, each
+    layer's bytes at the copy bandwidth of a copy its size (machine.bandwidth_for: a batch's or chunk's tensors)."""
     flop, moved = costs[f"{work}_flop"], costs[f"{work}_bytes"]
-    return float(flop.sum() / peak), float(((flop / peak).combine(moved / bandwidth, max)).sum())
+    rate = moved.map(lambda b: bandwidth_for(bandwidth, b * CALL[work]))
+    return float(flop.sum() / peak), float(((flop / peak).combine(moved / rate, max)).sum())
 
 
 def recorded(runs_dir: Path) -> dict:
@@ -204,11 +209,10 @@ def main(argv=None) -> dict:
         raise SystemExit(f"--cores={args.cores} is not allowed; expected an integer >= 1")
     sweep = Sweep()
     peak = matmul_rate() * 1e9
-    one, every = copy_bandwidth(1), copy_bandwidth(torch.get_num_threads())
-    bandwidth = min(one, every / args.cores) * 1e9
-    print(f"measured float32 peak {peak / 1e9:.0f} GFLOP/s per core (one thread); memory bandwidth (copy) "
-          f"{one:.1f} GB/s on one thread, {every:.1f} GB/s on {torch.get_num_threads()} threads: "
-          f"{bandwidth / 1e9:.1f} GB/s per job with {args.cores} job(s)")
+    bandwidth = bandwidths(args.cores)
+    print(f"measured float32 peak {peak / 1e9:.0f} GFLOP/s per core (one thread); copy bandwidth per job with "
+          f"{args.cores} job(s) (the lesser of one thread's and all threads' shared), by array size: "
+          + ", ".join(f"{mib} MiB {gbs:.1f} GB/s" for mib, gbs in bandwidth.items()))
     records, costs, measured, rows = recorded(Path(args.runs_dir)), {}, {}, []
     for c in sweep.configs():
         key = (c.arch, c.latent_dim)
@@ -261,7 +265,8 @@ def main(argv=None) -> dict:
                 flop, moved = layer[f"{work}_flop"], layer[f"{work}_bytes"]
                 shown[f"{work} kFLOP"] = flop / 1e3
                 shown[f"{work} KB"] = moved / 1e3
-                shown[f"{work} bound by"] = ["-" if f == m == 0 else "bytes" if m / bandwidth > f / peak else "FLOP"
+                shown[f"{work} bound by"] = ["-" if f == m == 0 else "bytes" if
+                                             m / bandwidth_for(bandwidth, m * CALL[work]) > f / peak else "FLOP"
                                              for f, m in zip(flop, moved)]
             print(f"\n{arch}, per image (per sample for the bound)")
             print(shown.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
@@ -271,8 +276,8 @@ def main(argv=None) -> dict:
           f"moved; on {args.cores} core(s) at least {flop_floor / args.cores / 60:.1f} min of wall time at the FLOP "
           f"peak, {roof_floor / args.cores / 60:.1f} min on the roofline, before any start-up, data loading, other "
           f"evaluation or notebook")
-    result = {"peak_gflops_per_core": round(peak / 1e9, 1), "bandwidth_gbs_one_thread": round(one, 1),
-              "bandwidth_gbs_all_threads": round(every, 1), "cores": args.cores,
+    result = {"peak_gflops_per_core": round(peak / 1e9, 1),
+              "bandwidth_gbs_per_job": {mib: round(v, 1) for mib, v in bandwidth.items()}, "cores": args.cores,
               "report_tflop": round(runs["tflop"].sum(), 1), "flop_floor_wall_min": round(flop_floor / args.cores / 60, 1),
               "roofline_wall_min": round(roof_floor / args.cores / 60, 1),
               "runs_recorded": int(runs["recorded_s"].notna().sum()),

@@ -4,8 +4,8 @@
         python -m benchmarks.iwae runs/conv_50_s0 [--images 40] [--repeats 3] [--against /tmp/old]
                                                                           # vaelib.pipeline.launch.MALLOC_ENV
 
-For each run: this machine's float32 peak (benchmarks.machine.matmul_rate) and one thread's memory bandwidth
-(copy_bandwidth), measured in this process before every repeat; the bound's time on --images test images; and
+For each run: this machine's float32 peak (benchmarks.machine.matmul_rate) and one thread's copy bandwidth
+(benchmarks.machine.bandwidths, by array size), measured in this process before every repeat; the bound's time on --images test images; and
 its roofline (benchmarks.floor.layer_costs: each decoder layer's FLOPs at the peak or its bytes at the bandwidth,
 whichever takes longer, and log p(x|z)'s bytes) with the share of it and of the FLOP floor reached (medians over
 the repeats). With --against, another checkout's bound on the same images, timed in a child process right after
@@ -36,7 +36,7 @@ from vaelib.core.models import load_model
 from vaelib.data import datasets as data
 
 from .floor import layer_costs, seconds
-from .machine import copy_bandwidth, matmul_rate
+from .machine import bandwidths, matmul_rate
 
 OTHER = """
 import sys, time, torch
@@ -117,24 +117,28 @@ def main(argv=None) -> dict:
         costs = layer_costs(model_arch(run), model.latent_dim)
         seen = {"peak": [], "bandwidth": [], "seconds": [], "flop_share": [], "roofline_share": [], "other_s": []}
         for _ in range(args.repeats):
-            peak, bandwidth = matmul_rate() * 1e9, copy_bandwidth(1) * 1e9
+            peak, bandwidth = matmul_rate() * 1e9, bandwidths(1)
             other = other_code(args.against, run, args.images, args.k, wait=False) if args.parallel else None
             start = time.perf_counter()
             now = bounds.iwae_bound(model, x, k=args.k)
             took = time.perf_counter() - start
             flop_s, roof_s = (s * args.images * args.k for s in seconds(costs, "bound", peak, bandwidth))
-            for key, value in zip(seen, (peak / 1e9, bandwidth / 1e9, took, flop_s / took, roof_s / took)):
+            for key, value in zip(seen, (peak / 1e9, bandwidth[max(bandwidth)], took, flop_s / took, roof_s / took)):
                 seen[key].append(value)
             if args.against:
                 other_s, before = other() if other else other_code(args.against, run, args.images, args.k)
                 seen["other_s"].append(other_s)
         med = {key: statistics.median(v) for key, v in seen.items() if v}
+        best = {key: max(seen[key]) for key in ("flop_share", "roofline_share")}
         print(f"{run}: IWAE K={args.k} {now.mean().item():.4f} on {args.images} images, one thread, medians of "
               f"{args.repeats}: {med['seconds']:.2f} s ({med['seconds'] / args.images * 10000 / 60:.1f} min per 10,000 "
-              f"images); peak {med['peak']:.1f} GFLOP/s, bandwidth {med['bandwidth']:.1f} GB/s; "
-              f"{med['flop_share']:.0%} of the FLOP floor, {med['roofline_share']:.0%} of the roofline")
+              f"images); peak {med['peak']:.1f} GFLOP/s, main memory's bandwidth {med['bandwidth']:.1f} GB/s; "
+              f"{med['flop_share']:.0%} of the FLOP floor, {med['roofline_share']:.0%} of the roofline (the best repeat: "
+              f"{best['flop_share']:.0%} and {best['roofline_share']:.0%}; each repeat's peak and bandwidth measured just "
+              f"before its bound)")
         out = {"run": run, "seconds": [round(s, 3) for s in seen["seconds"]],
                "flop_share": round(med["flop_share"], 3), "roofline_share": round(med["roofline_share"], 3),
+               "roofline_shares": [round(v, 3) for v in seen["roofline_share"]],
                "peak_gflops": round(med["peak"], 1), "bandwidth_gbs": round(med["bandwidth"], 1)}
         if args.against:
             rel = ((now - before).abs() / before.abs()).max().item()
