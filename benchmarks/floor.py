@@ -40,7 +40,10 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from vaelib.config.run import RunConfig
 from vaelib.config.sweep import Sweep
+from vaelib.core.bounds import EVAL_BATCH
+from vaelib.core.iwae import SAMPLES_PER_CHUNK
 from vaelib.core.losses import vae_loss
 from vaelib.core.models import build_model, count_params
 from vaelib.infra import paths
@@ -48,7 +51,8 @@ from vaelib.infra import paths
 from .machine import bandwidth_for, bandwidths, matmul_rate
 
 TRAIN_IMAGES, TEST_IMAGES = 60_000, 10_000
-TRAIN_BATCH, EVAL_BATCH, BOUND_CHUNK = 128, 2500, 2000      # as the runs train, evaluate (core.bounds) and bound
+TRAIN_BATCH, BOUND_CHUNK = RunConfig.batch_size, SAMPLES_PER_CHUNK     # as the runs train and bound (EVAL_BATCH:
+                                                                        # as they evaluate)
 WORKS = ("train step", "test eval", "bound")
 FLOAT = 4
 
@@ -187,7 +191,7 @@ def bound_seconds(arch: str, d: int, k: int, images: int, checkout: str | None =
     torch.set_num_threads(1)
     try:
         x = data.load("mnist", train=False, limit=images)[0]
-        iwae_bound(model, x[:max(1, 2000 // k)], k=k)
+        iwae_bound(model, x[:max(1, SAMPLES_PER_CHUNK // k)], k=k)
         start = time.perf_counter()
         iwae_bound(model, x, k=k)
         return (time.perf_counter() - start) / images

@@ -146,8 +146,8 @@ def main(argv=None) -> dict:
                   f"largest relative difference of the bounds {rel:.2e} (absolute {(now - before).abs().max().item():.2e} nats)")
             out.update(other_seconds=[round(s, 3) for s in seen["other_s"]], largest_relative_difference=rel)
         if not args.no_stages:
-            found = stages(model, x[:max(1, 2000 // args.k)], args.k)
-            print(f"  per chunk of {max(1, 2000 // args.k)} x {args.k} samples:",
+            found = stages(model, x[:max(1, bounds.SAMPLES_PER_CHUNK // args.k)], args.k)
+            print(f"  per chunk of {max(1, bounds.SAMPLES_PER_CHUNK // args.k)} x {args.k} samples:",
                   ", ".join(f"{k} {v:.1f} ms" for k, v in found["stages_ms"].items()))
             print(found["profile"])
         results[run] = out

@@ -16,6 +16,9 @@ from .losses import LOG_2PI
 from .models import VAE
 
 
+SAMPLES_PER_CHUNK = 2000   # decoded samples per chunk of images: cache-sized tensors, the same sizes every chunk
+
+
 def log_bernoulli(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """log p(x | logits) summed over the pixels, for logits [k, B, P] and pixels x [B, P] (grey or binary):
     sum x*l - softplus(l), i.e. minus the summed BCE, to float rounding. softplus(l) = relu(l) - log sigmoid(|l|),
@@ -138,7 +141,7 @@ def bound_decoder(model: VAE) -> SubPixelDecoder | LayerDecoder:
 
 
 @torch.inference_mode()
-def iwae_bound(model: VAE, x: torch.Tensor, k: int = 1000, samples_per_chunk: int = 2000,
+def iwae_bound(model: VAE, x: torch.Tensor, k: int = 1000, samples_per_chunk: int = SAMPLES_PER_CHUNK,
                seed: int = 0, progress: bool = False, each_chunk=lambda: None) -> torch.Tensor:
     """Per-image importance-weighted lower bound on log p(x), in nats.
 
