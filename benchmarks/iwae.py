@@ -116,6 +116,7 @@ def main(argv=None) -> dict:
         model = load_model(run).eval()
         costs = layer_costs(model_arch(run), model.latent_dim)
         seen = {"peak": [], "bandwidth": [], "seconds": [], "flop_share": [], "roofline_share": [], "other_s": []}
+        bounds.iwae_bound(model, x[:max(1, bounds.SAMPLES_PER_CHUNK // args.k)], k=args.k)     # warm, untimed
         for _ in range(args.repeats):
             peak, bandwidth = matmul_rate() * 1e9, bandwidths(1)
             other = other_code(args.against, run, args.images, args.k, wait=False) if args.parallel else None
