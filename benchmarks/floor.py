@@ -48,6 +48,7 @@ from vaelib.core.losses import vae_loss
 from vaelib.core.models import build_model, count_params
 from vaelib.infra import paths
 
+from .layers import _inputs
 from .machine import bandwidth_for, bandwidths, matmul_rate
 
 TRAIN_IMAGES, TEST_IMAGES = 60_000, 10_000
@@ -81,13 +82,7 @@ def layer_costs(arch: str, d: int) -> pd.DataFrame:
     torch.manual_seed(0)
     model = build_model(arch, d)
     x = torch.rand(TRAIN_BATCH, 1, 28, 28)
-    inputs, hooks = {}, []
-    for name, layer in _leaves(model):
-        hooks.append(layer.register_forward_hook(lambda m, i, o, name=name: inputs.__setitem__(name, i[0].detach())))
-    with torch.no_grad():
-        model(x)
-    for h in hooks:
-        h.remove()
+    inputs = _inputs(model, x, _leaves(model))
     rows, first = [], True
     for name, layer in _leaves(model):
         if name not in inputs:

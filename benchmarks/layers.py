@@ -58,10 +58,11 @@ def _convs(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(name, m) for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
 
 
-def _inputs(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Each convolution's input in a forward pass of `x` (captured by hooks)."""
+def _inputs(model: nn.Module, x: torch.Tensor, layers: list | None = None) -> dict[str, torch.Tensor]:
+    """Each convolution's (or each of `layers`': (name, module) pairs) input in a forward pass of `x`, captured by
+    hooks."""
     seen, hooks = {}, []
-    for name, conv in _convs(model):
+    for name, conv in _convs(model) if layers is None else layers:
         hooks.append(conv.register_forward_hook(lambda m, inp, out, name=name: seen.__setitem__(name, inp[0].detach())))
     with torch.no_grad():
         model(x)
