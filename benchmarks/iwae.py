@@ -1,124 +1,164 @@
-"""Where the IWAE bound's time goes, per model: the whole bound and its stages on one thread.
+"""Where the IWAE bound's time goes, per model, against its roofline: the whole bound and its stages on one thread.
 
-    MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=1073741824 \
-        python -m benchmarks.iwae runs/conv_50_s0 runs/linear_50_s0 [--images 40]     # vaelib.pipeline.launch.MALLOC_ENV
+    MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=1073741824 \\
+        python -m benchmarks.iwae runs/conv_50_s0 [--images 40] [--repeats 3] [--against /tmp/old]
+                                                                          # vaelib.pipeline.launch.MALLOC_ENV
 
-Prints the bound's time (and its projection to the 10,000 test images), then, for one chunk of
-1,000 samples of 2 images, the time of each stage and of each decoder layer (vaelib.core.iwae.bound_decoder)
-with the rate of its useful arithmetic against this machine's peak (a large matrix product on one thread).
+For each run: this machine's float32 peak (benchmarks.machine.matmul_rate) and one thread's copy bandwidth
+(benchmarks.machine.bandwidths, by array size), measured in this process before every repeat; the bound's time on --images test images; and
+its roofline (benchmarks.floor.layer_costs: each decoder layer's FLOPs at the peak or its bytes at the bandwidth,
+whichever takes longer, and log p(x|z)'s bytes) with the share of it and of the FLOP floor reached (medians over
+the repeats). With --against, another checkout's bound on the same images, timed in a child process right after
+each of this code's repeats (the same draws: seed 0), and the largest difference between the two codes' bounds
+(--parallel: both at once, for that difference alone).
+Then, for one chunk of 1,000 samples of 2 images, the time of each stage, and torch's profile of the decoder's
+operations.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import json
 import math
+import os
+import statistics
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
 
 import torch
-import torch.nn.functional as F
 
-from vaelib.data import datasets as data
 from vaelib.core import iwae as bounds
 from vaelib.core.models import load_model
+from vaelib.data import datasets as data
+
+from .floor import layer_costs, seconds
+from .machine import bandwidths, matmul_rate
+
+OTHER = """
+import sys, time, torch
+from vaelib.core.iwae import iwae_bound
+from vaelib.core.models import load_model
+from vaelib.data import datasets as data
+torch.set_num_threads(1)
+model, x, k = load_model(sys.argv[1]), data.load("mnist", train=False, limit=int(sys.argv[2]))[0], int(sys.argv[3])
+iwae_bound(model, x[:max(1, 2000 // k)], k=k)                # warm: one chunk, untimed
+start = time.perf_counter()
+out = iwae_bound(model, x, k=k)
+print(time.perf_counter() - start)
+torch.save(out, sys.argv[4])
+"""
 
 
-def score(logits, x):
-    """log p(x|z) as the library scores it (older code: the elementwise BCE)."""
-    if hasattr(bounds, "log_bernoulli"):
-        return bounds.log_bernoulli(logits, x)
-    return -F.binary_cross_entropy_with_logits(logits, x.expand(len(logits), -1, -1), reduction="none").sum(-1)
+def other_code(checkout: str, run: str, images: int, k: int, wait: bool = True):
+    """Another checkout's bound on the same images, in a child process run with its code (started in it: `-c` puts
+    the current folder first on the path): (seconds, bounds); with wait=False, a function that waits for them."""
+    tmp = tempfile.mkdtemp()
+    child = subprocess.Popen([sys.executable, "-c", OTHER, run, str(images), str(k), f"{tmp}/b.pt"], cwd=checkout,
+                             stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": checkout})
+
+    def result():
+        out, _ = child.communicate()
+        if child.returncode:
+            raise SystemExit(f"{checkout}'s bound failed (exit {child.returncode})")
+        bounds_there = torch.load(f"{tmp}/b.pt")
+        shutil.rmtree(tmp)
+        return float(out.split()[-1]), bounds_there
+    return result() if wait else result
 
 
+@torch.inference_mode()
 def stages(model, x: torch.Tensor, k: int, repeats: int = 10) -> dict:
     model = copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
     decoder = bounds.bound_decoder(model)
     gen, spent = torch.Generator().manual_seed(0), dict.fromkeys(("encode", "sample", "decode", "log p(x|z)", "rest"), 0.0)
-    with torch.inference_mode():
+    for _ in range(repeats):
+        marks = [time.perf_counter()]
+        mu, logvar = model.encode(x)
+        marks.append(time.perf_counter())
+        eps = torch.randn((k, *mu.shape), generator=gen)
+        z = mu + eps * torch.exp(0.5 * logvar)
+        marks.append(time.perf_counter())
+        logits = decoder(z.flatten(0, 1)).view(k, len(x), -1)
+        marks.append(time.perf_counter())
+        log_px_z = bounds.log_bernoulli(logits, decoder.order(x))
+        marks.append(time.perf_counter())
+        log_w = log_px_z - 0.5 * z.pow(2).sum(-1) + 0.5 * (eps.pow(2) + logvar).sum(-1)
+        torch.logsumexp(log_w, 0) - math.log(k)
+        marks.append(time.perf_counter())
+        for name, a, b in zip(spent, marks, marks[1:]):
+            spent[name] += (b - a) / repeats * 1000
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         for _ in range(repeats):
-            marks = [time.perf_counter()]
-            mu, logvar = model.encode(x)
-            marks.append(time.perf_counter())
-            eps = torch.randn((k, *mu.shape), generator=gen)
-            z = mu + eps * torch.exp(0.5 * logvar)
-            marks.append(time.perf_counter())
-            logits = decoder(z.flatten(0, 1)).view(k, len(x), -1)
-            marks.append(time.perf_counter())
-            log_px_z = score(logits, x.flatten(1))
-            marks.append(time.perf_counter())
-            log_w = log_px_z - 0.5 * z.pow(2).sum(-1) + 0.5 * (eps.pow(2) + logvar).sum(-1)
-            torch.logsumexp(log_w, 0) - math.log(k)
-            marks.append(time.perf_counter())
-            for name, a, b in zip(spent, marks, marks[1:]):
-                spent[name] += (b - a) / repeats * 1000
-        layers, h = [], z.flatten(0, 1)
-        for layer in decoder:
-            times = []
-            for _ in range(repeats):
-                start = time.perf_counter()
-                out = layer(h)
-                times.append(time.perf_counter() - start)
-            layers.append((type(layer).__name__, tuple(out.shape[1:]), 1000 * min(times), useful_flop(layer, h, out)))
-            h = out
-    return {"stages_ms": spent, "layers": layers}
+            decoder(z.flatten(0, 1))
+    return {"stages_ms": spent, "profile": prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12)}
 
 
-def useful_flop(layer, h: torch.Tensor, out: torch.Tensor) -> int:
-    """The multiply-adds (x2) a layer needs, whatever its form: a dense layer's in x out per row; a stride-2,
-    kernel-4 transposed convolution's c_in x c_out x 16 per input pixel (every input pixel meets 16 taps),
-    whichever of its equal forms computes it (the sub-pixel form's zero taps are not counted)."""
-    if isinstance(layer, torch.nn.Linear):
-        return 2 * h.shape[0] * layer.in_features * layer.out_features
-    if h.dim() == 4 and out.dim() == 4 and out.shape[2:] == (2 * h.shape[2], 2 * h.shape[3]):
-        n, c_in, height, width = h.shape
-        return 2 * n * c_in * out.shape[1] * 16 * height * width
-    return 0
-
-
-def matmul_rate(sizes=(512, 1024, 1536), trials: int = 5, repeats: int = 5) -> float:
-    """GFLOP/s of large square float32 matrix products on one thread, the best of a few sizes and trials
-    (this machine's speed drifts): the most its math library does, the ceiling for every layer above."""
-    best, threads = 0.0, torch.get_num_threads()
-    torch.set_num_threads(1)         # per core: a caller's default of all cores measured them all together
-    try:
-        for size in sizes:
-            a, b = torch.randn(size, size), torch.randn(size, size)
-            a @ b
-            for _ in range(trials):
-                start = time.perf_counter()
-                for _ in range(repeats):
-                    a @ b
-                best = max(best, 2 * size ** 3 * repeats / (time.perf_counter() - start) / 1e9)
-    finally:
-        torch.set_num_threads(threads)
-    return best
-
-
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.iwae", description=__doc__)
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.iwae", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+")
     parser.add_argument("--images", type=int, default=40)
     parser.add_argument("-k", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--against", help="another checkout (e.g. git worktree add /tmp/old <commit>)")
+    parser.add_argument("--no-stages", action="store_true", help="the whole bound only")
+    parser.add_argument("--parallel", action="store_true",
+                        help="with --against, run the two codes at once: for the difference only, not the times")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     x, _ = data.load("mnist", train=False, limit=args.images)
-    peak = matmul_rate()
-    print(f"this machine's peak: square float32 matrix products at {peak:.1f} GFLOP/s (1 thread, best of several)")
+    results = {}
     for run in args.runs:
         model = load_model(run).eval()
-        start = time.perf_counter()
-        bound = bounds.iwae_bound(model, x, k=args.k).mean().item()
-        seconds = time.perf_counter() - start
-        print(f"{run}: IWAE K={args.k} {bound:.4f} on {args.images} images in {seconds:.2f} s -> "
-              f"{seconds / args.images * 10000 / 60:.1f} min per 10,000 images (1 thread)")
-        found = stages(model, x[:2], args.k)
-        print("  per chunk of 2 x", args.k, "samples:", ", ".join(f"{k} {v:.1f} ms" for k, v in found["stages_ms"].items()))
-        floor = 0.0
-        for name, shape, ms, flop in found["layers"]:
-            rate = f"{flop / ms / 1e6:5.1f} GFLOP/s ({flop / ms / 1e6 / peak:4.0%} of the peak)" if flop else ""
-            floor += flop / (peak * 1e9) * 1000
-            print(f"    {name:18s} -> {str(shape):16s} {ms:6.1f} ms  {rate}")
-        print(f"  decoding at the peak rate would take {floor:.1f} ms per chunk (its matrix arithmetic alone)")
+        costs = layer_costs(model_arch(run), model.latent_dim)
+        seen = {"peak": [], "bandwidth": [], "seconds": [], "flop_share": [], "roofline_share": [], "other_s": []}
+        bounds.iwae_bound(model, x[:max(1, bounds.SAMPLES_PER_CHUNK // args.k)], k=args.k)     # warm, untimed
+        for _ in range(args.repeats):
+            peak, bandwidth = matmul_rate() * 1e9, bandwidths(1)
+            other = other_code(args.against, run, args.images, args.k, wait=False) if args.parallel else None
+            start = time.perf_counter()
+            now = bounds.iwae_bound(model, x, k=args.k)
+            took = time.perf_counter() - start
+            flop_s, roof_s = (s * args.images * args.k for s in seconds(costs, "bound", peak, bandwidth))
+            for key, value in zip(seen, (peak / 1e9, bandwidth[max(bandwidth)], took, flop_s / took, roof_s / took)):
+                seen[key].append(value)
+            if args.against:
+                other_s, before = other() if other else other_code(args.against, run, args.images, args.k)
+                seen["other_s"].append(other_s)
+        med = {key: statistics.median(v) for key, v in seen.items() if v}
+        best = {key: max(seen[key]) for key in ("flop_share", "roofline_share")}
+        print(f"{run}: IWAE K={args.k} {now.mean().item():.4f} on {args.images} images, one thread, medians of "
+              f"{args.repeats}: {med['seconds']:.2f} s ({med['seconds'] / args.images * 10000 / 60:.1f} min per 10,000 "
+              f"images); peak {med['peak']:.1f} GFLOP/s, main memory's bandwidth {med['bandwidth']:.1f} GB/s; "
+              f"{med['flop_share']:.0%} of the FLOP floor, {med['roofline_share']:.0%} of the roofline (the best repeat: "
+              f"{best['flop_share']:.0%} and {best['roofline_share']:.0%}; each repeat's peak and bandwidth measured just "
+              f"before its bound)")
+        out = {"run": run, "seconds": [round(s, 3) for s in seen["seconds"]],
+               "flop_share": round(med["flop_share"], 3), "roofline_share": round(med["roofline_share"], 3),
+               "roofline_shares": [round(v, 3) for v in seen["roofline_share"]],
+               "peak_gflops": round(med["peak"], 1), "bandwidth_gbs": round(med["bandwidth"], 1)}
+        if args.against:
+            rel = ((now - before).abs() / before.abs()).max().item()
+            print(f"  {args.against}{' (run at the same time: times not comparable)' if args.parallel else ''}: {med['other_s']:.2f} s ({med['other_s'] / med['seconds']:.2f}x this code's time); "
+                  f"largest relative difference of the bounds {rel:.2e} (absolute {(now - before).abs().max().item():.2e} nats)")
+            out.update(other_seconds=[round(s, 3) for s in seen["other_s"]], largest_relative_difference=rel)
+        if not args.no_stages:
+            found = stages(model, x[:max(1, bounds.SAMPLES_PER_CHUNK // args.k)], args.k)
+            print(f"  per chunk of {max(1, bounds.SAMPLES_PER_CHUNK // args.k)} x {args.k} samples:",
+                  ", ".join(f"{k} {v:.1f} ms" for k, v in found["stages_ms"].items()))
+            print(found["profile"])
+        results[run] = out
+    print(json.dumps(results))
+    return results
+
+
+def model_arch(run: str) -> str:
+    from vaelib.training import runs
+    return runs.read_config(run)["arch"]
 
 
 if __name__ == "__main__":

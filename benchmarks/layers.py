@@ -7,10 +7,12 @@ only); its FLOPs (`torch.utils.flop_counter`) and its rate as a share of the mac
 Then the whole step (forward, loss, backward, Adam) four ways: oneDNN everywhere (what the report trains
 with), ATen everywhere, each convolution's forward and backward on the backend this machine runs it fastest
 on, and the forward under bfloat16 autocast (the loss in float32); with whether each way's losses over the
-timed steps equal oneDNN's bit for bit, and its last loss minus oneDNN's. Last, the IWAE bound's decoder on one chunk of
-2,000 latent samples (core.iwae), the same three ways.
+timed steps equal oneDNN's bit for bit, and its last loss minus oneDNN's. Then the IWAE bound's decoder on one chunk
+of 2,000 latent samples, layer by layer the same three ways, and in the form the bound runs (core.iwae). Last,
+--seeds models (each its own initial weights, batches and noise) stepped at once as one model (torch.func.vmap
+over their stacked parameters, one Adam over the stacks) against the same models stepped one after the other.
 
-    python -m benchmarks.layers [--steps 40] [--archs conv,convwide,convch]
+    python -m benchmarks.layers [--steps 40] [--archs conv,convwide,convch] [--seeds 4]
 
 A way that is faster but not equal bit for bit changes every number a run makes: it can only replace
 today's kernels together with a retrained report (and, for a lower precision, an equivalence test).
@@ -27,13 +29,18 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+<<<<<<< HEAD
 from vaelib.core.iwae import bound_decoder
+=======
+from vaelib.config.protocols import PROTOCOLS
+from vaelib.core.iwae import LayerDecoder, bound_decoder
+>>>>>>> issue-47
 from vaelib.core.losses import vae_loss
 from vaelib.core.models import build_model
 from vaelib.data import datasets as data
 from vaelib.training.protocols import PROTOCOLS
 
-from .iwae import matmul_rate
+from .machine import matmul_rate
 from .sweep import train_flops_per_image
 
 BACKENDS = ("oneDNN", "ATen")
@@ -55,10 +62,11 @@ def _convs(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(name, m) for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
 
 
-def _inputs(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Each convolution's input in a forward pass of `x` (captured by hooks)."""
+def _inputs(model: nn.Module, x: torch.Tensor, layers: list | None = None) -> dict[str, torch.Tensor]:
+    """Each convolution's (or each of `layers`': (name, module) pairs) input in a forward pass of `x`, captured by
+    hooks."""
     seen, hooks = {}, []
-    for name, conv in _convs(model):
+    for name, conv in _convs(model) if layers is None else layers:
         hooks.append(conv.register_forward_hook(lambda m, inp, out, name=name: seen.__setitem__(name, inp[0].detach())))
     with torch.no_grad():
         model(x)
@@ -172,33 +180,103 @@ def step_table(arch: str, x: torch.Tensor, fastest: dict[str, bool], peak: float
     return rows
 
 
+class _Loss(nn.Module):
+    """One model's step loss with its noise given (as the training step draws it): what torch.func maps over."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.vae = model
+
+    def forward(self, xb, eps):
+        mu, logvar = self.vae.encode(xb)
+        logits = self.vae.decode(mu + eps * torch.exp(0.5 * logvar))
+        return vae_loss(logits, xb, mu, logvar, 1.0)[0]
+
+
+def seeds_table(arch: str, x: torch.Tensor, seeds: int, peak: float, steps: int) -> list[dict]:
+    """`seeds` models trained at once as one (torch.func: their parameters stacked, the step vmapped over them, one
+    Adam over the stacks; each its own batch and noise) against the same models stepped one after the other;
+    with whether each model's losses equal its own training's bit for bit."""
+    from torch.func import functional_call, grad_and_value, stack_module_state, vmap
+    flops = train_flops_per_image(arch, 10) * 128 * seeds
+    batches = [x[(torch.arange(128) + 97 * s) % len(x)] for s in range(seeds)]
+    rows, reference = [], None
+    for way in ("one after the other (today)", f"{seeds} seeds as one model (torch.func.vmap)"):
+        models = []
+        for s in range(seeds):
+            torch.manual_seed(s)
+            models.append(_Loss(build_model(arch, 10)))
+        noise = [torch.Generator().manual_seed(1000 + s) for s in range(seeds)]
+        losses, times = [], []
+        if way.startswith("one"):
+            optimizers = [optim.make_optimizer(m.parameters(), 1e-3, PROTOCOLS["plain"]) for m in models]
+            for _ in range(steps):
+                eps = [torch.randn(128, 10, generator=g) for g in noise]
+                start = time.perf_counter()
+                step = []
+                for m, o, xb, e in zip(models, optimizers, batches, eps):
+                    loss = m(xb, e)
+                    o.zero_grad(set_to_none=True)
+                    loss.backward()
+                    o.step()
+                    step.append(loss.item())
+                times.append(time.perf_counter() - start)
+                losses.append(step)
+        else:
+            params, _ = stack_module_state(models)
+            params = {k: v.detach().requires_grad_() for k, v in params.items()}
+            optimizer = optim.make_optimizer(list(params.values()), 1e-3, PROTOCOLS["plain"])
+            base = models[0]
+            step_fn = vmap(grad_and_value(lambda p, xb, e: functional_call(base, p, (xb, e))))
+            xs = torch.stack(batches)
+            for _ in range(steps):
+                eps = torch.stack([torch.randn(128, 10, generator=g) for g in noise])
+                start = time.perf_counter()
+                grads, loss = step_fn({k: v.detach() for k, v in params.items()}, xs, eps)
+                for k, v in params.items():
+                    v.grad = grads[k]
+                optimizer.step()
+                times.append(time.perf_counter() - start)
+                losses.append(loss.tolist())
+        reference = reference or losses
+        ms = statistics.median(times[3:]) * 1e3
+        rows.append({"arch": arch, "way": way, "ms_per_step_of_all": ms, "ms_per_model_step": ms / seeds,
+                     "peak_share": flops / ms / 1e6 / peak, "equal": losses == reference,
+                     "last_loss_diff": max(abs(a - b) for a, b in zip(losses[-1], reference[-1]))})
+    return rows
+
+
 @torch.inference_mode()
 def iwae_table(arch: str, fastest: dict[str, bool], peak: float, repeats: int) -> list[dict]:
-    """The bound's decoder (core.iwae.bound_decoder: channels_last) on 2,000 latent samples, three ways."""
+    """The bound's decoder on 2,000 latent samples: torch's layers one by one (core.iwae.LayerDecoder, the bound's
+    former form: channels_last) three ways, and the form the bound runs (core.iwae.bound_decoder)."""
     torch.manual_seed(0)
     model = build_model(arch, 10).eval()
     z = torch.randn(2000, 10)
-    decoder = bound_decoder(model)
+    decoder = LayerDecoder(model.decoder).layers
     with FlopCounterMode(display=False) as counter:
         reference = decoder(z)
     rows = []
     names = [n for n, _ in _convs(decoder)]
-    for way, choice in {"oneDNN everywhere (today)": {n: True for n in names},
+    for way, choice in {"oneDNN everywhere (former)": {n: True for n in names},
                         "ATen everywhere": {n: False for n in names},
-                        "fastest per call": {n: fastest.get(f"decoder.{n}", (True, True))[0] for n in names}}.items():
-        def decode():
-            h = z
-            for name, layer in decoder.named_children():
-                if name in choice:
-                    with torch.backends.mkldnn.flags(enabled=choice[name]):
+                        "fastest per call": {n: fastest.get(f"decoder.{n}", (True, True))[0] for n in names},
+                        "the bound's form (core.iwae)": None}.items():
+        if choice is None:
+            form = bound_decoder(model)
+            decode = lambda form=form: form(z)                             # noqa: E731
+            equal = torch.equal(decode(), form.order(reference))
+        else:
+            def decode(choice=choice):
+                h = z
+                for name, layer in decoder.named_children():
+                    with torch.backends.mkldnn.flags(enabled=choice.get(name, True)):
                         h = layer(h)
-                else:
-                    h = layer(h)
-            return h
+                return h
+            equal = torch.equal(decode(), reference)
         ms = _median_ms(decode, repeats)
         rows.append({"arch": arch, "way": way, "ms_per_2000": ms, "s_per_test_set_k1000": ms * 5000 / 1e3,
-                     "peak_share": counter.get_total_flops() / ms / 1e6 / peak,
-                     "equal": torch.equal(decode(), reference)})
+                     "peak_share": counter.get_total_flops() / ms / 1e6 / peak, "equal": equal})
     return rows
 
 
@@ -208,6 +286,7 @@ def main(argv=None) -> None:
     parser.add_argument("--archs", default="conv,convwide,convch")
     parser.add_argument("--steps", type=int, default=40, help="timed training steps per way")
     parser.add_argument("--repeats", type=int, default=20, help="timed calls per convolution and backend")
+    parser.add_argument("--seeds", type=int, default=4, help="models stepped at once as one (1: not timed)")
     args = parser.parse_args(argv)
     archs = args.archs.split(",")
     unknown = sorted(set(archs) - {"conv", "convwide", "convch"})
@@ -233,6 +312,10 @@ def main(argv=None) -> None:
         print(f"\n{arch}: the IWAE bound's decoder, one chunk of 2,000 samples (K = 1,000: 5,000 chunks per test set)")
         print(pd.DataFrame(iwae_table(arch, fastest, peak, max(3, args.repeats // 4))).to_string(
             index=False, float_format=lambda v: f"{v:.3g}"))
+        if args.seeds > 1:
+            print(f"\n{arch}: {args.seeds} models' steps (median of {args.steps - 3})")
+            print(pd.DataFrame(seeds_table(arch, x, args.seeds, peak, args.steps)).to_string(
+                index=False, float_format=lambda v: f"{v:.3g}"))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ FLOPs per training image come from torch.utils.flop_counter.FlopCounterMode over
 backward pass (matmuls and convolutions; elementwise work is not counted).
 
 Two peaks: the measured one (`fraction_of_peak`: the best of timed large float32 matrix products on one
-thread, benchmarks.iwae.matmul_rate, times the threads: what this machine's math library really reaches)
+thread, benchmarks.machine.matmul_rate, times the threads: what this machine's math library really reaches)
 and the nominal one (`fraction_of_nominal`: cores used x clock x vector lanes x 2 for fused multiply-add x
 2 FMA units, the width from torch.backends.cpu.get_cpu_capability(), the clock from /proc/cpuinfo; cores
 whose 512-bit units are double-pumped, as AMD Zen 4, peak at half of it).
@@ -46,7 +46,7 @@ from vaelib.core.bounds import mean_loss
 from vaelib.training import plain
 from vaelib.training.protocols import PROTOCOLS
 
-from .iwae import matmul_rate
+from .machine import matmul_rate
 
 LANES = {"AVX512": 16, "AVX2": 8}
 
