@@ -84,7 +84,7 @@ def stages(model, x: torch.Tensor, k: int, repeats: int = 10) -> dict:
         marks.append(time.perf_counter())
         logits = decoder(z.flatten(0, 1)).view(k, len(x), -1)
         marks.append(time.perf_counter())
-        log_px_z = bounds.log_bernoulli(logits, decoder.order(x))
+        log_px_z = bounds.log_bernoulli(logits, decoder.order(x), decoder.diagonal)
         marks.append(time.perf_counter())
         log_w = log_px_z - 0.5 * z.pow(2).sum(-1) + 0.5 * (eps.pow(2) + logvar).sum(-1)
         torch.logsumexp(log_w, 0) - math.log(k)

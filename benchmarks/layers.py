@@ -29,12 +29,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-<<<<<<< HEAD
-from vaelib.core.iwae import bound_decoder
-=======
-from vaelib.config.protocols import PROTOCOLS
 from vaelib.core.iwae import LayerDecoder, bound_decoder
->>>>>>> issue-47
 from vaelib.core.losses import vae_loss
 from vaelib.core.models import build_model
 from vaelib.data import datasets as data
@@ -209,7 +204,7 @@ def seeds_table(arch: str, x: torch.Tensor, seeds: int, peak: float, steps: int)
         noise = [torch.Generator().manual_seed(1000 + s) for s in range(seeds)]
         losses, times = [], []
         if way.startswith("one"):
-            optimizers = [optim.make_optimizer(m.parameters(), 1e-3, PROTOCOLS["plain"]) for m in models]
+            optimizers = [PROTOCOLS["plain"].optimizer(m.parameters(), 1e-3) for m in models]
             for _ in range(steps):
                 eps = [torch.randn(128, 10, generator=g) for g in noise]
                 start = time.perf_counter()
@@ -225,7 +220,7 @@ def seeds_table(arch: str, x: torch.Tensor, seeds: int, peak: float, steps: int)
         else:
             params, _ = stack_module_state(models)
             params = {k: v.detach().requires_grad_() for k, v in params.items()}
-            optimizer = optim.make_optimizer(list(params.values()), 1e-3, PROTOCOLS["plain"])
+            optimizer = PROTOCOLS["plain"].optimizer(list(params.values()), 1e-3)
             base = models[0]
             step_fn = vmap(grad_and_value(lambda p, xb, e: functional_call(base, p, (xb, e))))
             xs = torch.stack(batches)

@@ -35,12 +35,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaelib.config.protocols import PROTOCOLS
+from vaelib.training.protocols import PROTOCOLS
 from vaelib.core.bounds import mean_loss
 from vaelib.core.losses import vae_loss
 from vaelib.core.models import LinearVAE
 from vaelib.data import datasets as data
-from vaelib.training import optim, plain
+from vaelib.training import plain
 
 D, HIDDEN = 10, 256
 
@@ -96,7 +96,7 @@ def run_vaelib(x_train, x_test, epochs: int, seed: int) -> tuple[float, float]:
     """vaelib's plain epochs, each with its test evaluation: (seconds per epoch, last test loss per image)."""
     torch.manual_seed(seed)
     model = LinearVAE(D, hidden=HIDDEN)
-    optimizer = optim.make_optimizer(model.parameters(), 1e-3, PROTOCOLS["plain"])
+    optimizer = PROTOCOLS["plain"].optimizer(model.parameters(), 1e-3)
     gens = {"perm": torch.Generator().manual_seed(seed), "noise": torch.Generator().manual_seed(seed + 1)}
     start = time.perf_counter()
     for epoch in range(1, epochs + 1):
@@ -121,7 +121,7 @@ def loss_forms(x: torch.Tensor, steps: int = 50) -> list[dict]:
                         "relu(l) - x*l - log sigmoid|l|": split}.items():
         torch.manual_seed(0)
         model = LinearVAE(D, hidden=HIDDEN)
-        optimizer = optim.make_optimizer(model.parameters(), 1e-3, PROTOCOLS["plain"])
+        optimizer = PROTOCOLS["plain"].optimizer(model.parameters(), 1e-3)
         noise, times, losses = torch.Generator().manual_seed(1), [], []
         for i in range(steps):
             xb = x[(i * 128) % len(x):][:128]
@@ -144,7 +144,7 @@ def loss_forms(x: torch.Tensor, steps: int = 50) -> list[dict]:
 def profile_step(x: torch.Tensor, steps: int = 50) -> str:
     torch.manual_seed(0)
     model = LinearVAE(D, hidden=HIDDEN)
-    optimizer = optim.make_optimizer(model.parameters(), 1e-3, PROTOCOLS["plain"])
+    optimizer = PROTOCOLS["plain"].optimizer(model.parameters(), 1e-3)
     noise = torch.Generator().manual_seed(1)
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         for i in range(steps):

@@ -241,8 +241,10 @@ def test_the_committed_run_and_its_estimates_are_fresh_by_their_versions_and_sta
     assert runs.is_stale(COMMITTED, engine.TRAINING_VERSION + 1)
     estimate = nll.cached(COMMITTED, 3280, 5000, 5000, 7500)
     assert estimate is not None and len(estimate["bounds"]) == 2500
-    monkeypatch.setattr(iwae, "VERSION", iwae.VERSION + 1)
+    monkeypatch.setattr(iwae.LayerDecoder, "VERSION", iwae.LayerDecoder.VERSION + 1)
+    iwae.version.cache_clear()
     assert nll.cached(COMMITTED, 3280, 5000, 5000, 7500) is None
+    iwae.version.cache_clear()
     assert {p.name: p.read_bytes() for p in COMMITTED.glob("*.json")} == before
 
 

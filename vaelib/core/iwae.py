@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+from functools import lru_cache
 import itertools
 import math
 
@@ -13,26 +14,23 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .losses import LOG_2PI
-from .models import VAE
+from .models import VAE, build_model
 
-# The version of the bound's numbers (draws, chunking, arithmetic): bump it in the commit that changes any of
-# them, and only the cached bounds are computed again (evaluation.metrics' "iwae", evaluation.nll's estimates).
-VERSION = 1
 
 
 SAMPLES_PER_CHUNK = 2000   # decoded samples per chunk of images: cache-sized tensors, the same sizes every chunk
 
 
-def log_bernoulli(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+def log_bernoulli(logits: torch.Tensor, x: torch.Tensor, diagonal: bool = False) -> torch.Tensor:
     """log p(x | logits) summed over the pixels, for logits [k, B, P] and pixels x [B, P] (grey or binary):
     sum x*l - softplus(l), i.e. minus the summed BCE, to float rounding. softplus(l) = relu(l) - log sigmoid(|l|),
     so that only vectorized kernels (relu, abs, sigmoid, log) touch every pixel: torch's softplus and log-sigmoid
     run element by element on some CPUs (benchmarks.iwae times it). The x*l term is a matrix product with no
-    [k, B, P] temporary: for a few images per chunk (B <= 16, as at K = 1,000) one product against all B images,
+    [k, B, P] temporary: with `diagonal`, for a few images per chunk (B <= 16, as at K = 1,000) one product against all B images,
     whose diagonal is kept (a matrix product runs near the peak; the B matrix-vector products of einsum run at a
     sixth of its speed here), for many images the B matrix-vector products (the other B - 1 columns would cost more)."""
     k, b, p = logits.shape
-    if b <= 16:
+    if diagonal and b <= 16:
         xl = (logits.reshape(k * b, p) @ x.T).view(k, b, b).diagonal(dim1=1, dim2=2)
     else:
         xl = torch.einsum("kbp,bp->kb", logits, x)
@@ -64,7 +62,11 @@ class SubPixelDecoder(nn.Module):
 
     The logits come out in phase order (P, P', r, r'); `order` puts images in the same order, and log p(x|z) is a
     sum over pixels, so nothing else changes. The form is fixed by the layers' shapes (bound_decoder's rule), never
-    by timing: the same numbers every run on a machine."""
+    by timing: the same numbers every run on a machine. Its bounds differ from LayerDecoder's by float rounding
+    (at most 5.9e-7 relative over the test set at K = 1,000, docs/benchmarks.md): a version of their own."""
+
+    VERSION = 2         # the version of this form's bounds (version), bumped when its numbers change
+    diagonal = True     # log_bernoulli's x*l as one product's diagonal
 
     def __init__(self, decoder: nn.Sequential):
         super().__init__()
@@ -113,7 +115,11 @@ class SubPixelDecoder(nn.Module):
 
 class LayerDecoder(nn.Module):
     """Any other decoder as it is: a channels_last copy whose ReLUs work in place (each one's input is the
-    previous layer's fresh output); logits [n, P] in the images' own pixel order."""
+    previous layer's fresh output); logits [n, P] in the images' own pixel order: the bound as it was made before
+    the sub-pixel form, bit for bit (so the literature run's cached estimates stay fresh)."""
+
+    VERSION = 1
+    diagonal = False
 
     def __init__(self, decoder: nn.Module):
         super().__init__()
@@ -144,6 +150,14 @@ def bound_decoder(model: VAE) -> SubPixelDecoder | LayerDecoder:
     return LayerDecoder(model.decoder).eval()
 
 
+@lru_cache(maxsize=None)
+def version(arch: str) -> int:
+    """The version of an architecture's bounds: that of the form bound_decoder runs for it. Bump a form's VERSION
+    in the commit that changes its numbers: only the cached bounds of that form are computed again
+    (evaluation.metrics' "iwae", evaluation.nll's estimates)."""
+    return bound_decoder(build_model(arch, 2)).VERSION
+
+
 @torch.inference_mode()
 def iwae_bound(model: VAE, x: torch.Tensor, k: int = 1000, samples_per_chunk: int = SAMPLES_PER_CHUNK,
                seed: int = 0, progress: bool = False, each_chunk=lambda: None) -> torch.Tensor:
@@ -170,7 +184,7 @@ def iwae_bound(model: VAE, x: torch.Tensor, k: int = 1000, samples_per_chunk: in
         eps = torch.randn((k, *mu.shape), generator=gen).to(mu.device)     # the same draws on any device
         z = mu + eps * torch.exp(0.5 * logvar)                                   # [k, B, d]
         logits = decode(z.flatten(0, 1)).view(k, len(xb), -1)
-        log_px_z = log_bernoulli(logits, decode.order(xb))
+        log_px_z = log_bernoulli(logits, decode.order(xb), decode.diagonal)
         log_pz = -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
         log_qz = -0.5 * (eps.pow(2) + LOG_2PI + logvar).sum(-1)
         torch.logsumexp(log_px_z + log_pz - log_qz, dim=0, out=bounds[start:start + len(xb)])

@@ -57,8 +57,13 @@ def settings_of(config: RunConfig, iwae_k: int | None, knn_k: int = 5) -> dict:
 
 
 # The version of each metric's numbers: bump one in the commit that changes it, and only that metric is
-# computed again for every cached run (infra.provenance).
-VERSIONS = {"elbo": 1, "iwae": iwae.VERSION, "recon_accuracy": 1, "knn": 1, "latent": 1}
+# computed again for every cached run (infra.provenance). The bound's is its decoder form's (core.iwae.version).
+VERSIONS = {"elbo": 1, "recon_accuracy": 1, "knn": 1, "latent": 1}
+
+
+def versions(arch: str) -> dict:
+    """Every metric's version for a run of `arch`."""
+    return {**VERSIONS, "iwae": iwae.version(arch)}
 TIMED_AS = {"elbo": "bounds", "iwae": "bounds", "recon_accuracy": "recon_accuracy", "knn": "latent", "latent": "latent"}
 
 
@@ -73,7 +78,7 @@ def fresh_part(folder: Path, settings: dict) -> tuple[dict, set]:
                 else saved.get("run_code") == (runs.read_provenance(folder) or {}).get("code"))   # made before versions
     if not same_run or saved.get("settings") != settings:
         return saved, set()
-    return saved, {m for m, v in VERSIONS.items() if provenance.is_fresh(saved, {m: v})}
+    return saved, {m for m, v in versions(runs.read_config(folder).arch).items() if provenance.is_fresh(saved, {m: v})}
 
 
 def evaluate_run(folder: Path | str, clf_path: Path | str, iwae_k: int | None = 1000, knn_k: int = 5,
@@ -87,7 +92,7 @@ def evaluate_run(folder: Path | str, clf_path: Path | str, iwae_k: int | None = 
             raise Refused(f"{folder} holds no finished run to evaluate")
         settings = settings_of(config, iwae_k, knn_k)
         saved, fresh = fresh_part(folder, settings)
-        if fresh == set(VERSIONS):
+        if fresh == set(versions(config.arch)):
             return saved
         return _compute(folder, config, settings, saved if fresh else {}, fresh, clf_path, iwae_k, num_threads,
                         progress, resolve_device(device))
@@ -104,7 +109,8 @@ def _compute(folder: Path, config: RunConfig, settings: dict, saved: dict, fresh
            **{k: v for k, v in saved.items() if k not in ("provenance", "run_code", "weights_sha256")}}
     made = {m: v for m, v in provenance.versions_of(saved).items() if m in fresh}
     with CpuShare(num_threads) as share:
-        for metric in [m for m in VERSIONS if m not in fresh]:
+        wanted = versions(config.arch)
+        for metric in [m for m in wanted if m not in fresh]:
             start = time.perf_counter()
             if metric == "elbo":
                 out["test_elbo"] = -mean_loss(model, x_test, seed=config.seed)["loss"]  # as in the history
@@ -127,7 +133,7 @@ def _compute(folder: Path, config: RunConfig, settings: dict, saved: dict, fresh
                 out.update(latent_diagnostics(model, x_test))
             key = TIMED_AS[metric]      # the seconds of what was computed this time, by kind of work
             out["seconds"][key] = out["seconds"].get(key, 0.0) + time.perf_counter() - start
-            made[metric] = VERSIONS[metric]
+            made[metric] = wanted[metric]
         out["seconds"] = {**saved.get("seconds", {}), **out["seconds"]}
         out["provenance"] = provenance.record(made, device=device, **share.record())
     out["run_code"] = (runs.read_provenance(folder) or {}).get("code")
@@ -135,7 +141,7 @@ def _compute(folder: Path, config: RunConfig, settings: dict, saved: dict, fresh
     atomic_write_text(folder / "metrics.json", json.dumps(out, indent=1))
     logger.info(f"{folder.name}: ELBO {out['test_elbo']:.2f}" + (f", IWAE {out['iwae_bound']:.2f}" if iwae_k else "")
         + f", recon acc {out['recon_accuracy']:.4f}, k-NN {out['knn_accuracy']:.4f}, "
-          f"{out['active_units']} active units (computed: {', '.join(m for m in VERSIONS if m not in fresh)})")
+          f"{out['active_units']} active units (computed: {', '.join(m for m in wanted if m not in fresh)})")
     return out
 
 

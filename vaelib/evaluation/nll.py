@@ -56,7 +56,7 @@ def estimate_nll(folder: Path | str, epoch: int, k: int, start: int, stop: int, 
             bounds = iwae_bound(model, x_test, k=k, seed=settings["seed"], each_chunk=share.adjust)
             out = {"settings": settings, "bounds": bounds.cpu().tolist(), "seconds": time.perf_counter() - begin,
                    "run_code": run_code, "weights_sha256": runs.file_sha256(weights),
-                   "provenance": provenance.record({"nll": iwae.VERSION}, device=device, **share.record())}
+                   "provenance": provenance.record({"nll": iwae.version(cfg.arch)}, device=device, **share.record())}
         atomic_write_text(folder / f"{name}.json", json.dumps(out))
         logger.info(f"{folder.name} epoch {epoch}: NLL {-bounds.mean().item():.2f} (K={k}, {split} images {start}-{stop}"
                     f"{'' if draw is None else f', binarization draw {draw}'}, {out['seconds']:.0f}s)")
@@ -88,7 +88,7 @@ def cache_name(epoch: int, k: int, start: int, stop: int, split: str = "test", d
 
 def cached(folder: Path, epoch: int, k: int, start: int, stop: int, split: str = "test",
            draw: int | None = None) -> dict | None:
-    """The saved bounds of these images when today's bound (core.iwae.VERSION) made them, with these
+    """The saved bounds of these images when today's bound (core.iwae.version) made them, with these
     settings, from the run's weights of today's training version (weights_sha256; made before versions:
     the run's code), else None."""
     path = Path(folder) / f"{cache_name(epoch, k, start, stop, split, draw)}.json"
@@ -98,7 +98,7 @@ def cached(folder: Path, epoch: int, k: int, start: int, stop: int, split: str =
     weights = runs.weights_of(Path(folder), epoch, runs.read_config(folder).epochs)
     same_run = (saved.get("weights_sha256") == runs.file_sha256(weights) if "weights_sha256" in saved
                 else saved.get("run_code") == (runs.read_provenance(folder) or {}).get("code"))
-    fresh = same_run and provenance.is_fresh(saved, {"nll": iwae.VERSION},
+    fresh = same_run and provenance.is_fresh(saved, {"nll": iwae.version(runs.read_config(folder).arch)},
                                              settings=settings_of(epoch, k, start, stop, split, draw))
     return saved if fresh else None
 

@@ -2,7 +2,8 @@
 
 A cached thing (a run, each metric of its evaluation, the classifier, an NLL estimate) records the version of
 each computation that made it: `TRAINING_VERSION` beside the training engine, one version per evaluation
-metric (evaluation.metrics.VERSIONS; the IWAE bound's is core.iwae.VERSION, shared with the NLL estimates),
+metric (evaluation.metrics.versions; the IWAE bound's is its decoder form's, core.iwae.version, shared with the
+NLL estimates),
 the classifier's. It is reused when its settings and its versions equal today's (`is_fresh`). A version is
 bumped by hand, in the commit that changes a number; the golden tests (tests/test_golden.py) hold every
 versioned number bit for bit per CPU model, so that a change that moves one without a bump fails `make test`.

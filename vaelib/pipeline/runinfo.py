@@ -7,6 +7,7 @@ import platform
 from ..analysis import tables
 from ..config.sweep import Sweep
 from ..data import datasets as data
+from ..core import iwae
 from ..evaluation import metrics
 from ..infra import paths, provenance
 from ..infra.cpushare import available_cores
@@ -42,7 +43,7 @@ def write_run_info(where: paths.Paths, sweep: Sweep, seconds: dict, wall: float,
             "devices": sorted({p.get("device", "unknown") for p in run_prov}),
             "evaluation_devices": sorted({metrics.read(where.runs / c.name)["provenance"].get("device", "cpu")
                                           for c in sweep.configs() if (where.runs / c.name / "metrics.json").is_file()}),
-            "report": provenance.record(metrics.VERSIONS)}
+            "report": provenance.record({**metrics.VERSIONS, **{f"iwae {a}": iwae.version(a) for a in sweep.archs}})}
     info["minutes"]["notebooks"] = info["minutes"].pop("0")
     info["task_peak_mb"] = {kind: max((mb for name, mb in (peaks or {}).items() if name.startswith(prefix)),
                                       default=None)

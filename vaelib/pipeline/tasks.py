@@ -74,7 +74,7 @@ def build_tasks(sweep: Sweep, where: paths.Paths, threads: int | None, force: bo
                               here=partial(train, RunConfig(**config), where.runs, params["force"], False, keep_stale)))
         iwae = sweep.iwae_k_for(c)
         if c.dataset != sweep.dataset or reused and metrics.fresh_part(
-                where.runs / c.name, metrics.settings_of(c, iwae or None))[1] == set(metrics.VERSIONS):
+                where.runs / c.name, metrics.settings_of(c, iwae or None))[1] == set(metrics.versions(c.arch)):
             continue
         cmd = ["-m", "vaelib.metrics", str(where.runs / c.name), "--classifier", str(clf),
                "--iwae-k", str(iwae), "--device", devices[c.name], *threads_arg]
