@@ -11,8 +11,10 @@ the digit classifier; notebook 01 for every run (training); the evaluation of ev
 (`python -m vaelib.metrics`: ELBO, IWAE bound on the first seed, reconstruction and k-NN accuracy,
 latent diagnostics); the results tables (results/, vaelib.analysis.results); notebooks 02-05 (figures/); REPORT.md.
 
-Finished runs of the same config and code are reused. Runs made by other training code are listed
-and retrained (the old folders are kept aside) unless --keep-stale; --force retrains everything.
+A step whose result is fresh (a finished run of the same config and training version, an evaluation whose
+every metric is of today's version, the classifier; docs/provenance.md) is left out of the graph. Runs made by
+another training version are listed and retrained (the old folders are kept aside) unless --keep-stale;
+--force retrains everything.
 """
 
 from __future__ import annotations
