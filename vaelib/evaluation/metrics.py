@@ -106,7 +106,7 @@ def _compute(folder: Path, config: RunConfig, settings: dict, saved: dict, fresh
     x_test = x_test.to(device)
     out = {"run": folder.name, "arch": config.arch, "latent_dim": config.latent_dim, "seed": config.seed,
            "dataset": config.dataset, "settings": settings, "seconds": {},
-           **{k: v for k, v in saved.items() if k not in ("provenance", "run_code", "weights_sha256")}}
+           **{k: v for k, v in saved.items() if k not in ("provenance", "run_code", "weights_sha256", "seconds")}}
     made = {m: v for m, v in provenance.versions_of(saved).items() if m in fresh}
     with CpuShare(num_threads) as share:
         wanted = versions(config.arch)

@@ -71,7 +71,8 @@ def build_tasks(sweep: Sweep, where: paths.Paths, threads: int | None, force: bo
         if not reused:
             tasks.append(Task(f"train {c.name}", partial(launch.notebook, "01_train", out, params),
                               cost=TRAIN_SECONDS[c.arch] * scale + 5, gpu=on_gpu,
-                              here=partial(train, RunConfig(**config), where.runs, params["force"], False, keep_stale)))
+                              here=partial(train, RunConfig(**config), where.runs, force=params["force"], progress=False,
+                                           keep_stale=keep_stale)))
         iwae = sweep.iwae_k_for(c)
         if c.dataset != sweep.dataset or reused and metrics.fresh_part(
                 where.runs / c.name, metrics.settings_of(c, iwae or None))[1] == set(metrics.versions(c.arch)):
