@@ -16,8 +16,10 @@ up alone at the end. One progress bar for the whole report.
 
 from __future__ import annotations
 
+import graphlib
 import importlib.util
 import logging
+import math
 import sys
 import time
 import uuid
@@ -68,22 +70,20 @@ def upward_ranks(tasks: list[Task]) -> dict[str, float]:
 
 def check_graph(tasks: list[Task]) -> None:
     """Duplicate names, unknown dependencies, cycles and non-positive costs are errors, before anything runs."""
-    by_name = {t.name: t for t in tasks}
-    if len(by_name) < len(tasks):
-        twice = sorted({t.name for t in tasks if sum(u.name == t.name for u in tasks) > 1})
+    names = [t.name for t in tasks]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
         raise ValueError(f"task name(s) used twice: {twice}")
     for t in tasks:
-        missing = [d for d in t.deps if d not in by_name]
+        missing = [d for d in t.deps if d not in names]
         if missing:
             raise ValueError(f"task {t.name} depends on unknown task(s) {missing}")
         if not t.cost > 0:
             raise ValueError(f"task {t.name} has cost {t.cost!r}; expected a positive estimate of its seconds")
-    placed: set = set()
-    while len(placed) < len(by_name):
-        ready = {t.name for t in tasks if t.name not in placed and all(d in placed for d in t.deps)}
-        if not ready:
-            raise ValueError(f"dependency cycle among the tasks {sorted(set(by_name) - placed)}")
-        placed |= ready
+    try:
+        graphlib.TopologicalSorter({t.name: t.deps for t in tasks}).prepare()
+    except graphlib.CycleError as e:
+        raise ValueError(f"dependency cycle among the tasks {e.args[1]}") from None
 
 
 def _timed(run, *_deps) -> tuple[float, float | None]:
@@ -91,10 +91,6 @@ def _timed(run, *_deps) -> tuple[float, float | None]:
     start = time.perf_counter()
     peak = run()
     return time.perf_counter() - start, peak if isinstance(peak, float) else None
-
-
-def has_dashboard() -> bool:
-    return importlib.util.find_spec("bokeh") is not None
 
 
 @contextmanager
@@ -116,26 +112,16 @@ def cluster(jobs: int = 2, address: str | None = None, source: str = "--schedule
         with client:
             yield client
         return
+    dashboard = importlib.util.find_spec("bokeh") is not None
     with LocalCluster(n_workers=jobs, threads_per_worker=1, processes=False, memory_limit=0,
-                      dashboard_address=":0", scheduler_kwargs={"dashboard": has_dashboard()},
+                      dashboard_address=":0", scheduler_kwargs={"dashboard": dashboard},
                       silence_logs=logging.CRITICAL) as local, Client(local) as client:   # a failed step: our one line
         yield client
 
 
-def _workers(client) -> list[dict]:
+def workers(client) -> list[dict]:
+    """The workers the client reaches now (they come and go on a cluster)."""
     return list(client.scheduler_info(n_workers=-1)["workers"].values())
-
-
-def worker_threads(client) -> int:
-    """Tasks the cluster runs at once."""
-    return sum(w["nthreads"] for w in _workers(client))
-
-
-def describe(client) -> str:
-    """The workers a client reaches, in words (for logs and results/run.json)."""
-    workers = _workers(client)
-    return (f"{len(workers)} worker(s), {sum(w['nthreads'] for w in workers)} thread(s) in all, "
-            f"on {len({w['host'] for w in workers})} host(s)")
 
 
 def execute(tasks: list[Task], jobs: int, address: str | None = None, source: str = "--scheduler",
@@ -144,16 +130,18 @@ def execute(tasks: list[Task], jobs: int, address: str | None = None, source: st
     each task's seconds, each launched step's peak MB, the wall time, the memory watch and the engine in words."""
     from ..infra.memwatch import PeakMemory
     start, peaks = time.perf_counter(), {}
-    seconds, workers, engine = {}, 0, "none: every step reused"
+    seconds, threads, engine = {}, 0, "none: every step reused"
     with PeakMemory(every=10.0) as watch:    # a tree PSS costs about 30 ms per GB held (memwatch)
         if tasks:                            # else no cluster is started
             with cluster(jobs, address, source) as client:
-                engine = f"Dask {'scheduler ' + address if address else 'LocalCluster'}: {describe(client)}"
+                found = workers(client)
+                threads = sum(w["nthreads"] for w in found)
+                engine = (f"Dask {'scheduler ' + address if address else 'LocalCluster'}: {len(found)} worker(s), "
+                          f"{threads} thread(s) in all, on {len({w['host'] for w in found})} host(s)")
                 print(f"engine: {engine}", flush=True)
                 seconds = run_all(tasks, client, desc, peaks, gpu_slots)
-                workers = worker_threads(client)
     return {"seconds": seconds, "peaks": peaks, "wall": time.perf_counter() - start, "watch": watch,
-            "engine": engine, "workers": workers}
+            "engine": engine, "workers": threads}
 
 
 def run_here(tasks: list[Task]) -> dict[str, float]:
@@ -173,83 +161,59 @@ def run_all(tasks: list[Task], client, desc: str = "report", peaks: dict | None 
     The runner hands Dask a task when its dependencies are done and a worker thread is free, the
     highest-ranked first. (Given everything at once, Dask sends tasks to workers eagerly, and a worker
     starts the next task in its own queue before a task just made ready, of higher priority, reaches
-    it: an evaluation waited behind a whole training.) Dask places each task on a free worker and
-    runs it again elsewhere if its worker dies. At most `gpu_slots` GPU tasks run at once (None: no
-    limit); a CPU-only task may pass a GPU task that waits for a slot. A task that fails is named at once; the tasks that do not
-    need it go on, those that do are skipped, and at the end TaskFailed names every failure.
+    it: an evaluation waited behind a whole training. Dask holds tasks back on the scheduler only for
+    groups of many like tasks, "root-ish" ones, which a report's few named steps are not.) Dask places each
+    task on a free worker and runs it again elsewhere if its worker dies. At most `gpu_slots` GPU tasks run
+    at once (None: no limit); a CPU-only task may pass a GPU task that waits for a slot. A task that fails is
+    named at once; the tasks that do not need it go on, those that do are skipped, and at the end
+    TaskFailed names every failure.
     """
+    from distributed import wait
     check_graph(tasks)
     ranks = upward_ranks(tasks)
     token = uuid.uuid4().hex[:8]        # two reports on one scheduler never share a task
-    waiting = sorted(tasks, key=lambda t: -ranks[t.name])
+    waiting = sorted(tasks, key=lambda t: -ranks[t.name])     # a task's dependencies always come before it
+    running, seconds, failures, peaks = {}, {}, [], {} if peaks is None else peaks
+    if "dashboard" in client.scheduler_info().get("services", {}):
+        logger.info(f"Dask dashboard: {client.dashboard_link}")
     # a bar on a terminal; elsewhere (a log file) one line per finished step, no carriage-return updates
     bar = tqdm(total=len(tasks), desc=desc, unit="task", smoothing=0, disable=not sys.stderr.isatty())
-    with logging_redirect_tqdm(loggers=[logging.getLogger("vaelib")]):   # messages above the bar
-        return _run(tasks, client, waiting, ranks, token, bar, {} if peaks is None else peaks, gpu_slots)
-
-
-def _needing(failed: str, waiting: list[Task]) -> list[Task]:
-    """The waiting tasks that need `failed`, directly or through other waiting tasks."""
-    lost, found = {failed}, True
-    while found:
-        found = [t for t in waiting if t.name not in lost and lost & set(t.deps)]
-        lost |= {t.name for t in found}
-    return [t for t in waiting if t.name in lost]
-
-
-def _startable(waiting: list[Task], seconds: dict, free: int, gpu_free: float) -> list[Task]:
-    """The ready tasks to hand out now, highest rank first: at most `free`, of them at most `gpu_free` GPU tasks."""
-    chosen = []
-    for t in waiting:
-        if len(chosen) == free:
-            break
-        if all(d in seconds for d in t.deps) and (not t.gpu or gpu_free > 0):
-            chosen.append(t)
-            gpu_free -= t.gpu
-    return chosen
-
-
-def _run(tasks, client, waiting, ranks, token, bar, peaks, gpu_slots=None) -> dict[str, float]:
-    from distributed import wait
-    futures, name_of, seconds, running, failures, gpu_of = {}, {}, {}, set(), [], {}
-    if has_dashboard() and "dashboard" in client.scheduler_info().get("services", {}):
-        logger.info(f"Dask dashboard: {client.dashboard_link}")
     try:
-        while waiting or running:
-            free = max(1, worker_threads(client)) - len(running)   # asked each time: workers come and go
-            on_gpu = sum(gpu_of[f] for f in running)
-            gpu_free = float("inf") if gpu_slots is None else gpu_slots - on_gpu
-            for t in _startable(waiting, seconds, max(free, 0), gpu_free):
-                future = client.submit(_timed, t.run, *(futures[d] for d in t.deps), key=f"{t.name} #{token}",
-                                       priority=ranks[t.name], pure=False)
-                futures[t.name], name_of[future.key], gpu_of[future] = future, t.name, t.gpu
-                running.add(future)
-                waiting.remove(t)
-            try:
-                done, _ = wait(list(running), timeout=5, return_when="FIRST_COMPLETED")
-            except TimeoutError:     # nothing finished in 5 s: refresh the display
-                done = set()
-            for future in done:
-                running.discard(future)
-                name = name_of[future.key]
-                if future.status != "finished":
-                    why = str(future.exception())
-                    failures.append(why if why.startswith(name) else f"{name} failed: {why}")
-                    skipped = _needing(name, waiting)
-                    for t in skipped:
+        with logging_redirect_tqdm(loggers=[logging.getLogger("vaelib")]):   # messages above the bar
+            while waiting or running:
+                free = max(1, sum(w["nthreads"] for w in workers(client))) - len(running)
+                gpu_free = math.inf if gpu_slots is None else gpu_slots - sum(t.gpu for t in running.values())
+                for t in [t for t in waiting if all(d in seconds for d in t.deps)]:
+                    if free > 0 and (gpu_free > 0 or not t.gpu):
+                        running[client.submit(_timed, t.run, key=f"{t.name} #{token}", priority=ranks[t.name],
+                                              pure=False)] = t
                         waiting.remove(t)
-                    logger.error(f"{failures[-1]}" + (f" ({len(skipped)} step(s) that need it skipped)"
-                                                      if skipped else ""))
-                    bar.update(1 + len(skipped))
-                    continue
-                seconds[name], peak = future.result()
-                if peak is not None:
-                    peaks[name] = peak
-                bar.update(1)
-                logger.info(f"  [{len(seconds)}/{len(tasks)}] {name}: {seconds[name]:.0f}s"
-                            + (f", peak {peak:,.0f} MB" if peak else ""))
-            names = sorted(name_of[f.key] for f in running)
-            bar.set_postfix_str(f"{len(names)} running: {', '.join(names)}"[:120], refresh=True)
+                        free, gpu_free = free - 1, gpu_free - t.gpu
+                try:
+                    done = wait(list(running), timeout=5, return_when="FIRST_COMPLETED").done
+                except TimeoutError:     # nothing finished in 5 s: refresh the display
+                    done = set()
+                for future in done:
+                    t = running.pop(future)
+                    if future.status == "finished":
+                        seconds[t.name], peak = future.result()
+                        if peak is not None:
+                            peaks[t.name] = peak
+                        logger.info(f"  [{len(seconds)}/{len(tasks)}] {t.name}: {seconds[t.name]:.0f}s"
+                                    + (f", peak {peak:,.0f} MB" if peak else ""))
+                        bar.update(1)
+                        continue
+                    why, lost = str(future.exception()), {t.name}
+                    failures.append(why if why.startswith(t.name) else f"{t.name} failed: {why}")
+                    for w in list(waiting):
+                        if lost & set(w.deps):
+                            lost.add(w.name)
+                            waiting.remove(w)
+                    skipped = f" ({len(lost) - 1} step(s) that need it skipped)" if len(lost) > 1 else ""
+                    logger.error(failures[-1] + skipped)
+                    bar.update(len(lost))
+                names = sorted(t.name for t in running.values())
+                bar.set_postfix_str(f"{len(names)} running: {', '.join(names)}"[:120], refresh=True)
     except BaseException:
         client.cancel(list(running))
         raise
