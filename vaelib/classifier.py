@@ -1,8 +1,6 @@
 """`python -m vaelib.classifier`: the digit classifier, trained unless a fresh one is kept (the code is vaelib.evaluation.classifier)."""
 
-import sys
-
 from .evaluation.classifier import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

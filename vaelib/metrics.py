@@ -1,8 +1,6 @@
 """`python -m vaelib.metrics`: the evaluation step of one or more runs (the code is vaelib.evaluation.metrics)."""
 
-import sys
-
 from .evaluation.metrics import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

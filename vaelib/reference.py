@@ -1,8 +1,6 @@
 """`python -m vaelib.reference`: the reference run (make reference) (the code is vaelib.pipeline.reference)."""
 
-import sys
-
 from .pipeline.reference import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

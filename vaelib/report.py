@@ -1,8 +1,6 @@
 """`python -m vaelib.report`: the runner behind make report (the code is vaelib.pipeline.report)."""
 
-import sys
-
 from .pipeline.report import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -1,8 +1,6 @@
 """`python -m vaelib.writeup`: REPORT.md from results/ (the code is vaelib.analysis.writeup)."""
 
-import sys
-
 from .analysis.writeup import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -22,15 +22,10 @@ from .faults import Unwritable
 logger = logging.getLogger(__name__)
 
 
-def lock_path(target: Path | str) -> Path:
-    target = Path(target)
-    return target.parent / ".locks" / f"{target.name}.lock"
-
-
 @contextmanager
 def exclusive(target: Path | str):
     """Hold the lock of `target` for the block; wait (and say so) while another process holds it."""
-    path = lock_path(target)
+    path = Path(target).parent / ".locks" / f"{Path(target).name}.lock"
     holder = path.with_name(path.name + ".holder")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

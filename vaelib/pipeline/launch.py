@@ -120,12 +120,9 @@ def failure(what: str, code: int, stdout: str, stderr: str, watch: MemoryBudget)
 
 def in_dask_worker() -> bool:
     """True inside a task on a Dask worker (whose nanny may have set DASK_WORKER_ENV)."""
-    if "distributed" not in sys.modules:
-        return False
     try:
-        sys.modules["distributed"].get_worker()
-        return True
-    except ValueError:
+        return bool(sys.modules["distributed"].get_worker())
+    except (KeyError, ValueError):      # distributed not imported, or not in a worker
         return False
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import platform
-
 from ..analysis import tables
 from ..config.sweep import Sweep
 from ..data import datasets as data
@@ -27,7 +25,7 @@ def write_run_info(where: paths.Paths, sweep: Sweep, seconds: dict, wall: float,
                                             limit=sweep.train_limit if split == "train" else sweep.test_limit)[1])
                        for split in ("train", "test")},
             "threads_per_job": threads or "shared by the jobs of each machine", "cores": available_cores(),
-            "cpu": _cpu_name(), "wall_minutes": wall / 60, "peak_memory_mb": watch.mb,
+            "cpu": provenance.cpu()["model"], "wall_minutes": wall / 60, "peak_memory_mb": watch.mb,
             "all_cores_busy_share": watch.all_busy_share, "machine_cpu_use": watch.cpu_use,
             "minutes": {kind: sum(s for name, s in seconds.items() if name.startswith(kind)) / 60
                         for kind in ("classifier", "train", "evaluate", "0")},
@@ -53,9 +51,3 @@ def write_run_info(where: paths.Paths, sweep: Sweep, seconds: dict, wall: float,
     tables.save_record(info, where.results / "run.json", sort_keys=True)     # checked (analysis.schema)
     return info
 
-
-def _cpu_name() -> str:
-    try:
-        return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown"

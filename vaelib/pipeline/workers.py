@@ -69,11 +69,7 @@ class Plan:
     threads: int         # torch CPU threads per task
     reason: str
     gpu_slots: int = 0   # of the jobs, how many may hold a GPU at once (trainings, evaluations)
-    gpus: int = 0        # CUDA devices, used in turn: task i goes to cuda:(i mod gpus)
-
-    def device(self, index: int) -> str:
-        """The device of the `index`-th GPU task (round-robin over the devices)."""
-        return f"cuda:{index % self.gpus}" if self.gpus else "cpu"
+    gpus: int = 0        # CUDA devices, used in turn by the runs (pipeline.tasks.run_devices)
 
 
 def plan(cores: int, memory_mb: float, gpus: int = 0, gpu_memory_mb: float = 0.0) -> Plan:
