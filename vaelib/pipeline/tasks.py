@@ -110,13 +110,10 @@ def reference_tasks(cfg: RunConfig, runs_dir: Path, k: int, curve_images: int, t
     """The literature reference's graph: train (keeping the snapshots), then every snapshot's curve point and
     the whole-test-set NLL in pieces (config.reference)."""
     threads_arg = ["--threads", str(threads or 0), "--device", device]
-    train_args = ["-m", "vaelib", "train", "--arch", cfg.arch, "--latent-dim", str(cfg.latent_dim),
-                  "--dataset", cfg.dataset, "--epochs", str(cfg.epochs), "--batch-size", str(cfg.batch_size),
-                  "--lr", str(cfg.lr), "--seed", str(cfg.seed), "--runs-dir", str(runs_dir), *threads_arg,
-                  "--protocol", cfg.protocol, "--extend",
-                  "--quiet", "--snapshot-epochs", *map(str, snapshot_epochs(cfg.epochs)[:-1])]  # the last: weights.pt
-    train_args += [] if cfg.train_limit is None else ["--train-limit", str(cfg.train_limit)]
-    train_args += [] if cfg.test_limit is None else ["--test-limit", str(cfg.test_limit)]
+    whole = dataclasses.asdict(dataclasses.replace(cfg, num_threads=threads or 0, device=device))
+    train_args = ["-m", "vaelib", "train", "--runs-dir", str(runs_dir), "--extend", "--quiet",   # every setting:
+                  *(arg for k, v in whole.items() if v is not None for arg in (f"--{k.replace('_', '-')}", str(v))),
+                  "--snapshot-epochs", *map(str, snapshot_epochs(cfg.epochs)[:-1])]          # the last: weights.pt
     per_epoch = 20 * (cfg.train_limit or 60000) / 60000 * 20 / cfg.batch_size
     folder = runs_dir / cfg.name
     done = trained(cfg, folder)
