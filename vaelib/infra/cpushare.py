@@ -40,13 +40,11 @@ def registry() -> Path:
     return folder
 
 
-def running_jobs(folder: Path, own: Path | None = None) -> int:
-    """Live registered jobs (this one included): a file whose lock can be taken belongs to a dead job."""
+def running_jobs(folder: Path) -> int:
+    """Live registered jobs (this one included: its own lock, taken through another open file, blocks too):
+    a file whose lock can be taken belongs to a dead job."""
     count = 0
     for path in folder.glob("*.job"):
-        if path == own:
-            count += 1
-            continue
         try:
             with open(path, "a") as f:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -64,8 +62,10 @@ class CpuShare:
     `share.threads` and `share.reason` say what was chosen and why (logged and recorded by the run).
     """
 
-    def __init__(self, num_threads: int = 0, interval: float = 1.0, report: bool = False):
-        self.cores, self.interval, self.report = available_cores(), interval, report
+    INTERVAL = 1.0      # seconds between two counts of the running jobs
+
+    def __init__(self, num_threads: int = 0, report: bool = False):
+        self.cores, self.report, self.jobs, self._next = available_cores(), report, 1, 0.0
         env = os.environ.get("OMP_NUM_THREADS", "").strip()
         if num_threads:
             self.fixed, self.reason = int(num_threads), f"num_threads={num_threads} asked"
@@ -75,34 +75,30 @@ class CpuShare:
             self.fixed, self.reason = int(env), f"OMP_NUM_THREADS={env} set"
         else:
             self.fixed, self.reason = None, ""
-        self.threads, self._file, self._path, self._next = torch.get_num_threads(), None, None, 0.0
-        self.jobs = 1
+        self.threads = torch.get_num_threads()
 
     def __enter__(self) -> "CpuShare":
-        folder = registry()
-        self._path = folder / f"{os.getpid()}-{id(self)}.job"
+        self._path = registry() / f"{os.getpid()}-{id(self)}.job"
         self._file = open(self._path, "w")
         fcntl.flock(self._file, fcntl.LOCK_EX)
         self.adjust(force=True)
         return self
 
     def __exit__(self, *exc):
-        if self._file:
-            self._path.unlink(missing_ok=True)
-            self._file.close()
-            self._file = None
+        self._path.unlink(missing_ok=True)
+        self._file.close()
         return False
 
     def adjust(self, force: bool = False) -> int:
-        """Re-count the running jobs (at most once per `interval` s) and set torch's thread count."""
+        """Re-count the running jobs (at most once per INTERVAL s) and set torch's thread count."""
         now = time.monotonic()
         if not force and now < self._next:
             return self.threads
-        self._next = now + self.interval
+        self._next = now + self.INTERVAL
         if self.fixed is not None:
             threads = self.fixed
         else:
-            self.jobs = running_jobs(self._path.parent, self._path) if self._path else 1
+            self.jobs = running_jobs(self._path.parent)
             threads = max(1, self.cores // self.jobs)
             self.reason = f"{self.cores} cores shared by {self.jobs} running vaelib job(s)"
         if threads != torch.get_num_threads():
