@@ -24,14 +24,18 @@ def tree_rss_mb(root: int | None = None) -> float:
     return _tree_sum(root, lambda proc: proc.memory_info().rss)
 
 
-def _tree_sum(root, measure) -> float:
+def _tree(root: int | None) -> list:
+    """`root` (default: this process) and all its descendants, children first ([] when it has ended)."""
     try:
         top = psutil.Process(root)
-        procs = [top, *top.children(recursive=True)]
+        return [*top.children(recursive=True), top]
     except psutil.Error:
-        return 0.0
+        return []
+
+
+def _tree_sum(root, measure) -> float:
     total = 0
-    for proc in procs:
+    for proc in _tree(root):
         try:
             total += measure(proc)
         except psutil.Error:       # it ended meanwhile, or is not ours to read
@@ -41,12 +45,7 @@ def _tree_sum(root, measure) -> float:
 
 def kill_tree(root: int) -> None:
     """SIGKILL `root` and all its descendants (children first found, then killed together)."""
-    try:
-        top = psutil.Process(root)
-        procs = [*top.children(recursive=True), top]
-    except psutil.Error:
-        return
-    for proc in procs:
+    for proc in _tree(root):
         try:
             proc.kill()
         except psutil.Error:
