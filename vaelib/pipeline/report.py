@@ -97,7 +97,7 @@ def plan(args, argv) -> tuple[Sweep, paths.Paths, list[Task], dict]:
     machine = this_machine()
     jobs = args.jobs or machine.jobs
     budget = set_budget(jobs)
-    threads = None if args.scheduler else (max(1, available_cores() // jobs) if args.jobs else machine.threads)
+    threads = None if args.scheduler else max(1, available_cores() // jobs)     # the worker rule's threads
     if not (args.jobs or args.scheduler):
         print(f"local workers from the machine: {machine.reason} (--jobs overrides)")
     gpus = 0 if args.scheduler or args.device == "cpu" else machine.gpus
@@ -111,8 +111,7 @@ def plan(args, argv) -> tuple[Sweep, paths.Paths, list[Task], dict]:
 def render(sweep: Sweep, where: paths.Paths, done: dict, setup: dict) -> None:
     """results/run.json, the figure index, REPORT.md and the page, and what the report cost."""
     write_figure_index(where, sweep, setup["command"])
-    info = write_run_info(where, sweep, done["seconds"], done["wall"], done["watch"], done["workers"],
-                          setup["threads"], done["engine"], setup["command"], done["peaks"], setup["budget"])
+    info = write_run_info(where, sweep, done, setup)
     report = writeup.render_to(where.results, where.results.parent / "REPORT.md")
     page, models = site.build(sweep, where.runs, report, where.results.parent / "site")
     watch = done["watch"]

@@ -9,26 +9,29 @@ from ..core import iwae
 from ..evaluation import metrics
 from ..infra import paths, provenance
 from ..infra.cpushare import available_cores
-from ..infra.memwatch import PeakMemory
 from ..training import runs
 
 
-def write_run_info(where: paths.Paths, sweep: Sweep, seconds: dict, wall: float, watch: PeakMemory,
-                   jobs: int, threads: int | None, engine: str, command: str, peaks: dict | None = None,
-                   budget_mb: float | None = None) -> dict:
-    """results/run.json: what made this report, and how long each kind of step took."""
+# The kinds of step, by the start of their task names (pipeline.tasks; the notebooks' are 02_..05_)
+KINDS = {"classifier": "classifier", "train": "train", "evaluate": "evaluate", "notebooks": "0"}
+
+
+def write_run_info(where: paths.Paths, sweep: Sweep, done: dict, setup: dict) -> dict:
+    """results/run.json: what made this report (`setup`: pipeline.report.plan's), and how long each kind of
+    step took and how much memory (`done`: pipeline.schedule.execute's)."""
     run_prov = [runs.read_provenance(where.runs / c.name) or {} for c in sweep.configs()]
     first = runs.read_config(where.runs / sweep.configs()[0].name)
-    info = {"command": command, "sweep": sweep.to_params(), "jobs": jobs, "engine": engine,
+    watch, seconds = done["watch"], done["seconds"]
+    info = {"command": setup["command"], "sweep": sweep.to_params(), "jobs": done["workers"], "engine": done["engine"],
             "training": {k: getattr(first, k) for k in ("batch_size", "lr", "beta")},
             "images": {split: len(data.load(sweep.dataset, train=split == "train",
                                             limit=sweep.train_limit if split == "train" else sweep.test_limit)[1])
                        for split in ("train", "test")},
-            "threads_per_job": threads or "shared by the jobs of each machine", "cores": available_cores(),
-            "cpu": provenance.cpu()["model"], "wall_minutes": wall / 60, "peak_memory_mb": watch.mb,
+            "threads_per_job": setup["threads"] or "shared by the jobs of each machine", "cores": available_cores(),
+            "cpu": provenance.cpu()["model"], "wall_minutes": done["wall"] / 60, "peak_memory_mb": watch.mb,
             "all_cores_busy_share": watch.all_busy_share, "machine_cpu_use": watch.cpu_use,
-            "minutes": {kind: sum(s for name, s in seconds.items() if name.startswith(kind)) / 60
-                        for kind in ("classifier", "train", "evaluate", "0")},
+            "minutes": {kind: sum(s for name, s in seconds.items() if name.startswith(prefix)) / 60
+                        for kind, prefix in KINDS.items()},
             "training_minutes_in_histories": sum(
                 float(runs.load_history(where.runs / c.name)["seconds"].sum()) for c in sweep.configs()) / 60,
             "evaluation_minutes_in_metrics": sum(
@@ -41,13 +44,10 @@ def write_run_info(where: paths.Paths, sweep: Sweep, seconds: dict, wall: float,
             "devices": sorted({p.get("device", "unknown") for p in run_prov}),
             "evaluation_devices": sorted({metrics.read(where.runs / c.name)["provenance"].get("device", "cpu")
                                           for c in sweep.configs() if (where.runs / c.name / "metrics.json").is_file()}),
-            "report": provenance.record({**metrics.VERSIONS, **{f"iwae {a}": iwae.version(a) for a in sweep.archs}})}
-    info["minutes"]["notebooks"] = info["minutes"].pop("0")
-    info["task_peak_mb"] = {kind: max((mb for name, mb in (peaks or {}).items() if name.startswith(prefix)),
-                                      default=None)
-                            for kind, prefix in (("classifier", "classifier"), ("train", "train"),
-                                                 ("evaluate", "evaluate"), ("notebook", "0"))}
-    info["task_budget_mb"] = budget_mb
+            "report": provenance.record({**metrics.VERSIONS, **{f"iwae {a}": iwae.version(a) for a in sweep.archs}}),
+            "task_peak_mb": {kind.removesuffix("s"): max((mb for name, mb in done["peaks"].items()
+                                                          if name.startswith(prefix)), default=None)
+                             for kind, prefix in KINDS.items()},
+            "task_budget_mb": setup["budget"]}
     tables.save_record(info, where.results / "run.json", sort_keys=True)     # checked (analysis.schema)
     return info
-

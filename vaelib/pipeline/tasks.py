@@ -79,9 +79,10 @@ def build_tasks(sweep: Sweep, where: paths.Paths, threads: int | None, force: bo
             continue
         cmd = ["-m", "vaelib.metrics", str(where.runs / c.name), "--classifier", str(clf),
                "--iwae-k", str(iwae), "--device", devices[c.name], *threads_arg]
+        needs = tuple(t.name for t in tasks if t.name in (f"train {c.name}", "classifier"))   # reused: no task
         iwae_cost = (700 if c.arch == "conv" else 140) * (iwae / 1000) * ((sweep.test_limit or 10000) / 10000)
         tasks.append(Task(f"evaluate {c.name}", partial(launch.python, cmd, f"evaluate {c.name}"),
-                          cost=iwae_cost + 15 * scale, deps=named(tasks, f"train {c.name}", "classifier"), gpu=on_gpu,
+                          cost=iwae_cost + 15 * scale, deps=needs, gpu=on_gpu,
                           here=partial(evaluate_run, where.runs / c.name, clf, iwae_k=iwae or None)))
     everything = tuple(t.name for t in tasks)
     tasks.append(Task("results tables", partial(write_all, sweep, where), deps=everything,
@@ -91,11 +92,6 @@ def build_tasks(sweep: Sweep, where: paths.Paths, threads: int | None, force: bo
         tasks.append(Task(nb, partial(launch.notebook, nb, where.executed / f"{nb}.ipynb", common),
                           cost=30, deps=everything + ("results tables",)))
     return tasks
-
-
-def named(tasks: list[Task], *names: str) -> tuple:
-    """Those of `names` that are tasks of the graph (a reused step is not)."""
-    return tuple(n for n in names if any(t.name == n for t in tasks))
 
 
 def trained(cfg: RunConfig, folder: Path) -> bool:

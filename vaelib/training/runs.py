@@ -64,30 +64,12 @@ def read_provenance(folder: Path) -> dict | None:
 def is_stale(folder: Path, version: int) -> bool:
     """True when the folder holds a run that training version `version` did not make (the reuse rule,
     infra.provenance.is_fresh)."""
-    if read_config(folder) is None:
-        return False
-    return not provenance.is_fresh(read_provenance(folder), {"training": version})
-
-
-def move_aside(folder: Path, why: str = "replaced") -> Path:
-    """Keep an old run under a new name rather than deleting it."""
-    aside = folder.with_name(f"{folder.name}.{why}-{time.strftime('%Y%m%d-%H%M%S')}")
-    os.replace(folder, aside)
-    return aside
+    return read_config(folder) is not None and not provenance.is_fresh(read_provenance(folder), {"training": version})
 
 
 def config_differences(saved: RunConfig, config: RunConfig) -> dict:
     old, wanted = saved.identity(), config.identity()
     return {k: (old[k], wanted[k]) for k in IDENTITY if old[k] != wanted[k]}
-
-
-def _ensure_writable(folder: Path, what: str) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise Unwritable(f"cannot create the {what} {folder}: {e.strerror}; choose another runs_dir") from e
-    if not os.access(folder, os.W_OK):
-        raise Unwritable(f"the {what} {folder} is not writable; choose another runs_dir")
 
 
 def prepare(config: RunConfig, version: int, runs_dir: Path | str = RUNS_DIR, force: bool = False,
@@ -100,7 +82,12 @@ def prepare(config: RunConfig, version: int, runs_dir: Path | str = RUNS_DIR, fo
     that differs only by fewer epochs go on to `config.epochs` (its last weights kept as a snapshot).
     """
     runs_dir = Path(runs_dir)
-    _ensure_writable(runs_dir, "runs folder")
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise Unwritable(f"cannot create the runs folder {runs_dir}: {e.strerror}; choose another runs_dir") from e
+    if not os.access(runs_dir, os.W_OK):
+        raise Unwritable(f"the runs folder {runs_dir} is not writable; choose another runs_dir")
     folder = runs_dir / config.name
     saved = read_config(folder)
     if saved is None and folder.exists() and any(folder.iterdir()):
@@ -124,7 +111,7 @@ def prepare(config: RunConfig, version: int, runs_dir: Path | str = RUNS_DIR, fo
                 f"retrain it (the old folder is kept as {folder.name}.replaced-<time>), or keep_stale=True "
                 f"(--keep-stale) to use it as it is.")
         if force:
-            move_aside(folder)
+            os.replace(folder, folder.with_name(f"{folder.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}"))  # kept
         elif is_finished(folder):
             return folder, "finished"
         else:
