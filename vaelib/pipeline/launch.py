@@ -82,8 +82,7 @@ def python(args: list[str], what: str, extra_env: dict | None = None, budget_mb:
     StepFailed with one line when it fails: its own error line, or its memory over the budget, or the
     signal that killed it."""
     budget = budget_mb or task_budget_mb()
-    cmd = [sys.executable, "-m", "vaelib.pipeline.launch", str(os.getpid()),
-           sys.executable, *args]
+    cmd = [sys.executable, "-m", "vaelib.pipeline.launch", str(os.getpid()), sys.executable, *args]
     env = {k: v for k, v in os.environ.items() if not (in_dask_worker() and k in DASK_WORKER_ENV)}
     env.update({**MALLOC_ENV, **(extra_env or {})})
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)

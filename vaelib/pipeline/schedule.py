@@ -16,6 +16,7 @@ up alone at the end. One progress bar for the whole report.
 
 from __future__ import annotations
 
+import functools
 import graphlib
 import importlib.util
 import logging
@@ -52,20 +53,13 @@ class TaskFailed(StepFailed):
 
 def upward_ranks(tasks: list[Task]) -> dict[str, float]:
     """Each task's cost plus the largest rank among the tasks that depend on it."""
-    dependents: dict[str, list[str]] = {t.name: [] for t in tasks}
-    for t in tasks:
-        for d in t.deps:
-            dependents[d].append(t.name)
-    cost, ranks = {t.name: t.cost for t in tasks}, {}
+    cost = {t.name: t.cost for t in tasks}
 
+    @functools.cache
     def rank(name: str) -> float:
-        if name not in ranks:
-            ranks[name] = cost[name] + max((rank(n) for n in dependents[name]), default=0.0)
-        return ranks[name]
+        return cost[name] + max((rank(t.name) for t in tasks if name in t.deps), default=0.0)
 
-    for t in tasks:
-        rank(t.name)
-    return ranks
+    return {name: rank(name) for name in cost}
 
 
 def check_graph(tasks: list[Task]) -> None:
