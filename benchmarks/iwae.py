@@ -2,7 +2,7 @@
 
     MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=1073741824 \\
         python -m benchmarks.iwae runs/conv_50_s0 [--images 40] [--repeats 3] [--against /tmp/old]
-                                                                          # vaelib.pipeline.launch.MALLOC_ENV
+                                                                          # vaelib.pipeline.schedule.MALLOC_ENV
 
 For each run: this machine's float32 peak (benchmarks.machine.matmul_rate) and one thread's copy bandwidth
 (benchmarks.machine.bandwidths, by array size), measured in this process before every repeat; the bound's time on --images test images; and

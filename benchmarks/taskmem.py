@@ -43,7 +43,7 @@ def full_evaluations(out: Path, clf: Path) -> None:
     """The evaluation step on all 10,000 test images (K = 1,000) of a linear and a conv model, as the
     runner starts it: its peak, and its largest PSS in each quarter of its time (flat when nothing leaks)."""
     import os
-    from vaelib.pipeline.launch import MALLOC_ENV
+    from vaelib.pipeline.schedule import MALLOC_ENV
     runs = out / "full_runs"
     print("\n| evaluation, 10,000 test images, K = 1,000 | peak PSS (MB) | largest PSS by quarter of the time (MB) "
           "| wall (s) |\n|---|---:|---|---:|")
@@ -74,7 +74,7 @@ def main() -> None:
     clf = classifier_path(runs)
     rows["classifier"] = peak(py + ["vaelib.classifier", str(clf), "--threads", "1"])
     import os
-    from vaelib.pipeline.launch import MALLOC_ENV
+    from vaelib.pipeline.schedule import MALLOC_ENV
     env = {**os.environ, **MALLOC_ENV}          # as the runner starts an evaluation
     rows["evaluate"] = peak(py + ["vaelib.metrics", str(runs / "conv_10_s0"), "--classifier", str(clf),
                                   "--iwae-k", "1000", "--threads", "1"], env)

@@ -3,7 +3,7 @@
     python -m benchmarks.watch [--mb 1000] [--seconds 20]
 
 Starts a child that holds `--mb` of touched memory (a training step's size) and watches it with the runner's
-MemoryBudget (vaelib.pipeline.launch) for `--seconds` at each setting: PSS every 0.5 s (the rule before this
+MemoryBudget (vaelib.pipeline.schedule) for `--seconds` at each setting: PSS every 0.5 s (the rule before this
 session), every 2 s, and every 10 s (today's), the RSS read every 0.5 s in the last two. Prints the runner's
 CPU time (user + kernel: reading PSS is the kernel walking the child's page tables) per minute watched, and
 per PSS read. The report runs two such watchers at once, and its own whole-tree reading beside them.
@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-from vaelib.pipeline.launch import MemoryBudget
+from vaelib.pipeline.schedule import MemoryBudget
 
 HOLD = "import sys, time; b = bytearray({n}); b[::4096] = b'x' * len(b[::4096]); print('ready', flush=True); time.sleep(3600)"
 

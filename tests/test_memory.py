@@ -11,8 +11,7 @@ import pytest
 
 from vaelib.config.run import RunConfig
 from vaelib.infra.faults import StepFailed
-from vaelib.pipeline.launch import MALLOC_ENV, python
-from vaelib.pipeline.schedule import Task, TaskFailed, cluster, run_all
+from vaelib.pipeline.schedule import MALLOC_ENV, Task, TaskFailed, cluster, python, run_all
 from vaelib.training.engine import train
 
 # The bound on `images` test images in a process started as the runner starts an evaluation; at every chunk

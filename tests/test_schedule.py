@@ -1,10 +1,9 @@
 """The report's engine on a Dask LocalCluster: dependencies respected, the costliest chain first,
-failures named. Tasks are real subprocesses (vaelib.pipeline.launch) that note when they ran in a file."""
+failures named. Tasks are real subprocesses (vaelib.pipeline.schedule.python) that note when they ran in a file."""
 
 import pytest
 
-from vaelib.pipeline.launch import python
-from vaelib.pipeline.schedule import Task, TaskFailed, check_graph, cluster, run_all, upward_ranks
+from vaelib.pipeline.schedule import Task, TaskFailed, check_graph, cluster, python, run_all, upward_ranks
 
 
 

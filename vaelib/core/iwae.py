@@ -166,7 +166,7 @@ def iwae_bound(model: VAE, x: torch.Tensor, k: int = 1000, samples_per_chunk: in
     With k = 1 it is the ELBO (in expectation); it rises towards log p(x) as k grows. Images are
     processed a few at a time so that their k decoded samples stay cache-sized (~2,000 decodes), on
     bound_decoder's copy of the decoder. Run it in a process started with glibc's malloc thresholds fixed
-    (pipeline.launch.MALLOC_ENV: the runner starts every step so): the chunk's tensors have the same
+    (pipeline.schedule.MALLOC_ENV: the runner starts every step so): the chunk's tensors have the same
     sizes every chunk, so freed blocks are reused as they are, neither returned to the kernel and
     faulted in again (a low mmap threshold) nor fragmenting the heap (glibc's moving threshold).
     """

@@ -19,8 +19,7 @@ from ..evaluation.nll import cached
 from ..infra import paths
 from ..training import runs
 from ..training.engine import TRAINING_VERSION, train
-from . import launch
-from .schedule import Task
+from .schedule import Task, notebook, python
 
 ANALYSIS = ("02_compare_losses", "03_explore_latent_space", "04_embed_test_set", "05_beyond")
 
@@ -54,7 +53,7 @@ def build_tasks(sweep: Sweep, where: paths.Paths, threads: int | None, force: bo
     # the classifier trains on the first GPU when the runs do (it is fresh only for the device type it was made on)
     clf_device = "cuda:0" if gpus > 0 and device in ("auto", "cuda") else ("cpu" if device == "auto" else device)
     tasks = [] if not force and classifier.is_fresh(clf, "mnist", sweep.train_limit, clf_device.split(":")[0]) else \
-        [Task("classifier", partial(launch.python, ["-m", "vaelib.classifier", str(clf), *threads_arg,
+        [Task("classifier", partial(python, ["-m", "vaelib.classifier", str(clf), *threads_arg,
                                                         "--device", clf_device]
                                         + ([] if sweep.train_limit is None else ["--train-limit", str(sweep.train_limit)]),
                                         "classifier"),
@@ -69,7 +68,7 @@ def build_tasks(sweep: Sweep, where: paths.Paths, threads: int | None, force: bo
         on_gpu = devices[c.name].startswith("cuda")
         reused = not params["force"] and trained(c, where.runs / c.name)
         if not reused:
-            tasks.append(Task(f"train {c.name}", partial(launch.notebook, "01_train", out, params),
+            tasks.append(Task(f"train {c.name}", partial(notebook, "01_train", out, params),
                               cost=TRAIN_SECONDS[c.arch] * scale + 5, gpu=on_gpu,
                               here=partial(train, RunConfig(**config), where.runs, force=params["force"], progress=False,
                                            keep_stale=keep_stale)))
@@ -81,7 +80,7 @@ def build_tasks(sweep: Sweep, where: paths.Paths, threads: int | None, force: bo
                "--iwae-k", str(iwae), "--device", devices[c.name], *threads_arg]
         needs = tuple(t.name for t in tasks if t.name in (f"train {c.name}", "classifier"))   # reused: no task
         iwae_cost = (700 if c.arch == "conv" else 140) * (iwae / 1000) * ((sweep.test_limit or 10000) / 10000)
-        tasks.append(Task(f"evaluate {c.name}", partial(launch.python, cmd, f"evaluate {c.name}"),
+        tasks.append(Task(f"evaluate {c.name}", partial(python, cmd, f"evaluate {c.name}"),
                           cost=iwae_cost + 15 * scale, deps=needs, gpu=on_gpu,
                           here=partial(evaluate_run, where.runs / c.name, clf, iwae_k=iwae or None)))
     everything = tuple(t.name for t in tasks)
@@ -89,7 +88,7 @@ def build_tasks(sweep: Sweep, where: paths.Paths, threads: int | None, force: bo
                       here=partial(write_all, sweep, where)))
     common = {**where.as_params(), "sweep": sweep.to_params(), "smoke_test": False}
     for nb in ANALYSIS:
-        tasks.append(Task(nb, partial(launch.notebook, nb, where.executed / f"{nb}.ipynb", common),
+        tasks.append(Task(nb, partial(notebook, nb, where.executed / f"{nb}.ipynb", common),
                           cost=30, deps=everything + ("results tables",)))
     return tasks
 
@@ -113,7 +112,7 @@ def reference_tasks(cfg: RunConfig, runs_dir: Path, k: int, curve_images: int, t
     per_epoch = 20 * (cfg.train_limit or 60000) / 60000 * 20 / cfg.batch_size
     folder = runs_dir / cfg.name
     done = trained(cfg, folder)
-    tasks = [] if done else [Task("train reference", partial(launch.python, train_args, "train reference"),
+    tasks = [] if done else [Task("train reference", partial(python, train_args, "train reference"),
                                   cost=per_epoch * cfg.epochs)]
     n = test_size(cfg)
     steps = [(e, 0, min(curve_images, n), "test") for e in snapshot_epochs(cfg.epochs)]
@@ -126,6 +125,6 @@ def reference_tasks(cfg: RunConfig, runs_dir: Path, k: int, curve_images: int, t
         label = f"NLL epoch {epoch}, {split} images {a}-{b}" + ("" if draw is None else f", binarization {draw}")
         args = ["-m", "vaelib.evaluation.nll", str(folder), "--epoch", str(epoch), "--k", str(kk),
                 "--images", f"{a}-{b}", "--split", split, *threads_arg] + ([] if draw is None else ["--draw", str(draw)])
-        tasks.append(Task(label, partial(launch.python, args, label),
+        tasks.append(Task(label, partial(python, args, label),
                           cost=0.12 * kk / 1000 * (b - a), deps=() if done else ("train reference",)))
     return tasks

@@ -30,7 +30,7 @@ BUDGET_ENV = "VAELIB_TASK_MB"
 def task_budget_mb() -> float:
     """The memory one task may take: $VAELIB_TASK_MB (the report and the reference set it to `share_mb`
     of the machine when the user has not), else the largest kind's planned peak. The runner stops a task
-    that passes it (pipeline.launch.MemoryBudget)."""
+    that passes it (pipeline.schedule.MemoryBudget)."""
     value = os.environ.get(BUDGET_ENV, "")
     try:
         return float(value) if value else float(max(TASK_MB.values()))
