@@ -83,10 +83,6 @@ HELP = {"arch": f"one of: {', '.join(ARCHS)}", "latent_dim": "latent dimension d
         "num_threads": "torch threads (0: share the cores with the other vaelib jobs running on this machine)"}
 
 
-def param_table(sweep: Sweep = Sweep()) -> pd.DataFrame:
-    return tables.params(sweep.archs, sweep.dims)
-
-
 @guard
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vaelib", description="Train and inspect MNIST VAEs.",
@@ -119,7 +115,8 @@ def main(argv=None) -> int:
         print("\n".join(compare(your_runs(Path(args.run)), Path(args.results))))
         return 0
     if args.command == "params":
-        print(param_table().pivot(index="latent_dim", columns="arch", values="params").to_string())
+        sweep = Sweep()
+        print(tables.params(sweep.archs, sweep.dims).pivot(index="latent_dim", columns="arch", values="params").to_string())
         return 0
     config = RunConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(RunConfig)})
     run = train(config, args.runs_dir, force=args.force, progress=not args.quiet, keep_stale=args.keep_stale,
