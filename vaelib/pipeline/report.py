@@ -32,6 +32,7 @@ from ..infra import paths
 from ..infra.cpushare import available_cores
 from ..site import build as site
 from ..training.engine import TRAINING_VERSION
+from . import cost
 from .runinfo import write_run_info
 from .schedule import SCHEDULER_ENV, Task, execute
 from .tasks import build_tasks, stale_runs
@@ -105,14 +106,16 @@ def plan(args, argv) -> tuple[Sweep, paths.Paths, list[Task], dict]:
                         args.device, gpus)
     command = " ".join(["python -m vaelib.report", *(sys.argv[1:] if argv is None else argv)]).strip()
     return sweep, where, tasks, {"jobs": jobs, "threads": threads, "budget": budget, "command": command,
-                                 "gpu_slots": machine.gpu_slots if gpus else None}
+                                 "gpu_slots": machine.gpu_slots if gpus else None,
+                                 "estimate": cost.summary(tasks, jobs)}
 
 
 def render(sweep: Sweep, where: paths.Paths, done: dict, setup: dict) -> None:
     """results/run.json, the figure index, REPORT.md and the page, and what the report cost."""
     write_figure_index(where, sweep, setup["command"])
     info = write_run_info(where, sweep, done["seconds"], done["wall"], done["watch"], done["workers"],
-                          setup["threads"], done["engine"], setup["command"], done["peaks"], setup["budget"])
+                          setup["threads"], done["engine"], setup["command"], done["peaks"], setup["budget"],
+                          setup["estimate"])
     report = writeup.render_to(where.results, where.results.parent / "REPORT.md")
     page, models = site.build(sweep, where.runs, report, where.results.parent / "site")
     watch = done["watch"]
@@ -121,6 +124,7 @@ def render(sweep: Sweep, where: paths.Paths, done: dict, setup: dict) -> None:
           f"together) {watch.mb:.0f} MB; every core busy {100 * watch.all_busy_share:.0f}% of the time "
           f"(machine CPU use {100 * watch.cpu_use:.0f}%); the largest step "
           f"{max(done['peaks'].values(), default=0):,.0f} MB against its budget of {setup['budget']:,.0f} MB")
+    print(cost.compare(setup["estimate"], info["minutes"], done["wall"] / 60))
     print(f"total wall time: {done['wall'] / 60:.1f} min; figures in {where.figures}, tables in {where.results}, "
           f"executed notebooks in {where.executed}, write-up {report}, the page {page} "
           f"({models.stat().st_size / 2 ** 20:.1f} MiB of decoders beside it)")
@@ -137,6 +141,7 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return BAD_INPUT
     print(f"report over {len(sweep.configs())} runs ({sweep.to_params()}) into {where.runs.parent}")
+    print(cost.said(setup["estimate"], len(tasks)))
     done = execute(tasks, setup["jobs"], args.scheduler, source, gpu_slots=setup["gpu_slots"])
     render(sweep, where, done, setup)
     return 0

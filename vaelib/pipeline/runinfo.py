@@ -13,11 +13,12 @@ from ..infra import paths, provenance
 from ..infra.cpushare import available_cores
 from ..infra.memwatch import PeakMemory
 from ..training import runs
+from .cost import kind
 
 
 def write_run_info(where: paths.Paths, sweep: Sweep, seconds: dict, wall: float, watch: PeakMemory,
                    jobs: int, threads: int | None, engine: str, command: str, peaks: dict | None = None,
-                   budget_mb: float | None = None) -> dict:
+                   budget_mb: float | None = None, estimate: dict | None = None) -> dict:
     """results/run.json: what made this report, and how long each kind of step took."""
     run_prov = [runs.read_provenance(where.runs / c.name) or {} for c in sweep.configs()]
     first = runs.read_config(where.runs / sweep.configs()[0].name)
@@ -29,8 +30,8 @@ def write_run_info(where: paths.Paths, sweep: Sweep, seconds: dict, wall: float,
             "threads_per_job": threads or "shared by the jobs of each machine", "cores": available_cores(),
             "cpu": _cpu_name(), "wall_minutes": wall / 60, "peak_memory_mb": watch.mb,
             "all_cores_busy_share": watch.all_busy_share, "machine_cpu_use": watch.cpu_use,
-            "minutes": {kind: sum(s for name, s in seconds.items() if name.startswith(kind)) / 60
-                        for kind in ("classifier", "train", "evaluate", "0")},
+            "minutes": {k: sum(s for name, s in seconds.items() if kind(name) == k) / 60
+                        for k in ("classifier", "train", "evaluate", "notebooks")}, "estimate": estimate,
             "training_minutes_in_histories": sum(
                 float(runs.load_history(where.runs / c.name)["seconds"].sum()) for c in sweep.configs()) / 60,
             "evaluation_minutes_in_metrics": sum(
@@ -44,7 +45,6 @@ def write_run_info(where: paths.Paths, sweep: Sweep, seconds: dict, wall: float,
             "evaluation_devices": sorted({metrics.read(where.runs / c.name)["provenance"].get("device", "cpu")
                                           for c in sweep.configs() if (where.runs / c.name / "metrics.json").is_file()}),
             "report": provenance.record({**metrics.VERSIONS, **{f"iwae {a}": iwae.version(a) for a in sweep.archs}})}
-    info["minutes"]["notebooks"] = info["minutes"].pop("0")
     info["task_peak_mb"] = {kind: max((mb for name, mb in (peaks or {}).items() if name.startswith(prefix)),
                                       default=None)
                             for kind, prefix in (("classifier", "classifier"), ("train", "train"),
