@@ -1,9 +1,9 @@
 """What a report will cost, said before it starts; each task's estimate is also its cost in the runner's order.
 
 Each step's seconds are timed here, at the report's threads per task and on its device, from a little of the
-step's own work: two batches of each model's training epoch (after one to warm up, on random pixels: the time of a
-dense step does not depend on them), its per-epoch test loss on one evaluation batch, its IWAE bound on a few chunks
-of images, the evaluation's other metrics on one batch, a few batches of the classifier's training. Each is scaled by
+step's own work, each timed once after once to warm up, on random pixels (the time of a dense step does not depend
+on them): one batch of each model's training, its test loss and its evaluation's other metrics on a few hundred
+images, its IWAE bound on one chunk of images against three, two batches of the classifier's training. Each is scaled by
 how many of them the step does. A step's start-up (a fresh interpreter importing what the steps import) is timed
 once; the notebooks' seconds are those of the last report in the same results/ folder where it recorded them.
 The wall time is the tasks laid out on the workers in the runner's order (highest upward rank first, each on the
@@ -14,10 +14,13 @@ report: the report prints it first and, at the end, how the work compared (resul
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from functools import cache
@@ -26,7 +29,7 @@ from pathlib import Path
 import torch
 
 from ..config.run import RunConfig
-from ..core.bounds import EVAL_BATCH, mean_loss
+from ..core.bounds import mean_loss
 from ..core.iwae import SAMPLES_PER_CHUNK, iwae_bound
 from ..data import datasets as data
 from ..infra.devices import resolve_device
@@ -62,82 +65,122 @@ def images(dataset: str, train: bool, limit: int | None) -> int:
     return min(total, limit or total)
 
 
-@cache
-def startup() -> float:
-    """Seconds for a fresh interpreter to import what a training and an evaluation step import."""
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import papermill, vaelib.training.engine, vaelib.evaluation.metrics"],
-                   check=True)
-    return time.perf_counter() - start
+PROBE = RunConfig("linear", 2, epochs=1, train_limit=128, test_limit=128, device="cpu")   # trains one batch
+
+
+def startup(kind: str = "train") -> float:
+    """Seconds of a step that does almost nothing, "train" or "evaluate": notebook 01 through papermill on one batch
+    of PROBE (its kernel, imports, cells and figures), and a fresh interpreter importing the evaluation and loading
+    the data it reads. The two run once, side by side, as the report's workers run steps."""
+    return _startups()[kind]
 
 
 @cache
-def _rates(arch: str, latent_dim: int, protocol: str, batch_size: int, device_name: str, n_threads: int | None,
-           iwae_k: int) -> dict:
-    """Seconds of one training batch, of one evaluation batch's loss, of one test image's bound (at `iwae_k`)
-    and of the evaluation's other metrics on one evaluation batch, for a fresh model of this shape."""
-    from ..evaluation import classifier
-    from ..evaluation.latent import encode_means, latent_diagnostics
-    from ..evaluation.metrics import reconstruction_accuracy
+def _startups() -> dict:
+    from concurrent.futures import ThreadPoolExecutor
+    from .launch import notebook
+    folder = Path(tempfile.mkdtemp(prefix="vaelib-probe-"))
+    params = {"config": dataclasses.asdict(PROBE), "runs_dir": str(folder), "force": True, "keep_stale": False,
+              "smoke_test": False, "teach": False}
+    load = "from vaelib.data import datasets as d; [d.load('mnist', train=t) for t in (True, False)]"
+    steps = {"train": lambda: notebook("01_train", folder / "probe.ipynb", params),
+             "evaluate": lambda: subprocess.run([sys.executable, "-c", f"import vaelib.evaluation.metrics; {load}"],
+                                                check=True)}
+
+    def seconds(step) -> float:
+        start = time.perf_counter()
+        step()
+        return time.perf_counter() - start
+
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            return dict(zip(steps, pool.map(seconds, steps.values())))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+SLICE = 250        # images of a timed evaluation (each metric's time grows with its images)
+
+
+@cache
+def _model(arch: str, latent_dim: int, protocol: str, batch_size: int, device_name: str, n_threads: int | None):
+    """A fresh model of this shape with its optimizer, generators and step, and random images to time it on."""
     from ..training.engine import start
     device = resolve_device(device_name)
     config = RunConfig(arch, latent_dim, batch_size=batch_size, protocol=protocol)
-    x = torch.rand(max(batch_size, EVAL_BATCH), 1, 28, 28, generator=torch.Generator().manual_seed(0)).to(device)
-    y = torch.zeros(len(x), dtype=torch.long, device=device)
+    x = torch.rand(max(batch_size, SLICE), 1, 28, 28, generator=torch.Generator().manual_seed(0)).to(device)
     with threads(n_threads):
-        model, optimizer, generators, step = start(config, x, device)
-        one_batch = x[:batch_size]
-        out = {"step": timed(lambda: _epoch(model, optimizer, step, one_batch, config, generators), device),
-               "eval_batch": timed(lambda: mean_loss(model, x[:EVAL_BATCH]), device)}
-        clf = classifier.DigitCNN().to(device).eval()
-        out["other_batch"] = timed(lambda: (reconstruction_accuracy(model, clf, x[:EVAL_BATCH], y[:EVAL_BATCH]),
-                                            encode_means(model, x[:EVAL_BATCH]),
-                                            latent_diagnostics(model, x[:EVAL_BATCH])), device, repeat=1)
-        out["bound_image"] = _bound_image(model, x, iwae_k, device) if iwae_k else 0.0
-    return out
+        return config, device, x, start(config, x, device)
 
 
-def _bound_image(model, x: torch.Tensor, k: int, device: torch.device) -> float:
-    """Seconds of one test image's bound: one chunk of images against three (core.iwae), the set-up cancelled."""
+@cache
+def _rates(*shape) -> dict:
+    """Seconds of one training batch, and per image of the loss, of the reconstruction accuracy with the latent
+    diagnostics, and of the k-NN's encoding."""
+    from ..evaluation import classifier
+    from ..evaluation.latent import encode_means, latent_diagnostics
+    from ..evaluation.metrics import reconstruction_accuracy
+    from ..training.engine import train_epoch
+    config, device, x, (model, optimizer, generators, step) = _model(*shape)
+    y, clf, few = torch.zeros(SLICE, dtype=torch.long, device=device), classifier.DigitCNN().to(device).eval(), x[:SLICE]
+    with threads(shape[-1]):
+        return {"step": timed(lambda: train_epoch(model, optimizer, step, x[:config.batch_size], config, generators,
+                                                  epoch=1), device, repeat=1),
+                "eval_image": timed(lambda: mean_loss(model, few), device, repeat=1) / SLICE,
+                "read_image": timed(lambda: (reconstruction_accuracy(model, clf, few, y), latent_diagnostics(model, few)),
+                                    device, repeat=1) / SLICE,
+                "encode_image": timed(lambda: encode_means(model, few), device, repeat=1) / SLICE}
+
+
+@cache
+def _bound_image(*shape_and_k) -> float:
+    """Seconds of one test image's IWAE bound at K: one chunk of images (core.iwae) against three, so that the
+    bound's set-up cancels."""
+    *shape, k = shape_and_k
+    config, device, x, (model, *_) = _model(*shape)
     chunk = max(1, min(SAMPLES_PER_CHUNK // k, len(x) // 3))
-    one, three = (timed(lambda n=n: iwae_bound(model, x[:n * chunk], k=k), device, repeat=1) for n in (1, 3))
+    with threads(shape[-1]):
+        one, three = (timed(lambda n=n: iwae_bound(model, x[:n * chunk], k=k), device, repeat=1) for n in (1, 3))
     return max(three - one, 0.0) / (2 * chunk)
 
 
-def _epoch(model, optimizer, step, x, config: RunConfig, generators: dict) -> None:
-    from ..training.engine import train_epoch
-    train_epoch(model, optimizer, step, x, config, generators, epoch=1)
+def _shape(config: RunConfig, threads_per_task: int | None) -> tuple:
+    return config.arch, config.latent_dim, config.protocol, config.batch_size, config.device, threads_per_task
 
 
 def train_seconds(config: RunConfig, threads_per_task: int | None) -> float:
     """A training step: its start-up, its epochs' batches and each epoch's test loss."""
-    r = _rates(config.arch, config.latent_dim, config.protocol, config.batch_size, config.device, threads_per_task, 0)
+    r = _rates(*_shape(config, threads_per_task))
     batches = math.ceil(images(config.dataset, True, config.train_limit) / config.batch_size)
-    tests = images(config.dataset, False, config.test_limit) / EVAL_BATCH
-    return startup() + config.epochs * (batches * r["step"] + tests * r["eval_batch"])
+    return startup() + config.epochs * (batches * r["step"]
+                                        + images(config.dataset, False, config.test_limit) * r["eval_image"])
 
 
 def evaluate_seconds(config: RunConfig, iwae_k: int, threads_per_task: int | None) -> float:
     """An evaluation step: its start-up, the test ELBO, the bound (where it has one) and the other metrics (the
     k-NN's encoding of the training images counted, its search left out)."""
-    r = _rates(config.arch, config.latent_dim, config.protocol, config.batch_size, config.device, threads_per_task,
-               iwae_k)
-    n_test = images(config.dataset, False, config.test_limit)
-    n_train = images(config.dataset, True, config.train_limit)
-    return startup() + n_test * (r["eval_batch"] / EVAL_BATCH + r["bound_image"]) \
-        + (n_test + n_train) * r["other_batch"] / EVAL_BATCH
+    r = _rates(*_shape(config, threads_per_task))
+    n_test, n_train = (images(config.dataset, train, limit) for train, limit in ((False, config.test_limit),
+                                                                                  (True, config.train_limit)))
+    bound = _bound_image(*_shape(config, threads_per_task), iwae_k) if iwae_k else 0.0
+    return startup("evaluate") + n_test * (r["eval_image"] + bound + r["read_image"]) + (n_test + n_train) * r["encode_image"]
 
 
 def classifier_seconds(train_limit: int | None, threads_per_task: int | None, device_name: str,
                        epochs: int = 5, batch_size: int = 128) -> float:
-    """The digit classifier's training: its start-up and `epochs` passes over the training images."""
-    from ..evaluation.classifier import fit
+    """The digit classifier's step: its start-up, `epochs` passes over the training images, and its reading of the
+    test images (the accuracy it records)."""
+    from ..evaluation.classifier import DigitCNN, fit, predict
     device = resolve_device(device_name)
-    x = torch.rand(2 * batch_size, 1, 28, 28).to(device)
+    x = torch.rand(max(2 * batch_size, SLICE), 1, 28, 28).to(device)
     y = torch.zeros(len(x), dtype=torch.long, device=device)
     with threads(threads_per_task):
-        two = timed(lambda: fit(x, y, epochs=1, batch_size=batch_size, progress=False), device, repeat=1)
-    return startup() + epochs * math.ceil(images("mnist", True, train_limit) / batch_size) * two / 2
+        two = timed(lambda: fit(x[:2 * batch_size], y[:2 * batch_size], epochs=1, batch_size=batch_size,
+                                progress=False), device, repeat=1)
+        clf = DigitCNN().to(device).eval()
+        test = timed(lambda: predict(clf, x[:SLICE]), device, repeat=1) / SLICE
+    return startup("evaluate") + epochs * math.ceil(images("mnist", True, train_limit) / batch_size) * two / 2 \
+        + images("mnist", False, None) * test
 
 
 def notebook_seconds(results_dir: Path, notebooks: int) -> float | None:

@@ -2,7 +2,7 @@
 render REPORT.md.
 
     python -m vaelib.report                              # the full report: 10 models x 10 seeds x 15 epochs, extras
-    python -m vaelib.report --epochs 2 --dims 2 50 --seeds 0 --out /tmp/quick   # a quick look elsewhere
+    python -m vaelib.report --quick                      # a quick look (config.sweep.QUICK) in quick/
     python -m vaelib.report --smoke --out /tmp/x         # CI-sized, everything under /tmp/x
 
 Steps (each a task on a Dask cluster: by default a local one of `--jobs` single-thread workers, or the
@@ -26,7 +26,7 @@ import sys
 from ..analysis import writeup
 from ..analysis.figures import write_figure_index
 from ..config.run import ConfigError, check_device
-from ..config.sweep import EXTRAS, Sweep
+from ..config.sweep import EXTRAS, QUICK, Sweep
 from ..data import datasets as data
 from ..infra import paths
 from ..infra.cpushare import available_cores
@@ -62,6 +62,10 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--force", action="store_true", help="retrain every run (old folders are kept aside)")
     parser.add_argument("--keep-stale", action="store_true", help="reuse runs made by other training code")
     parser.add_argument("--smoke", action="store_true", help="CI-sized runs (2,000/500 images, 1 epoch)")
+    parser.add_argument("--quick", action="store_true", help="a quick look, each setting unless given: " + ", ".join(
+        f"{k} {(' '.join(map(str, v)) or 'none') if isinstance(v, tuple) else v}" for k, v in QUICK.items()) + "; in quick/ unless --out")
+    parser.add_argument("--classifier-limit", type=int, default=None,
+                        help="train the digit classifier on the first N training images (default: all)")
     parser.add_argument("--jobs", type=int, default=None,
                         help=f"local workers, one task each (default: from the machine: {RULE})")
     parser.add_argument("--device", default="auto", help="where training and evaluation run: auto (CUDA when "
@@ -72,14 +76,22 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--out", default=None, help="put runs/, figures/, results/, executed/ and REPORT.md here")
     for name in ("runs", "figures", "results", "executed"):
         parser.add_argument(f"--{name}-dir", default=None)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.quick:      # the quick look's settings where the command gives none
+        given = {a.split("=")[0] for a in (sys.argv[1:] if argv is None else argv) if a.startswith("--")}
+        for key, value in QUICK.items():
+            if f"--{key.replace('_', '-')}" not in given:
+                setattr(args, key, list(value) if isinstance(value, tuple) else value)
+        args.out = args.out or str(paths.PROJECT / "quick")
+    return args
 
 
 def plan(args, argv) -> tuple[Sweep, paths.Paths, list[Task], dict]:
     """The sweep and folders from the arguments (every setting and the data checked before anything runs),
     and the report's task graph for this machine."""
     settings = {"archs": args.archs, "dims": args.dims, "epochs": args.epochs, "datasets": args.datasets}
-    settings.update({k: getattr(args, k) for k in ("seeds", "extras") if getattr(args, k) is not None})
+    settings.update({k: getattr(args, k) for k in ("seeds", "extras", "classifier_limit")
+                     if getattr(args, k) is not None})
     sweep = Sweep.from_params(settings, smoke=args.smoke)
     check_device(args.device)
     task_budget_mb()

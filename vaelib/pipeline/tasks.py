@@ -47,18 +47,16 @@ def build_tasks(sweep: Sweep, where: paths.Paths, threads: int | None, force: bo
     `estimate` (every cost 1: for a graph run in one process, where the order does not matter)."""
     devices = run_devices(sweep, device, gpus)
     price = (lambda timing, *args: timing(*args)) if estimate else (lambda *_: 1.0)
-    clf = classifier_path(where.runs, sweep.train_limit)
+    clf, images = classifier_path(where.runs, sweep.classifier_images), sweep.classifier_images
     threads_arg = [] if threads is None else ["--threads", str(threads)]
     # the classifier trains on the first GPU when the runs do (it is fresh only for the device type it was made on)
     clf_device = "cuda:0" if gpus > 0 and device in ("auto", "cuda") else ("cpu" if device == "auto" else device)
-    tasks = [] if not force and classifier.is_fresh(clf, "mnist", sweep.train_limit, clf_device.split(":")[0]) else \
-        [Task("classifier", partial(launch.python, ["-m", "vaelib.classifier", str(clf), *threads_arg,
-                                                        "--device", clf_device]
-                                        + ([] if sweep.train_limit is None else ["--train-limit", str(sweep.train_limit)]),
-                                        "classifier"),
-                  cost=price(cost.classifier_seconds, sweep.train_limit, threads, clf_device),
-                  gpu=clf_device.startswith("cuda"),
-                  here=partial(classifier.ensure, clf, train_limit=sweep.train_limit, progress=False))]
+    clf_args = ["-m", "vaelib.classifier", str(clf), *threads_arg, "--device", clf_device] \
+        + ([] if images is None else ["--train-limit", str(images)])
+    tasks = [] if not force and classifier.is_fresh(clf, "mnist", images, clf_device.split(":")[0]) else \
+        [Task("classifier", partial(launch.python, clf_args, "classifier"),
+              cost=price(cost.classifier_seconds, images, threads, clf_device), gpu=clf_device.startswith("cuda"),
+              here=partial(classifier.ensure, clf, train_limit=images, progress=False))]
     for c in sweep.configs():
         config = dataclasses.asdict(dataclasses.replace(c, num_threads=threads or 0, device=devices[c.name]))
         params = {"config": config, "runs_dir": str(where.runs), "force": force or c.name in stale,
