@@ -100,6 +100,7 @@ def _startups() -> dict:
 
 
 SLICE = 250        # images of a timed evaluation (each metric's time grows with its images)
+KNN_TRAIN = 5000   # training codes of a timed k-NN search (its time grows with training x test images)
 
 
 @cache
@@ -115,21 +116,24 @@ def _model(arch: str, latent_dim: int, protocol: str, batch_size: int, device_na
 
 @cache
 def _rates(*shape) -> dict:
-    """Seconds of one training batch, and per image of the loss, of the reconstruction accuracy with the latent
-    diagnostics, and of the k-NN's encoding."""
+    """Seconds of one training batch; per image of the loss, of the reconstruction accuracy with the latent
+    diagnostics, and of the k-NN's encoding; per pair of training and test image of the k-NN's search."""
     from ..evaluation import classifier
-    from ..evaluation.latent import encode_means, latent_diagnostics
+    from ..evaluation.latent import encode_means, knn_predict, latent_diagnostics
     from ..evaluation.metrics import reconstruction_accuracy
     from ..training.engine import train_epoch
     config, device, x, (model, optimizer, generators, step) = _model(*shape)
     y, clf, few = torch.zeros(SLICE, dtype=torch.long, device=device), classifier.DigitCNN().to(device).eval(), x[:SLICE]
+    codes, labels = torch.randn(KNN_TRAIN, config.latent_dim), torch.randint(10, (KNN_TRAIN,))   # as knn: on the CPU
     with threads(shape[-1]):
         return {"step": timed(lambda: train_epoch(model, optimizer, step, x[:config.batch_size], config, generators,
                                                   epoch=1), device, repeat=1),
                 "eval_image": timed(lambda: mean_loss(model, few), device, repeat=1) / SLICE,
                 "read_image": timed(lambda: (reconstruction_accuracy(model, clf, few, y), latent_diagnostics(model, few)),
                                     device, repeat=1) / SLICE,
-                "encode_image": timed(lambda: encode_means(model, few), device, repeat=1) / SLICE}
+                "encode_image": timed(lambda: encode_means(model, few), device, repeat=1) / SLICE,
+                "knn_pair": timed(lambda: knn_predict(codes, labels, codes[:SLICE]), device, repeat=1)
+                / (KNN_TRAIN * SLICE)}
 
 
 @cache
@@ -157,13 +161,13 @@ def train_seconds(config: RunConfig, threads_per_task: int | None) -> float:
 
 
 def evaluate_seconds(config: RunConfig, iwae_k: int, threads_per_task: int | None) -> float:
-    """An evaluation step: its start-up, the test ELBO, the bound (where it has one) and the other metrics (the
-    k-NN's encoding of the training images counted, its search left out)."""
+    """An evaluation step: its start-up, the test ELBO, the bound (where it has one) and the other metrics."""
     r = _rates(*_shape(config, threads_per_task))
     n_test, n_train = (images(config.dataset, train, limit) for train, limit in ((False, config.test_limit),
                                                                                   (True, config.train_limit)))
     bound = _bound_image(*_shape(config, threads_per_task), iwae_k) if iwae_k else 0.0
-    return startup("evaluate") + n_test * (r["eval_image"] + bound + r["read_image"]) + (n_test + n_train) * r["encode_image"]
+    return startup("evaluate") + n_test * (r["eval_image"] + bound + r["read_image"]) + (n_test + n_train) * r["encode_image"] \
+        + n_test * n_train * r["knn_pair"]
 
 
 def classifier_seconds(train_limit: int | None, threads_per_task: int | None, device_name: str,
