@@ -33,4 +33,14 @@ def test_a_steps_seconds_scale_with_the_work_it_does():
     bigger = cost.train_seconds(dataclasses.replace(config, train_limit=4000), 1) - cost.startup()
     assert bigger > one
     plain, bound = (cost.evaluate_seconds(config, k, 1) for k in (0, 100))
-    assert cost.startup() < plain < bound
+    assert cost.startup("evaluate") < plain < bound
+
+
+def test_the_report_says_its_cost_and_stops_when_asked(tmp_path, capsys):
+    from vaelib.pipeline import report
+    args = ["--smoke", "--archs", "linear", "--dims", "2", "--seeds", "0", "--datasets", "mnist", "--extras",
+            "--iwae-k", "0", "--jobs", "16", "--estimate", "--out", str(tmp_path)]
+    assert report.main(args) == 0
+    said = capsys.readouterr().out
+    assert "estimate on this machine: 8 step(s)" in said and "on 16 worker(s) (more than this machine's" in said
+    assert not list((tmp_path / "runs").glob("linear_*")) and not (tmp_path / "REPORT.md").exists()

@@ -231,10 +231,14 @@ def summary(tasks, workers: int) -> dict:
 
 def said(estimate: dict, steps: int) -> str:
     """One line, before the work: the estimate of each kind of step and of the wall time."""
+    from ..infra.cpushare import available_cores
     parts = ", ".join(f"{k} {v:.1f}" for k, v in estimate["task_minutes"].items() if v)
+    cores = available_cores()
+    beyond = f" (more than this machine's {cores} cores: as if each had a core like these)" \
+        if estimate["workers"] > cores else ""
     return (f"estimate on this machine: {steps} step(s), {sum(estimate['task_minutes'].values()):.1f} task-min "
             f"({parts}), about {estimate['wall_minutes']:.1f} min of wall time on {estimate['workers']} worker(s)"
-            if steps else "estimate: nothing to do, every step is reused")
+            f"{beyond}" if steps else "estimate: nothing to do, every step is reused")
 
 
 def compare(estimate: dict, minutes: dict, wall_minutes: float) -> str:

@@ -64,6 +64,8 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--smoke", action="store_true", help="CI-sized runs (2,000/500 images, 1 epoch)")
     parser.add_argument("--quick", action="store_true", help="a quick look, each setting unless given: " + ", ".join(
         f"{k} {(' '.join(map(str, v)) or 'none') if isinstance(v, tuple) else v}" for k, v in QUICK.items()) + "; in quick/ unless --out")
+    parser.add_argument("--estimate", action="store_true",
+                        help="print what the report would cost on this machine (with --jobs N: on N workers) and stop")
     parser.add_argument("--classifier-limit", type=int, default=None,
                         help="train the digit classifier on the first N training images (default: all)")
     parser.add_argument("--jobs", type=int, default=None,
@@ -154,6 +156,8 @@ def main(argv=None) -> int:
         return BAD_INPUT
     print(f"report over {len(sweep.configs())} runs ({sweep.to_params()}) into {where.runs.parent}")
     print(cost.said(setup["estimate"], len(tasks)))
+    if args.estimate:
+        return 0
     done = execute(tasks, setup["jobs"], args.scheduler, source, gpu_slots=setup["gpu_slots"])
     render(sweep, where, done, setup)
     return 0
