@@ -34,6 +34,7 @@ from ..core.iwae import SAMPLES_PER_CHUNK, iwae_bound
 from ..data import datasets as data
 from ..infra.devices import resolve_device
 
+
 @contextmanager
 def threads(n: int | None):
     """Torch's CPU threads set to `n` (None: as they are) for the block."""
@@ -45,16 +46,15 @@ def threads(n: int | None):
         torch.set_num_threads(before)
 
 
-def timed(work, device: torch.device, repeat: int = 2) -> float:
-    """Seconds of one `work()`, the mean of `repeat` after one to warm up."""
-    work()
+def timed(work, device: torch.device) -> float:
+    """Seconds of one `work()` after one to warm up."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    work()
     sync()
     start = time.perf_counter()
-    for _ in range(repeat):
-        work()
+    work()
     sync()
-    return (time.perf_counter() - start) / repeat
+    return time.perf_counter() - start
 
 
 def images(dataset: str, train: bool, limit: int | None) -> int:
@@ -127,12 +127,12 @@ def _rates(*shape) -> dict:
     codes, labels = torch.randn(KNN_TRAIN, config.latent_dim), torch.randint(10, (KNN_TRAIN,))   # as knn: on the CPU
     with threads(shape[-1]):
         return {"step": timed(lambda: train_epoch(model, optimizer, step, x[:config.batch_size], config, generators,
-                                                  epoch=1), device, repeat=1),
-                "eval_image": timed(lambda: mean_loss(model, few), device, repeat=1) / SLICE,
+                                                  epoch=1), device),
+                "eval_image": timed(lambda: mean_loss(model, few), device) / SLICE,
                 "read_image": timed(lambda: (reconstruction_accuracy(model, clf, few, y), latent_diagnostics(model, few)),
-                                    device, repeat=1) / SLICE,
-                "encode_image": timed(lambda: encode_means(model, few), device, repeat=1) / SLICE,
-                "knn_pair": timed(lambda: knn_predict(codes, labels, codes[:SLICE]), device, repeat=1)
+                                    device) / SLICE,
+                "encode_image": timed(lambda: encode_means(model, few), device) / SLICE,
+                "knn_pair": timed(lambda: knn_predict(codes, labels, codes[:SLICE]), device)
                 / (KNN_TRAIN * SLICE)}
 
 
@@ -144,7 +144,7 @@ def _bound_image(*shape_and_k) -> float:
     config, device, x, (model, *_) = _model(*shape)
     chunk = max(1, min(SAMPLES_PER_CHUNK // k, len(x) // 3))
     with threads(shape[-1]):
-        one, three = (timed(lambda n=n: iwae_bound(model, x[:n * chunk], k=k), device, repeat=1) for n in (1, 3))
+        one, three = (timed(lambda n=n: iwae_bound(model, x[:n * chunk], k=k), device) for n in (1, 3))
     return max(three - one, 0.0) / (2 * chunk)
 
 
@@ -180,9 +180,9 @@ def classifier_seconds(train_limit: int | None, threads_per_task: int | None, de
     y = torch.zeros(len(x), dtype=torch.long, device=device)
     with threads(threads_per_task):
         two = timed(lambda: fit(x[:2 * batch_size], y[:2 * batch_size], epochs=1, batch_size=batch_size,
-                                progress=False), device, repeat=1)
+                                progress=False), device)
         clf = DigitCNN().to(device).eval()
-        test = timed(lambda: predict(clf, x[:SLICE]), device, repeat=1) / SLICE
+        test = timed(lambda: predict(clf, x[:SLICE]), device) / SLICE
     return startup("evaluate") + epochs * math.ceil(images("mnist", True, train_limit) / batch_size) * two / 2 \
         + images("mnist", False, None) * test
 
