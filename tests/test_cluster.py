@@ -65,7 +65,7 @@ def test_a_worker_killed_mid_training_hands_the_run_to_the_other_which_resumes_i
     sweep = Sweep.from_params({"archs": ["conv"], "dims": [2], "seeds": [0], "epochs": 5, "datasets": ["mnist"],
                                "iwae_k": 0, "train_limit": 6000, "test_limit": 500}, smoke=False)
     where = resolve(out=tmp_path / "out").make()
-    task = next(t for t in build_tasks(sweep, where, 1, False, False, set()) if t.name == "train conv_2_s0")
+    task = next(t for t in build_tasks(sweep, where, 1, False, False, set(), estimate=False) if t.name == "train conv_2_s0")
     folder = where.runs / "conv_2_s0"
     outcome = {}
 

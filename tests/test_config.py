@@ -33,7 +33,7 @@ from vaelib.pipeline.tasks import build_tasks
 sweep = Sweep.from_params({"archs": ["linear"], "dims": [2], "seeds": [0], "datasets": ["mnist"], "extras": []},
                           smoke=True)
 where = paths.resolve(out=sys.argv[1]).make()
-task = next(t for t in build_tasks(sweep, where, 1, False, False, set()) if t.name.startswith("train"))
+task = next(t for t in build_tasks(sweep, where, 1, False, False, set(), estimate=False) if t.name.startswith("train"))
 task.run()
 print(json.dumps(json.loads((where.runs / "linear_2_s0" / "config.json").read_text())))
 """
@@ -55,3 +55,16 @@ def test_a_changed_runconfig_default_is_what_the_report_trains(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     saved = json.loads(out.stdout.strip().splitlines()[-1])
     assert saved["lr"] == 2.5e-3 and saved["batch_size"] == RunConfig.batch_size
+
+
+def test_the_quick_look_is_a_preset_that_flags_given_override():
+    from vaelib.config.sweep import QUICK
+    from vaelib.pipeline.report import parse
+    quick = parse(["--quick"])
+    assert quick.epochs == QUICK["epochs"] and quick.dims == list(QUICK["dims"]) and quick.extras == []
+    assert quick.out == str(PROJECT / "quick")              # never the project's runs/: the same run names
+    mine = parse(["--quick", "--epochs", "3", "--out", "/tmp/q"])
+    assert mine.epochs == "3" and mine.out == "/tmp/q" and mine.classifier_limit == QUICK["classifier_limit"]
+    assert Sweep(classifier_limit=10000).classifier_images == 10000          # the classifier's images, alone
+    assert Sweep(classifier_limit=10000, train_limit=2000).classifier_images == 2000   # never more than the runs'
+    assert Sweep().classifier_images is None

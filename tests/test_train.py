@@ -62,3 +62,15 @@ def test_finished_run_is_reused_not_retrained(tmp_path):
     again = train(small(), tmp_path, progress=False)
     assert (again.folder / "weights.pt").stat().st_mtime_ns == mtime
     pd.testing.assert_frame_equal(first.history, again.history)
+
+
+def test_the_training_grids_are_torchvisions_picture(tmp_path):
+    from torchvision.utils import save_image
+    from vaelib.training.engine import save_grid
+    images = torch.rand(32, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    images[0] = 0.0
+    images[1] = 1.0
+    for n in (32, 13):
+        save_image(images[:n], tmp_path / "theirs.png", nrow=8, padding=2)
+        save_grid(images[:n], tmp_path / "ours.png", nrow=8, padding=2)
+        assert (tmp_path / "ours.png").read_bytes() == (tmp_path / "theirs.png").read_bytes()

@@ -62,7 +62,7 @@ def latent_tables(sweep: Sweep, where: paths.Paths) -> None:
     tables.save(latent_diagnostics(scores), where.results / "latent_diagnostics.csv")
     tables.save(tables.kl_per_dim(where.runs, sweep), where.results / "kl_per_dim.csv")
     x_test, y_test = data.load(sweep.dataset, train=False, limit=sweep.test_limit)
-    clf = classifier.load(classifier.classifier_path(where.runs, sweep.train_limit))
+    clf = classifier.load(classifier.classifier_path(where.runs, sweep.classifier_images))
     first = sweep.seeds[0]
     corners = {(a, d): load_model(folders[(a, d, first)]) for a, d in sweep.corners()}
     tables.save(pd.concat([reading.read_prior(m, clf).assign(arch=a, latent_dim=d, seed=first)
@@ -121,7 +121,7 @@ def confusion_intervals(folders: dict, sweep: Sweep, matrix: str) -> pd.DataFram
 def metric_tables(sweep: Sweep, where: paths.Paths) -> None:
     """classifier.json, metrics_summary (seed means, and the first seed's ELBO, IWAE bound and their gap:
     quantities of the same runs), recon_confusions (and intervals), and one table per appendix dataset."""
-    info = classifier.read_info(classifier.classifier_path(where.runs, sweep.train_limit))
+    info = classifier.read_info(classifier.classifier_path(where.runs, sweep.classifier_images))
     tables.save_record({k: info[k] for k in ("train_images", "test_images", "test_accuracy")},
                        where.results / "classifier.json")
     tables.save(metrics_summary(tables.metrics_table(where.runs, sweep), sweep.seeds[0]),

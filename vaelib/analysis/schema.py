@@ -386,7 +386,7 @@ RECORDS: dict[str, Record] = {
         "machine_cpu_use": POSITIVE, "training_minutes_in_histories": SECONDS,
         "evaluation_minutes_in_metrics": SECONDS, "runs_code": list_of(TEXT), "runs_commits": list_of(TEXT),
         "minutes": RECORD, "engine": TEXT.maybe, "evaluation_devices": list_of(TEXT, na=True),
-        "all_cores_busy_share": SHARE.maybe}),
+        "all_cores_busy_share": SHARE.maybe, "estimate": RECORD.maybe}),
     "classifier.json": Record({"train_images": RANK, "test_images": RANK, "test_accuracy": SHARE}),
     "inference.json": Record({
         "level": SHARE, "family": COUNT, "margins": RECORD, "margins.test_loss": POSITIVE, "margins.slope": POSITIVE,

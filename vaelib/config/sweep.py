@@ -34,6 +34,10 @@ EXTRA_SEEDS = {"matched-params": 5}
 SEEDS = tuple(range(10))
 # CI-sized: a few thousand images, one epoch, a cheap likelihood bound; two seeds so spreads exist.
 SMOKE = {"epochs": 1, "train_limit": 2000, "test_limit": 500, "iwae_k": 50, "seeds": (0, 1)}
+# A quick look (python -m vaelib.report --quick): the grid's two ends for two epochs, one seed, no extras and no
+# appendix, a cheaper bound, and a digit classifier trained on 10,000 images (the full one took most of the time).
+QUICK = {"epochs": 2, "dims": (2, 50), "seeds": (0,), "iwae_k": 100, "extras": (), "datasets": ("mnist",),
+         "classifier_limit": 10000}
 
 
 def seed_runs(seeds) -> str:
@@ -72,6 +76,7 @@ class Sweep:
     test_limit: int | None = None
     iwae_k: int = 1000            # importance samples of the IWAE bound, on the first seed only (0: none)
     extras: tuple = tuple(EXTRAS)  # named extra experiments (EXTRAS); () for none
+    classifier_limit: int | None = None   # training images of the digit classifier (None: as the runs)
 
     def __post_init__(self):
         fix = {
@@ -83,6 +88,7 @@ class Sweep:
             "train_limit": _as_int("train_limit", self.train_limit, 1, optional=True),
             "test_limit": _as_int("test_limit", self.test_limit, 1, optional=True),
             "iwae_k": _as_int("iwae_k", self.iwae_k, 0),
+            "classifier_limit": _as_int("classifier_limit", self.classifier_limit, 1, optional=True),
             "extras": tuple(_as_choice("extras", e, tuple(EXTRAS)) for e in
                             ([self.extras] if isinstance(self.extras, str) else self.extras)),
         }
@@ -108,6 +114,12 @@ class Sweep:
 
     def to_params(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @property
+    def classifier_images(self) -> int | None:
+        """The training images of the digit classifier that reads this sweep's digits (None: all)."""
+        limits = [n for n in (self.train_limit, self.classifier_limit) if n is not None]
+        return min(limits, default=None)
 
     @property
     def dataset(self) -> str:

@@ -7,7 +7,6 @@ says of a figure (evaluation.reading) is computed on the very images the figure 
 from __future__ import annotations
 
 import torch
-from torchvision.utils import make_grid
 
 from ..core.models import VAE
 
@@ -26,6 +25,7 @@ def prior_images(model: VAE, n: int = PRIOR_SAMPLES, seed: int = 0) -> torch.Ten
 
 def prior_samples(model: VAE, n: int = PRIOR_SAMPLES, seed: int = 0) -> torch.Tensor:
     """prior_images as one grid (8 per row)."""
+    from torchvision.utils import make_grid      # here: torchvision takes 1.3 s to import, and a step needs none
     return make_grid(prior_images(model, n, seed), nrow=8, padding=1, pad_value=1.0)
 
 
@@ -41,6 +41,7 @@ def interpolation_images(model: VAE, starts: torch.Tensor, ends: torch.Tensor, s
 
 def interpolations(model: VAE, starts: torch.Tensor, ends: torch.Tensor, steps: int = STEPS) -> torch.Tensor:
     """interpolation_images as one grid, one row per pair."""
+    from torchvision.utils import make_grid
     return make_grid(interpolation_images(model, starts, ends, steps).flatten(0, 1), nrow=steps, padding=1,
                      pad_value=1.0)
 

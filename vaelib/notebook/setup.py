@@ -25,4 +25,4 @@ def prepare_smoke(sweep: Sweep, where: paths.Paths) -> None:
     """For a notebook run alone under CI: the tiny runs it reads (seconds; reused after), by the report's own
     task graph up to its results tables, each step in this process (Dask's synchronous scheduler)."""
     with logs.quiet():
-        run_here([t for t in build_tasks(sweep, where, None, False, False, set()) if t.here])
+        run_here([t for t in build_tasks(sweep, where, None, False, False, set(), estimate=False) if t.here])

@@ -2,7 +2,7 @@
 render REPORT.md.
 
     python -m vaelib.report                              # the full report: 10 models x 10 seeds x 15 epochs, extras
-    python -m vaelib.report --epochs 2 --dims 2 50 --seeds 0 --out /tmp/quick   # a quick look elsewhere
+    python -m vaelib.report --quick                      # a quick look (config.sweep.QUICK) in quick/
     python -m vaelib.report --smoke --out /tmp/x         # CI-sized, everything under /tmp/x
 
 Steps (each a task on a Dask cluster: by default a local one of `--jobs` single-thread workers, or the
@@ -26,12 +26,13 @@ import sys
 from ..analysis import writeup
 from ..analysis.figures import write_figure_index
 from ..config.run import ConfigError, check_device
-from ..config.sweep import EXTRAS, Sweep
+from ..config.sweep import EXTRAS, QUICK, Sweep
 from ..data import datasets as data
 from ..infra import paths
 from ..infra.cpushare import available_cores
 from ..site import build as site
 from ..training.engine import TRAINING_VERSION
+from . import cost
 from .runinfo import write_run_info
 from .schedule import SCHEDULER_ENV, Task, execute
 from .tasks import build_tasks, stale_runs
@@ -61,6 +62,12 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--force", action="store_true", help="retrain every run (old folders are kept aside)")
     parser.add_argument("--keep-stale", action="store_true", help="reuse runs made by other training code")
     parser.add_argument("--smoke", action="store_true", help="CI-sized runs (2,000/500 images, 1 epoch)")
+    parser.add_argument("--quick", action="store_true", help="a quick look, each setting unless given: " + ", ".join(
+        f"{k} {(' '.join(map(str, v)) or 'none') if isinstance(v, tuple) else v}" for k, v in QUICK.items()) + "; in quick/ unless --out")
+    parser.add_argument("--estimate", action="store_true",
+                        help="print what the report would cost on this machine (with --jobs N: on N workers) and stop")
+    parser.add_argument("--classifier-limit", type=int, default=None,
+                        help="train the digit classifier on the first N training images (default: all)")
     parser.add_argument("--jobs", type=int, default=None,
                         help=f"local workers, one task each (default: from the machine: {RULE})")
     parser.add_argument("--device", default="auto", help="where training and evaluation run: auto (CUDA when "
@@ -71,14 +78,22 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--out", default=None, help="put runs/, figures/, results/, executed/ and REPORT.md here")
     for name in ("runs", "figures", "results", "executed"):
         parser.add_argument(f"--{name}-dir", default=None)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.quick:      # the quick look's settings where the command gives none
+        given = {a.split("=")[0] for a in (sys.argv[1:] if argv is None else argv) if a.startswith("--")}
+        for key, value in QUICK.items():
+            if f"--{key.replace('_', '-')}" not in given:
+                setattr(args, key, list(value) if isinstance(value, tuple) else value)
+        args.out = args.out or str(paths.PROJECT / "quick")
+    return args
 
 
 def plan(args, argv) -> tuple[Sweep, paths.Paths, list[Task], dict]:
     """The sweep and folders from the arguments (every setting and the data checked before anything runs),
     and the report's task graph for this machine."""
     settings = {"archs": args.archs, "dims": args.dims, "epochs": args.epochs, "datasets": args.datasets}
-    settings.update({k: getattr(args, k) for k in ("seeds", "extras") if getattr(args, k) is not None})
+    settings.update({k: getattr(args, k) for k in ("seeds", "extras", "classifier_limit")
+                     if getattr(args, k) is not None})
     sweep = Sweep.from_params(settings, smoke=args.smoke)
     check_device(args.device)
     task_budget_mb()
@@ -105,7 +120,8 @@ def plan(args, argv) -> tuple[Sweep, paths.Paths, list[Task], dict]:
                         args.device, gpus)
     command = " ".join(["python -m vaelib.report", *(sys.argv[1:] if argv is None else argv)]).strip()
     return sweep, where, tasks, {"jobs": jobs, "threads": threads, "budget": budget, "command": command,
-                                 "gpu_slots": machine.gpu_slots if gpus else None}
+                                 "gpu_slots": machine.gpu_slots if gpus else None,
+                                 "estimate": cost.summary(tasks, jobs)}
 
 
 def render(sweep: Sweep, where: paths.Paths, done: dict, setup: dict) -> None:
@@ -120,6 +136,7 @@ def render(sweep: Sweep, where: paths.Paths, done: dict, setup: dict) -> None:
           f"together) {watch.mb:.0f} MB; every core busy {100 * watch.all_busy_share:.0f}% of the time "
           f"(machine CPU use {100 * watch.cpu_use:.0f}%); the largest step "
           f"{max(done['peaks'].values(), default=0):,.0f} MB against its budget of {setup['budget']:,.0f} MB")
+    print(cost.compare(setup["estimate"], info["minutes"], done["wall"] / 60))
     print(f"total wall time: {done['wall'] / 60:.1f} min; figures in {where.figures}, tables in {where.results}, "
           f"executed notebooks in {where.executed}, write-up {report}, the page {page} "
           f"({models.stat().st_size / 2 ** 20:.1f} MiB of decoders beside it)")
@@ -136,6 +153,9 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return BAD_INPUT
     print(f"report over {len(sweep.configs())} runs ({sweep.to_params()}) into {where.runs.parent}")
+    print(cost.said(setup["estimate"], len(tasks)))
+    if args.estimate:
+        return 0
     done = execute(tasks, setup["jobs"], args.scheduler, source, gpu_slots=setup["gpu_slots"])
     render(sweep, where, done, setup)
     return 0

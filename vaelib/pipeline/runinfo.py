@@ -10,10 +10,7 @@ from ..evaluation import metrics
 from ..infra import paths, provenance
 from ..infra.cpushare import available_cores
 from ..training import runs
-
-
-# The kinds of step, by the start of their task names (pipeline.tasks; the notebooks' are 02_..05_)
-KINDS = {"classifier": "classifier", "train": "train", "evaluate": "evaluate", "notebooks": "0"}
+from .cost import KINDS, kind
 
 
 def write_run_info(where: paths.Paths, sweep: Sweep, done: dict, setup: dict) -> dict:
@@ -30,8 +27,7 @@ def write_run_info(where: paths.Paths, sweep: Sweep, done: dict, setup: dict) ->
             "threads_per_job": setup["threads"] or "shared by the jobs of each machine", "cores": available_cores(),
             "cpu": provenance.cpu()["model"], "wall_minutes": done["wall"] / 60, "peak_memory_mb": watch.mb,
             "all_cores_busy_share": watch.all_busy_share, "machine_cpu_use": watch.cpu_use,
-            "minutes": {kind: sum(s for name, s in seconds.items() if name.startswith(prefix)) / 60
-                        for kind, prefix in KINDS.items()},
+            "minutes": {k: sum(s for name, s in seconds.items() if kind(name) == k) / 60 for k in KINDS},
             "training_minutes_in_histories": sum(
                 float(runs.load_history(where.runs / c.name)["seconds"].sum()) for c in sweep.configs()) / 60,
             "evaluation_minutes_in_metrics": sum(
@@ -45,9 +41,8 @@ def write_run_info(where: paths.Paths, sweep: Sweep, done: dict, setup: dict) ->
             "evaluation_devices": sorted({metrics.read(where.runs / c.name)["provenance"].get("device", "cpu")
                                           for c in sweep.configs() if (where.runs / c.name / "metrics.json").is_file()}),
             "report": provenance.record({**metrics.VERSIONS, **{f"iwae {a}": iwae.version(a) for a in sweep.archs}}),
-            "task_peak_mb": {kind.removesuffix("s"): max((mb for name, mb in done["peaks"].items()
-                                                          if name.startswith(prefix)), default=None)
-                             for kind, prefix in KINDS.items()},
-            "task_budget_mb": setup["budget"]}
+            "task_peak_mb": {k.removesuffix("s"): max((mb for name, mb in done["peaks"].items() if kind(name) == k),
+                                                      default=None) for k in KINDS},
+            "task_budget_mb": setup["budget"], "estimate": setup["estimate"]}
     tables.save_record(info, where.results / "run.json", sort_keys=True)     # checked (analysis.schema)
     return info

@@ -1,5 +1,6 @@
 """The report's task graph: the classifier, one training and one evaluation per run, the metrics
-table and the analysis notebooks, each with its cost estimate (it only orders the work) and its needs."""
+table and the analysis notebooks, each with its needs and its estimated seconds on this machine (pipeline.cost:
+the report says them before it starts, and the runner orders the work by them)."""
 
 from __future__ import annotations
 
@@ -19,13 +20,10 @@ from ..evaluation.nll import cached
 from ..infra import paths
 from ..training import runs
 from ..training.engine import TRAINING_VERSION, train
+from . import cost
 from .schedule import Task, notebook, python
 
 ANALYSIS = ("02_compare_losses", "03_explore_latent_space", "04_embed_test_set", "05_beyond")
-
-
-# A full-size run's training seconds per arch at RunConfig's epochs, roughly (they only order the work: longest first).
-TRAIN_SECONDS = {"linear": 55, "conv": 180, "convwide": 210, "convch": 400, "burda": 55}
 
 
 def stale_runs(sweep: Sweep, runs_dir: Path) -> list[str]:
@@ -40,25 +38,25 @@ def run_devices(sweep: Sweep, device: str, gpus: int) -> dict[str, str]:
 
 
 def build_tasks(sweep: Sweep, where: paths.Paths, threads: int | None, force: bool, keep_stale: bool,
-                stale: set, device: str = "auto", gpus: int = 0) -> list[Task]:
+                stale: set, device: str = "auto", gpus: int = 0, estimate: bool = True) -> list[Task]:
     """The report's task graph. `threads` per task (None: each task shares its machine's cores itself);
     with `gpus` CUDA devices, trainings and evaluations are GPU tasks spread over them (run_devices). A step
     whose result is fresh by the reuse rule (a finished run of this config and training version, a run's
     evaluation whose every metric is fresh, the classifier) is left out (unless `force`): a fully reused report
-    starts no process for it."""
+    starts no process for it. Each task's cost is its seconds timed on this machine (pipeline.cost), unless not
+    `estimate` (every cost 1: for a graph run in one process, where the order does not matter)."""
     devices = run_devices(sweep, device, gpus)
-    scale = (sweep.epochs / RunConfig.epochs) * ((sweep.train_limit or 60000) / 60000)
-    clf = classifier_path(where.runs, sweep.train_limit)
+    price = (lambda timing, *args: timing(*args)) if estimate else (lambda *_: 1.0)
+    clf, images = classifier_path(where.runs, sweep.classifier_images), sweep.classifier_images
     threads_arg = [] if threads is None else ["--threads", str(threads)]
     # the classifier trains on the first GPU when the runs do (it is fresh only for the device type it was made on)
     clf_device = "cuda:0" if gpus > 0 and device in ("auto", "cuda") else ("cpu" if device == "auto" else device)
-    tasks = [] if not force and classifier.is_fresh(clf, "mnist", sweep.train_limit, clf_device.split(":")[0]) else \
-        [Task("classifier", partial(python, ["-m", "vaelib.classifier", str(clf), *threads_arg,
-                                                        "--device", clf_device]
-                                        + ([] if sweep.train_limit is None else ["--train-limit", str(sweep.train_limit)]),
-                                        "classifier"),
-                  cost=1e9, gpu=clf_device.startswith("cuda"),   # first: every evaluation needs it
-                  here=partial(classifier.ensure, clf, train_limit=sweep.train_limit, progress=False))]
+    clf_args = ["-m", "vaelib.classifier", str(clf), *threads_arg, "--device", clf_device] \
+        + ([] if images is None else ["--train-limit", str(images)])
+    tasks = [] if not force and classifier.is_fresh(clf, "mnist", images, clf_device.split(":")[0]) else \
+        [Task("classifier", partial(python, clf_args, "classifier"),
+              cost=price(cost.classifier_seconds, images, threads, clf_device), gpu=clf_device.startswith("cuda"),
+              here=partial(classifier.ensure, clf, train_limit=images, progress=False))]
     for c in sweep.configs():
         config = dataclasses.asdict(dataclasses.replace(c, num_threads=threads or 0, device=devices[c.name]))
         params = {"config": config, "runs_dir": str(where.runs), "force": force or c.name in stale,
@@ -69,7 +67,7 @@ def build_tasks(sweep: Sweep, where: paths.Paths, threads: int | None, force: bo
         reused = not params["force"] and trained(c, where.runs / c.name)
         if not reused:
             tasks.append(Task(f"train {c.name}", partial(notebook, "01_train", out, params),
-                              cost=TRAIN_SECONDS[c.arch] * scale + 5, gpu=on_gpu,
+                              cost=price(cost.train_seconds, RunConfig(**config), threads), gpu=on_gpu,
                               here=partial(train, RunConfig(**config), where.runs, force=params["force"], progress=False,
                                            keep_stale=keep_stale)))
         iwae = sweep.iwae_k_for(c)
@@ -79,17 +77,18 @@ def build_tasks(sweep: Sweep, where: paths.Paths, threads: int | None, force: bo
         cmd = ["-m", "vaelib.metrics", str(where.runs / c.name), "--classifier", str(clf),
                "--iwae-k", str(iwae), "--device", devices[c.name], *threads_arg]
         needs = tuple(t.name for t in tasks if t.name in (f"train {c.name}", "classifier"))   # reused: no task
-        iwae_cost = (700 if c.arch == "conv" else 140) * (iwae / 1000) * ((sweep.test_limit or 10000) / 10000)
         tasks.append(Task(f"evaluate {c.name}", partial(python, cmd, f"evaluate {c.name}"),
-                          cost=iwae_cost + 15 * scale, deps=needs, gpu=on_gpu,
+                          cost=price(cost.evaluate_seconds, RunConfig(**config), iwae, threads),
+                          deps=needs, gpu=on_gpu,
                           here=partial(evaluate_run, where.runs / c.name, clf, iwae_k=iwae or None)))
     everything = tuple(t.name for t in tasks)
     tasks.append(Task("results tables", partial(write_all, sweep, where), deps=everything,
                       here=partial(write_all, sweep, where)))
     common = {**where.as_params(), "sweep": sweep.to_params(), "smoke_test": False}
-    for nb in ANALYSIS:
+    recorded = cost.notebook_seconds(where.results, len(ANALYSIS)) if estimate else None
+    for nb in ANALYSIS:       # at least a start-up where no earlier report recorded the notebooks' time
         tasks.append(Task(nb, partial(notebook, nb, where.executed / f"{nb}.ipynb", common),
-                          cost=30, deps=everything + ("results tables",)))
+                          cost=recorded or price(cost.startup), deps=everything + ("results tables",)))
     return tasks
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from torchvision.utils import save_image
 
 from ..config.run import RunConfig
 from ..core.bounds import mean_loss
@@ -55,7 +54,21 @@ def train_epoch(model: VAE, optimizer, step, x: torch.Tensor, config: RunConfig,
 def save_recon_grid(model: VAE, images: torch.Tensor, path: Path) -> None:
     """Originals above, their reconstructions (decoded posterior means) below."""
     recon = model.reconstruct(images)
-    save_image(torch.cat([images, recon]).cpu(), path, nrow=8, padding=2)
+    save_grid(torch.cat([images, recon]).cpu(), path, nrow=8, padding=2)
+
+
+def save_grid(images: torch.Tensor, path: Path, nrow: int, padding: int) -> None:
+    """torchvision.utils.save_image's picture of grey images (rows of `nrow`, `padding` black pixels around each,
+    an RGB PNG), pixel for pixel (tests/test_engine.py), without importing torchvision: 1.3 s of every step's
+    start-up."""
+    from PIL import Image
+    n, _, h, w = images.shape
+    grid = torch.zeros((n + nrow - 1) // nrow * (h + padding) + padding, min(n, nrow) * (w + padding) + padding)
+    for i, image in enumerate(images):
+        top, left = padding + i // nrow * (h + padding), padding + i % nrow * (w + padding)
+        grid[top:top + h, left:left + w] = image[0]
+    pixels = grid.mul(255).add_(0.5).clamp_(0, 255).to(torch.uint8).numpy()
+    Image.fromarray(pixels).convert("RGB").save(path)
 
 
 def train(config: RunConfig, runs_dir: Path | str = runs.RUNS_DIR, force: bool = False,

@@ -1,0 +1,46 @@
+"""The cost a report says before it starts (pipeline.cost): the wall time of a task graph on its workers, and
+each step's seconds timed from a little of its own work on this machine."""
+
+import dataclasses
+
+import pytest
+
+from vaelib.config.run import RunConfig
+from vaelib.pipeline import cost
+from vaelib.pipeline.schedule import Task
+
+
+def test_the_wall_time_follows_the_runners_order():
+    # two workers: "train c" heads the costliest chain (5 + 100), so it starts first and its evaluation follows
+    # it on the same worker while the other trainings share the second: 105 s, where the other order gives 120
+    tasks = [Task("train a", print, cost=10), Task("train b", print, cost=10), Task("train c", print, cost=5),
+             Task("evaluate c", print, cost=100, deps=("train c",))]
+    assert cost.wall(tasks, 2) == 105
+    assert cost.wall(tasks, 1) == 125
+    waits = [Task("a", print, cost=3), Task("b", print, cost=1), Task("c", print, cost=1, deps=("a",))]
+    assert cost.wall(waits, 2) == 4         # the worker that finished "b" waits for "a" before "c"
+    minutes = cost.summary(tasks + [Task("02_compare_losses", print, cost=60, deps=("evaluate c",)),
+                                    Task("results tables", print, cost=6)], 2)
+    assert minutes["task_minutes"] == pytest.approx({"classifier": 0, "train": 25 / 60, "evaluate": 100 / 60,
+                                                     "notebooks": 1})
+
+
+def test_a_steps_seconds_scale_with_the_work_it_does():
+    config = RunConfig("linear", 2, epochs=1, train_limit=2000, test_limit=500, device="cpu")
+    one = cost.train_seconds(config, 1) - cost.startup()
+    four = cost.train_seconds(dataclasses.replace(config, epochs=4), 1) - cost.startup()
+    assert 0 < one and four == pytest.approx(4 * one)          # the same timing, four epochs of it
+    bigger = cost.train_seconds(dataclasses.replace(config, train_limit=4000), 1) - cost.startup()
+    assert bigger > one
+    plain, bound = (cost.evaluate_seconds(config, k, 1) for k in (0, 100))
+    assert cost.startup("evaluate") < plain < bound
+
+
+def test_the_report_says_its_cost_and_stops_when_asked(tmp_path, capsys):
+    from vaelib.pipeline import report
+    args = ["--smoke", "--archs", "linear", "--dims", "2", "--seeds", "0", "--datasets", "mnist", "--extras",
+            "--iwae-k", "0", "--jobs", "16", "--estimate", "--out", str(tmp_path)]
+    assert report.main(args) == 0
+    said = capsys.readouterr().out
+    assert "estimate on this machine: 8 step(s)" in said and "on 16 worker(s) (more than this machine's" in said
+    assert not list((tmp_path / "runs").glob("linear_*")) and not (tmp_path / "REPORT.md").exists()
