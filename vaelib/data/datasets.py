@@ -128,15 +128,26 @@ def load(dataset: str = "mnist", train: bool = True, limit: int | None = None,
     """
     spec = check_dataset(dataset)
     verify(dataset, root)
-    prefix = raw_dir(dataset, root) / ("train" if train else "t10k")
-    images = idx(Path(f"{prefix}-images-idx3-ubyte"), 16).view(-1, 1, 28, 28).float().div_(255)
+    images = idx(split_file(dataset, train, "images", root), 16).view(-1, 1, 28, 28).float().div_(255)
     if spec.binarized and not grey:
         seed = FIXED_BINARIZATION_SEED["train" if train else "test"]
         images = binarize(images, torch.Generator().manual_seed(seed))
-    labels = idx(Path(f"{prefix}-labels-idx1-ubyte"), 8).long()
+    labels = idx(split_file(dataset, train, "labels", root), 8).long()
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
     return images, labels
+
+
+def split_file(dataset: str, train: bool, what: str, root: Path | str = DATA_DIR) -> Path:
+    """The raw IDX file of a split's "images" or "labels"."""
+    return raw_dir(dataset, root) / f"{'train' if train else 't10k'}-{what}-idx{3 if what == 'images' else 1}-ubyte"
+
+
+def images_in(dataset: str, train: bool, limit: int | None = None) -> int:
+    """How many images a split has (its IDX header, without reading the file), at most `limit`."""
+    with open(split_file(dataset, train, "images"), "rb") as f:
+        total = int.from_bytes(f.read(8)[4:], "big")
+    return min(total, limit or total)
 
 
 def idx(path: Path, header: int) -> torch.Tensor:

@@ -57,14 +57,6 @@ def timed(work, device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def images(dataset: str, train: bool, limit: int | None) -> int:
-    """How many images a split has (its IDX header), at most `limit`."""
-    name = ("train" if train else "t10k") + "-images-idx3-ubyte"
-    with open(data.raw_dir(dataset) / name, "rb") as f:
-        total = int.from_bytes(f.read(8)[4:], "big")
-    return min(total, limit or total)
-
-
 PROBE = RunConfig("linear", 2, epochs=1, train_limit=128, test_limit=128, device="cpu")   # trains one batch
 
 
@@ -155,15 +147,15 @@ def _shape(config: RunConfig, threads_per_task: int | None) -> tuple:
 def train_seconds(config: RunConfig, threads_per_task: int | None) -> float:
     """A training step: its start-up, its epochs' batches and each epoch's test loss."""
     r = _rates(*_shape(config, threads_per_task))
-    batches = math.ceil(images(config.dataset, True, config.train_limit) / config.batch_size)
+    batches = math.ceil(data.images_in(config.dataset, True, config.train_limit) / config.batch_size)
     return startup() + config.epochs * (batches * r["step"]
-                                        + images(config.dataset, False, config.test_limit) * r["eval_image"])
+                                        + data.images_in(config.dataset, False, config.test_limit) * r["eval_image"])
 
 
 def evaluate_seconds(config: RunConfig, iwae_k: int, threads_per_task: int | None) -> float:
     """An evaluation step: its start-up, the test ELBO, the bound (where it has one) and the other metrics."""
     r = _rates(*_shape(config, threads_per_task))
-    n_test, n_train = (images(config.dataset, train, limit) for train, limit in ((False, config.test_limit),
+    n_test, n_train = (data.images_in(config.dataset, train, limit) for train, limit in ((False, config.test_limit),
                                                                                   (True, config.train_limit)))
     bound = _bound_image(*_shape(config, threads_per_task), iwae_k) if iwae_k else 0.0
     return startup("evaluate") + n_test * (r["eval_image"] + bound + r["read_image"]) + (n_test + n_train) * r["encode_image"] \
@@ -183,8 +175,8 @@ def classifier_seconds(train_limit: int | None, threads_per_task: int | None, de
                                 progress=False), device)
         clf = DigitCNN().to(device).eval()
         test = timed(lambda: predict(clf, x[:SLICE]), device) / SLICE
-    return startup("evaluate") + epochs * math.ceil(images("mnist", True, train_limit) / batch_size) * two / 2 \
-        + images("mnist", False, None) * test
+    return startup("evaluate") + epochs * math.ceil(data.images_in("mnist", True, train_limit) / batch_size) * two / 2 \
+        + data.images_in("mnist", False, None) * test
 
 
 def notebook_seconds(results_dir: Path, notebooks: int) -> float | None:

@@ -78,14 +78,10 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--out", default=None, help="put runs/, figures/, results/, executed/ and REPORT.md here")
     for name in ("runs", "figures", "results", "executed"):
         parser.add_argument(f"--{name}-dir", default=None)
-    args = parser.parse_args(argv)
-    if args.quick:      # the quick look's settings where the command gives none
-        given = {a.split("=")[0] for a in (sys.argv[1:] if argv is None else argv) if a.startswith("--")}
-        for key, value in QUICK.items():
-            if f"--{key.replace('_', '-')}" not in given:
-                setattr(args, key, list(value) if isinstance(value, tuple) else value)
-        args.out = args.out or str(paths.PROJECT / "quick")
-    return args
+    if parser.parse_args(argv).quick:      # the quick look's settings as the defaults: what the command gives wins
+        parser.set_defaults(out=str(paths.PROJECT / "quick"),
+                            **{k: list(v) if isinstance(v, tuple) else v for k, v in QUICK.items()})
+    return parser.parse_args(argv)
 
 
 def plan(args, argv) -> tuple[Sweep, paths.Paths, list[Task], dict]:
