@@ -36,8 +36,10 @@ def test_a_steps_seconds_scale_with_the_work_it_does():
     assert cost.startup("evaluate") < plain < bound
 
 
-def test_the_report_says_its_cost_and_stops_when_asked(tmp_path, capsys):
+def test_the_report_says_its_cost_and_stops_when_asked(tmp_path, capsys, monkeypatch):
     from vaelib.pipeline import report
+    from vaelib.pipeline.workers import BUDGET_ENV
+    monkeypatch.setenv(BUDGET_ENV, "4000")     # the plan sets it in this process's environment: undone after
     args = ["--smoke", "--archs", "linear", "--dims", "2", "--seeds", "0", "--datasets", "mnist", "--extras",
             "--iwae-k", "0", "--jobs", "16", "--estimate", "--out", str(tmp_path)]
     assert report.main(args) == 0
