@@ -215,13 +215,14 @@ def wall(tasks, workers: int) -> float:
     return max(ends.values(), default=0.0)
 
 
-def summary(tasks, workers: int) -> dict:
-    """Task-minutes by kind of step and the wall minutes on `workers` workers."""
+def summary(tasks, workers: int, load: float | None = None) -> dict:
+    """Task-minutes by kind of step and the wall minutes on `workers` workers; `load`, the machine's load
+    average when the timing began (other work on the cores makes every timing, and so the estimate, longer)."""
     minutes = dict.fromkeys(KINDS, 0.0)
     for t in tasks:
         if kind(t.name):
             minutes[kind(t.name)] += t.cost / 60
-    return {"task_minutes": minutes, "wall_minutes": wall(tasks, workers) / 60, "workers": workers}
+    return {"task_minutes": minutes, "wall_minutes": wall(tasks, workers) / 60, "workers": workers, "load": load}
 
 
 def said(estimate: dict, steps: int) -> str:
@@ -231,9 +232,11 @@ def said(estimate: dict, steps: int) -> str:
     cores = available_cores()
     beyond = f" (more than this machine's {cores} cores: as if each had a core like these)" \
         if estimate["workers"] > cores else ""
+    load = "" if estimate.get("load") is None else \
+        f"; timed at a load of {estimate['load']:.1f} on {cores} cores (other work then or later changes it)"
     return (f"estimate on this machine: {steps} step(s), {sum(estimate['task_minutes'].values()):.1f} task-min "
             f"({parts}), about {estimate['wall_minutes']:.1f} min of wall time on {estimate['workers']} worker(s)"
-            f"{beyond}" if steps else "estimate: nothing to do, every step is reused")
+            f"{beyond}{load}" if steps else "estimate: nothing to do, every step is reused")
 
 
 def compare(estimate: dict, minutes: dict, wall_minutes: float) -> str:
