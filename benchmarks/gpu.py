@@ -353,13 +353,39 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.gpu", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="benchmarks/out/gpu.json")
-    parser.add_argument("--images", type=int, default=4000, help="training images per timed epoch")
+    parser.add_argument("--images", type=int, default=None, help="training images per timed epoch (default 4,000; "
+                                                                   "--project: all)")
     parser.add_argument("--waits", action="store_true", help="only the host waits and the CUDA times")
     parser.add_argument("--full-images", type=int, default=None, help="images of the full-size GPU measures "
                                                                        "(default: all)")
+    parser.add_argument("--project", action="store_true", help="the default report on this GPU, projected from "
+                        "a full conv run, each architecture's epoch and N runs at once (benchmarks.gpuproject)")
+    parser.add_argument("--device", default="cuda", help="--project: where (cpu: a check of the code)")
+    parser.add_argument("--epochs", type=int, default=None, help="--project: epochs of the timed run (default: "
+                                                                  "the report's)")
+    parser.add_argument("--sharing", type=int, nargs="+", default=[1, 2, 4], help="--project: runs at once")
+    parser.add_argument("--startup-train", type=float, default=None, help="--project: a training step's start-up "
+                        "in seconds, measured where papermill is (python -m vaelib.report --estimate)")
+    parser.add_argument("--startup-evaluate", type=float, default=None, help="--project: an evaluation step's")
     args = parser.parse_args(argv)
+    if args.project and (args.startup_train is None or args.startup_evaluate is None):
+        parser.error("--project needs --startup-train and --startup-evaluate: seconds measured on the CPU machine "
+                     "(a lent GPU machine has no papermill to time them)")
     stubbed = stub_missing()
     import torch
+    if args.project:
+        from benchmarks import gpuproject
+        found = gpuproject.project(torch.device(args.device), args.images,
+                                   args.epochs, args.sharing,
+                                   {"train": args.startup_train, "evaluate": args.startup_evaluate})
+        found.update({"torch": torch.__version__, "gpu": torch.cuda.get_device_name(0)
+                      if torch.cuda.is_available() else None, "stubbed": stubbed})
+        gpuproject.show(found)
+        out = Path(args.out).with_name("gpu_project.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(found, indent=1, default=str) + "\n")
+        print(f"\n{out}")
+        return
     devices = [torch.device("cpu")]
     skipped = "" if torch.cuda.is_available() else "no CUDA device here: the CUDA checks and times are skipped"
     if not skipped:
@@ -367,7 +393,8 @@ def main(argv=None) -> None:
     start = time.perf_counter()
     if args.waits and skipped:
         raise SystemExit(f"python -m benchmarks.gpu --waits: {skipped}")
-    found = only_waits(args.images) if args.waits else run_checks(devices, args.images, args.full_images)
+    images = args.images or 4000
+    found = only_waits(images) if args.waits else run_checks(devices, images, args.full_images)
     found.update({"torch": torch.__version__, "cuda": torch.cuda.get_device_name(0) if not skipped else None,
                   "cpu_threads": torch.get_num_threads(), "stubbed": stubbed, "skipped": skipped,
                   "wall_s": time.perf_counter() - start})
