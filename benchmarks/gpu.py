@@ -31,25 +31,30 @@ from pathlib import Path
 def stub_missing() -> list[str]:
     """Stand-ins for the packages a bare torch machine lacks and these checks never use (pandas in the run
     history, torchvision's image grids, tqdm's bars): importable, and failing loudly if ever called."""
+    import importlib.machinery
     import importlib.util
     stubbed = []
 
     def refuse(*_a, **_k):
         raise RuntimeError("benchmarks.gpu: a stub was called; this check must not need it")
 
+    def module(name: str, **attrs):     # with a __spec__: torch._dynamo asks importlib for every module it knows
+        sys.modules[name] = types.ModuleType(name)
+        sys.modules[name].__spec__ = importlib.machinery.ModuleSpec(name, None)
+        sys.modules[name].__dict__.update(attrs)
+
     for name in ("pandas", "torchvision", "tqdm"):
         if importlib.util.find_spec(name) is None:
             stubbed.append(name)
     if "pandas" in stubbed:
-        sys.modules["pandas"] = types.SimpleNamespace(DataFrame=refuse, read_csv=refuse)
+        module("pandas", DataFrame=refuse, read_csv=refuse)
     if "torchvision" in stubbed:
-        sys.modules["torchvision"] = types.ModuleType("torchvision")
-        sys.modules["torchvision.utils"] = types.SimpleNamespace(save_image=refuse, make_grid=refuse)
-        sys.modules["torchvision.datasets"] = types.SimpleNamespace(MNIST=RawMNIST, FashionMNIST=refuse)
+        module("torchvision")
+        module("torchvision.utils", save_image=refuse, make_grid=refuse)
+        module("torchvision.datasets", MNIST=RawMNIST, FashionMNIST=refuse)
     if "tqdm" in stubbed:
-        auto = types.ModuleType("tqdm.auto")
-        auto.tqdm = lambda iterable=None, *a, **k: iterable
-        sys.modules["tqdm"], sys.modules["tqdm.auto"] = types.ModuleType("tqdm"), auto
+        module("tqdm")
+        module("tqdm.auto", tqdm=lambda iterable=None, *a, **k: iterable)
     return stubbed
 
 

@@ -87,7 +87,7 @@ def project(device, images: int | None, epochs: int | None, sharing: list[int], 
     from vaelib.pipeline import cost, workers
     sweep = Sweep()
     epochs = epochs or sweep.epochs
-    cost.startup = lambda kind="train": startup[kind]          # no papermill here: the CPU machine's start-ups
+    cost.startup = lambda kind="train", threads=None: startup[kind]          # no papermill here: the CPU machine's start-ups
     x, x_test = data(device, images)
     archs = sorted({c.arch for c in sweep.configs()})
     found = {"device": str(device), "images": len(x), "test_images": len(x_test), "epochs": epochs, "startup_s": startup}
@@ -125,7 +125,7 @@ def project(device, images: int | None, epochs: int | None, sharing: list[int], 
 def show(found: dict) -> None:
     r = found["report"]
     print(f"\n| on {found['device']} ({found['images']:,} training, {found['test_images']:,} test images, "
-          f"{found['epochs']} epochs) | seconds |\n|---|---:|")
+          f"{found["epochs"]} epoch(s)) | seconds |\n|---|---:|")
     print(f"| one conv run (d = 10), every epoch with its test loss | {found['conv run, seconds']:.1f} |")
     forecast = found["conv run, the estimate's forecast of its work, seconds"]
     print(f"| the same, forecast by the estimate's rates | {forecast:.1f} |")
@@ -141,5 +141,7 @@ def show(found: dict) -> None:
 
 
 if __name__ == "__main__":     # a run sharing the device: ARCH DEVICE IMAGES EPOCHS AT
+    from benchmarks.gpu import stub_missing
+    stub_missing()                 # a lent GPU machine has torch alone
     arch, device_name, images, epochs, at = sys.argv[1:6]
     child(arch, device_name, int(images) or None, int(epochs), float(at))

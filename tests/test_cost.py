@@ -27,13 +27,13 @@ def test_the_wall_time_follows_the_runners_order():
 
 def test_a_steps_seconds_scale_with_the_work_it_does():
     config = RunConfig("linear", 2, epochs=1, train_limit=2000, test_limit=500, device="cpu")
-    one = cost.train_seconds(config, 1) - cost.startup()
-    four = cost.train_seconds(dataclasses.replace(config, epochs=4), 1) - cost.startup()
+    one = cost.train_seconds(config, 1) - cost.startup("train", 1)
+    four = cost.train_seconds(dataclasses.replace(config, epochs=4), 1) - cost.startup("train", 1)
     assert 0 < one and four == pytest.approx(4 * one)          # the same timing, four epochs of it
-    bigger = cost.train_seconds(dataclasses.replace(config, train_limit=4000), 1) - cost.startup()
+    bigger = cost.train_seconds(dataclasses.replace(config, train_limit=4000), 1) - cost.startup("train", 1)
     assert bigger > one
     plain, bound = (cost.evaluate_seconds(config, k, 1) for k in (0, 100))
-    assert cost.startup("evaluate") < plain < bound
+    assert cost.startup("evaluate", 1) < plain < bound
 
 
 def test_the_report_says_its_cost_and_stops_when_asked(tmp_path, capsys, monkeypatch):

@@ -4,8 +4,8 @@ Each step's seconds are timed here, at the report's threads per task and on its 
 step's own work, each timed once after once to warm up, on random pixels (the time of a dense step does not depend
 on them): one batch of each model's training, its test loss and its evaluation's other metrics on a few hundred
 images, its IWAE bound on one chunk of images against three, two batches of the classifier's training. Each is scaled by
-how many of them the step does. A step's start-up (a fresh interpreter importing what the steps import) is timed
-once; the notebooks' seconds are those of the last report in the same results/ folder where it recorded them.
+how many of them the step does. A step's start-up (a probe step of each kind, as many side by side as the workers
+on this machine's cores) is timed once; the notebooks' seconds are those of the last report in the same results/ folder where it recorded them.
 The wall time is the tasks laid out on the workers in the runner's order (highest upward rank first, each on the
 first free worker). Timing every model costs a few seconds, and only the models the report will train or
 evaluate are timed: a reused step costs nothing. It is an estimate of this machine's time, not a number of the
@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 
 import torch
@@ -60,33 +60,39 @@ def timed(work, device: torch.device) -> float:
 PROBE = RunConfig("linear", 2, epochs=1, train_limit=128, test_limit=128, device="cpu")   # trains one batch
 
 
-def startup(kind: str = "train") -> float:
-    """Seconds of a step that does almost nothing, "train" or "evaluate": notebook 01 through papermill on one batch
-    of PROBE (its kernel, imports, cells and figures), and a fresh interpreter importing the evaluation and loading
-    the data it reads. The two run once, side by side, as the report's workers run steps."""
-    return _startups()[kind]
+def startup(kind: str = "train", threads_per_task: int | None = None) -> float:
+    """Seconds of a step that does almost nothing, "train" or "evaluate", as the report's workers run it: beside
+    as many like it as there are workers on this machine's cores (its cores // `threads_per_task`; one when the
+    tasks go to a cluster's workers, None). A training is notebook 01 through papermill on one batch of PROBE (its
+    kernel, imports, cells and figures); an evaluation, a fresh interpreter importing the evaluation and loading
+    the data it reads. Each kind is timed once (the copies' mean): one probe alone, while the other worker sits
+    idle, starts faster than a report's steps do side by side (its processes get both cores)."""
+    from ..infra.cpushare import available_cores
+    cores = available_cores()
+    return _startups(min(cores, max(1, cores // threads_per_task)) if threads_per_task else 1)[kind]
 
 
 @cache
-def _startups() -> dict:
+def _startups(copies: int) -> dict:
     from concurrent.futures import ThreadPoolExecutor
+    from statistics import mean
     from .schedule import notebook
     folder = Path(tempfile.mkdtemp(prefix="vaelib-probe-"))
-    params = {"config": dataclasses.asdict(PROBE), "runs_dir": str(folder), "force": True, "keep_stale": False,
-              "smoke_test": False, "teach": False}
     load = "from vaelib.data import datasets as d; [d.load('mnist', train=t) for t in (True, False)]"
-    steps = {"train": lambda: notebook("01_train", folder / "probe.ipynb", params),
-             "evaluate": lambda: subprocess.run([sys.executable, "-c", f"import vaelib.evaluation.metrics; {load}"],
-                                                check=True)}
+    steps = {"train": lambda i: notebook("01_train", folder / f"probe{i}.ipynb", {
+                 "config": dataclasses.asdict(PROBE), "runs_dir": str(folder / str(i)), "force": True,
+                 "keep_stale": False, "smoke_test": False, "teach": False}),
+             "evaluate": lambda i: subprocess.run([sys.executable, "-c", f"import vaelib.evaluation.metrics; {load}"],
+                                                  check=True)}
 
-    def seconds(step) -> float:
+    def seconds(step, i: int) -> float:
         start = time.perf_counter()
-        step()
+        step(i)
         return time.perf_counter() - start
 
     try:
-        with ThreadPoolExecutor(2) as pool:
-            return dict(zip(steps, pool.map(seconds, steps.values())))
+        with ThreadPoolExecutor(copies) as pool:
+            return {kind: mean(pool.map(partial(seconds, step), range(copies))) for kind, step in steps.items()}
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -148,7 +154,7 @@ def train_seconds(config: RunConfig, threads_per_task: int | None) -> float:
     """A training step: its start-up, its epochs' batches and each epoch's test loss."""
     r = _rates(*_shape(config, threads_per_task))
     batches = math.ceil(data.images_in(config.dataset, True, config.train_limit) / config.batch_size)
-    return startup() + config.epochs * (batches * r["step"]
+    return startup("train", threads_per_task) + config.epochs * (batches * r["step"]
                                         + data.images_in(config.dataset, False, config.test_limit) * r["eval_image"])
 
 
@@ -158,7 +164,7 @@ def evaluate_seconds(config: RunConfig, iwae_k: int, threads_per_task: int | Non
     n_test, n_train = (data.images_in(config.dataset, train, limit) for train, limit in ((False, config.test_limit),
                                                                                   (True, config.train_limit)))
     bound = _bound_image(*_shape(config, threads_per_task), iwae_k) if iwae_k else 0.0
-    return startup("evaluate") + n_test * (r["eval_image"] + bound + r["read_image"]) + (n_test + n_train) * r["encode_image"] \
+    return startup("evaluate", threads_per_task) + n_test * (r["eval_image"] + bound + r["read_image"]) + (n_test + n_train) * r["encode_image"] \
         + n_test * n_train * r["knn_pair"]
 
 
@@ -175,7 +181,7 @@ def classifier_seconds(train_limit: int | None, threads_per_task: int | None, de
                                 progress=False), device)
         clf = DigitCNN().to(device).eval()
         test = timed(lambda: predict(clf, x[:SLICE]), device) / SLICE
-    return startup("evaluate") + epochs * math.ceil(data.images_in("mnist", True, train_limit) / batch_size) * two / 2 \
+    return startup("evaluate", threads_per_task) + epochs * math.ceil(data.images_in("mnist", True, train_limit) / batch_size) * two / 2 \
         + data.images_in("mnist", False, None) * test
 
 
