@@ -125,7 +125,7 @@ def project(device, images: int | None, epochs: int | None, sharing: list[int], 
 def show(found: dict) -> None:
     r = found["report"]
     print(f"\n| on {found['device']} ({found['images']:,} training, {found['test_images']:,} test images, "
-          f"{found["epochs"]} epoch(s)) | seconds |\n|---|---:|")
+          f"{found['epochs']} epoch(s)) | seconds |\n|---|---:|")
     print(f"| one conv run (d = 10), every epoch with its test loss | {found['conv run, seconds']:.1f} |")
     forecast = found["conv run, the estimate's forecast of its work, seconds"]
     print(f"| the same, forecast by the estimate's rates | {forecast:.1f} |")
