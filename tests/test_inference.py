@@ -136,6 +136,24 @@ def test_two_modes_change_the_count_the_rank_interval_and_the_words():
     assert collapse.counts(collapse.flag(clean)).set_index("arch").loc["conv", "collapsed"] == 0
 
 
+def test_a_collapsed_run_without_an_active_unit_has_no_kl_per_unit():
+    """A run whose every unit collapsed (a 1-epoch conv d = 2 of a smoke report did) has no KL per active unit:
+    the signature table says n/a there (NaN, declared optional), not an infinity that the schema refuses."""
+    from vaelib.analysis import collapse, schema
+    rng = np.random.default_rng(3)
+    losses = 106 + rng.normal(0, 0.5, 10)
+    losses[4] = 130.0
+    keys = [{"arch": "conv", "latent_dim": 2, "seed": s} for s in range(10)]
+    final = pd.DataFrame([{**k, "test_loss": v, "test_recon": v - 5, "test_kl": 5.0} for k, v in zip(keys, losses)])
+    scores = pd.DataFrame([{**k, "active_units": 0 if k["seed"] == 4 else 2} for k in keys])
+    history = pd.DataFrame([{**k, "epoch": 1, "test_loss": v + 10} for k, v in zip(keys, losses)])
+    kl = pd.DataFrame([{**k, "dim": d, "kl": 0.01 if k["seed"] == 4 else 2.5} for k in keys for d in (0, 1)])
+    table = collapse.signature(collapse.flag(final), scores, history, kl)
+    assert table["seed"].tolist() == [4] and np.isnan(table.loc[0, "kl_per_unit"])
+    assert table.loc[0, "others_kl_per_unit"] == 2.5
+    schema.check_frame("collapse_signature.csv", table, "collapse_signature.csv")     # raises if refused
+
+
 def test_holm_adjusts_within_each_family():
     nan = float("nan")
     table = pd.DataFrame({"family": ["a", "a", "a", "a", "b", "b"], "p": [0.01, 0.04, 0.03, nan, 0.04, 0.5],

@@ -57,6 +57,12 @@ def counts(flagged: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def kl_per_unit(kl_total: pd.Series, active_units: pd.Series) -> pd.Series:
+    """The KL each active unit carries, in nats: none (NaN) for a run with no active unit, where it is undefined
+    (a short run can end so: the smoke report's conv d = 2 did)."""
+    return kl_total / active_units.where(active_units > 0)
+
+
 def signature(flagged: pd.DataFrame, scores: pd.DataFrame, history: pd.DataFrame, kl: pd.DataFrame) -> pd.DataFrame:
     """Each collapsed run beside its setting's other runs: active units, KL per active unit, the test loss
     after epoch 1 and at the end (the medians of the setting's other runs beside each)."""
@@ -64,7 +70,7 @@ def signature(flagged: pd.DataFrame, scores: pd.DataFrame, history: pd.DataFrame
     first = history[history["epoch"] == 1][keys + ["test_loss"]].rename(columns={"test_loss": "epoch1_loss"})
     total_kl = kl.groupby(keys, as_index=False)["kl"].sum().rename(columns={"kl": "kl_total"})
     runs = (flagged.merge(scores[keys + ["active_units"]], on=keys).merge(first, on=keys).merge(total_kl, on=keys))
-    runs["kl_per_unit"] = runs["kl_total"] / runs["active_units"]
+    runs["kl_per_unit"] = kl_per_unit(runs["kl_total"], runs["active_units"])
     rows = []
     for _, g in runs.groupby(KEYS, sort=False):
         others = g[~g["collapsed"]]
@@ -209,7 +215,7 @@ def experiment(predicted: pd.DataFrame, trained: pd.DataFrame, final: pd.DataFra
     recorded = weights.set_index("run")["weights_sha256"]
     out["same_weights"] = [np.nan if role != "retrained" else float(recorded.get(run) == sha)
                            for run, role, sha in zip(out["run"], out["role"], out["weights_sha256"])]
-    out["kl_per_unit"] = out["kl_total"] / out["active_units"].clip(lower=1)
+    out["kl_per_unit"] = kl_per_unit(out["kl_total"], out["active_units"])
     return out
 
 
