@@ -13,11 +13,15 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config.run import IDENTITY, RunConfig
 from ..infra import paths, provenance
 from ..infra.faults import Fault, Refused, Unwritable
 from ..infra.atomic import atomic_write_text
+
+if TYPE_CHECKING:
+    import pandas
 
 RUNS_DIR = paths.resolve().runs      # <project>/runs, from any current folder
 
