@@ -203,3 +203,23 @@ def test_a_subset_one_architecture_one_seed_draws_its_runs():
     history = two_mode_histories()
     fig = plots.plot_sweep_curves(history[(history["arch"] == "conv") & (history["epoch"] == 1)])
     assert "seeds 0-3" in fig._suptitle.get_text()
+
+
+def test_a_training_step_imports_neither_seaborn_nor_scipy(tmp_path):
+    # notebook 01's own import lines, one real training batch and the notebook's figures, in a fresh interpreter:
+    # seaborn imports scipy.stats (0.85 s of every training step's start-up), and notebook 01 draws nothing of theirs
+    import ast
+    import subprocess
+    import sys
+
+    notebook = (paths.PROJECT / "notebooks" / "01_train.py").read_text()
+    imports = [ast.unparse(node) for node in ast.walk(ast.parse(notebook))
+               if isinstance(node, (ast.Import, ast.ImportFrom))]
+    script = "\n".join(["import sys", "import matplotlib", "matplotlib.use('Agg')", *imports, f"""
+run = train(RunConfig("linear", 2, epochs=1, train_limit=128, test_limit=128, device="cpu"), {str(tmp_path)!r},
+            progress=False)
+plots.plot_history(run.history, title=run.folder.name)
+plots.show_images({{f"test, epoch {{e}}": run.folder / f"test_{{e}}.png" for e in plots.epochs_to_show(1)}})
+print(sorted(name for name in ("seaborn", "scipy") if name in sys.modules))"""])
+    shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert shown.stdout.strip().splitlines()[-1] == "[]", shown.stdout

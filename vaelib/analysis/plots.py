@@ -1,4 +1,7 @@
-"""Figures of the report (matplotlib/seaborn); each function returns a Figure the notebook shows."""
+"""Figures of the report (matplotlib/seaborn); each function returns a Figure the notebook shows.
+
+seaborn and adjustText are imported by the figures that use them, not here: both import scipy (seaborn its
+scipy.stats, 0.85 s of every training step's start-up), and notebook 01 draws only matplotlib figures from here."""
 
 from __future__ import annotations
 
@@ -7,9 +10,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 import torch
-from adjustText import adjust_text
 from matplotlib.lines import Line2D
 from matplotlib.ticker import NullLocator
 
@@ -106,12 +107,14 @@ def history_long(history: pd.DataFrame) -> pd.DataFrame:
 
 def plot_history(history: pd.DataFrame, title: str = ""):
     """One run: total, reconstruction and KL per epoch, train and test."""
-    long = history_long(history)
-    grid = sns.relplot(data=long, x="epoch", y="nats per image", hue="split", col="metric", kind="line",
-                       marker="o", facet_kws={"sharey": False}, height=3, aspect=1.1)
-    grid.set_titles("{col_name}")
-    grid.figure.suptitle(title, y=1.04)
-    return grid.figure
+    fig, axes = plt.subplots(1, len(METRICS), figsize=(3.3 * len(METRICS), 3), layout="constrained")
+    for ax, (metric, label) in zip(axes, METRICS.items()):
+        for split in ("train", "test"):
+            ax.plot(history["epoch"], history[f"{split}_{metric}"], marker="o", label=split)
+        ax.set(title=label, xlabel="epoch", ylabel="nats per image")
+    axes[-1].legend(title="split")
+    fig.suptitle(title)
+    return fig
 
 
 def epochs_to_show(epochs: int) -> list[int]:
@@ -123,6 +126,7 @@ def plot_sweep_curves(histories: pd.DataFrame):
     """Every model of the grid: the three metrics per epoch (columns), train and test of each architecture
     (rows), d by colour; a thin line per seed and a thick line for the median over seeds at each epoch (a
     typical run): no band, so a seed that falls away from the others (conv d = 10's seeds 4 and 8) stands apart."""
+    import seaborn as sns
     histories = grid_only(histories)
     long = history_long(histories)
     long["latent dimension d"] = long["latent_dim"].astype(str)
@@ -149,6 +153,7 @@ def plot_final_by_dim(final: pd.DataFrame):
     """Final test metrics against d, per architecture: every seed a dot, the median over seeds (a typical
     run) a bar across them, the medians joined by a line. No mean +- sd: conv's spread at d = 10 is two
     groups of seeds, and a bar over it would cover losses no seed has."""
+    import seaborn as sns
     final = grid_only(final)
     archs = _archs(final)
     colours = dict(zip(archs, sns.color_palette(n_colors=len(archs))))
@@ -168,6 +173,7 @@ def plot_final_by_dim(final: pd.DataFrame):
 
 def plot_bounds_by_dim(table: pd.DataFrame):
     """Test ELBO and IWAE bound (higher is better) against d, per architecture, of one seed's models."""
+    import seaborn as sns
     table = grid_only(table)
     long = table.melt(id_vars=["arch", "latent_dim"], value_vars=["test_elbo", "iwae_bound"],
                       var_name="bound", value_name="log p(x) lower bound (nats per image)")
@@ -184,6 +190,7 @@ def plot_bounds_by_dim(table: pd.DataFrame):
 def plot_active_units(scores: pd.DataFrame, kl_dims: pd.DataFrame):
     """Left: active units against d (dotted: d, every unit used), every seed a dot and the median over seeds
     (a typical run) a bar; right: KL per sorted coordinate of the largest-d models, first seed."""
+    import seaborn as sns
     scores, kl_dims = grid_only(scores), grid_only(kl_dims)
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [1.15, 1]})
     archs = _archs(scores)
@@ -223,6 +230,7 @@ def plot_extra(final: pd.DataFrame, arch: str, base: str, controls=()):
     """An extra against the grid arch it varies (and the extra's controls, where trained): final test loss at
     its d, every seed (points) and the median over seeds (a bar across them: a typical run), one panel per d
     (their losses differ by more than the effect); the title says which seeds each architecture has."""
+    import seaborn as sns
     order = [base, arch] + [c for c in controls if c in set(final["arch"])]
     table = final[final["arch"].isin(order)]
     dims = sorted(table.loc[table["arch"] == arch, "latent_dim"].unique())
@@ -294,6 +302,8 @@ def plot_embedding(z2: torch.Tensor, labels: torch.Tensor, title: str = "", ax=N
     """Scatter of 2-D latent points coloured by class, each class's centroid (the mean, which claim 4 ranks)
     marked by a dot and its number; numbers that would cover one another are moved apart (adjustText), each
     joined to its dot by a line."""
+    import seaborn as sns
+    from adjustText import adjust_text
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 5.5))
     names = class_names or [str(c) for c in range(int(labels.max()) + 1)]
@@ -318,6 +328,7 @@ def plot_embedding(z2: torch.Tensor, labels: torch.Tensor, title: str = "", ax=N
 
 def plot_confusion(matrix: torch.Tensor, title: str = "", ax=None):
     """Row-normalized confusion matrix in percent (rows: true digit)."""
+    import seaborn as sns
     if ax is None:
         _, ax = plt.subplots(figsize=(5.2, 4.5))
     percent = (100 * matrix / matrix.sum(1, keepdim=True)).numpy()
