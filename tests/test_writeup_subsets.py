@@ -57,6 +57,7 @@ def subset(tmp_path, archs=None, dims=None, seeds=None, iwae_k=None):
     return out
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")    # a spread of one seed: numpy warned once per comparison
 @pytest.mark.parametrize("name, kwargs, says", [
     ("no IWAE bound", {"iwae_k": 0}, "No IWAE bound"),
     ("one architecture", {"archs": ["conv"]}, None),

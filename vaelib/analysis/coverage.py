@@ -83,16 +83,16 @@ def simulate(final: pd.DataFrame, replicates: int = REPLICATES, seed: int = SEED
     plan = claims.loss_claims(final)[["claim", "arch", "setting", "metric", "seeds"]]
     for r in plan.itertuples():
         (low_arch, low_d), (high_arch, high_d) = _sides(r)
+        n_low = int(((final["arch"] == low_arch) & (final["latent_dim"] == low_d)).sum())
+        n_high = int(((final["arch"] == high_arch) & (final["latent_dim"] == high_d)).sum())
+        if min(n_low, n_high) < MIN_SEEDS:
+            continue                           # no interval to score (and no spread to draw from with one seed)
         for world in ("normal", "observed mixture"):
             mixture = world != "normal"
             lower_w = _side(final, low_arch, low_d, r.metric, mixture)
             higher_w = _side(final, high_arch, high_d, r.metric, mixture)
             if mixture and len(lower_w) == 1 and len(higher_w) == 1:
                 continue                       # no collapse on either side: the same as "normal"
-            n_low = int(((final["arch"] == low_arch) & (final["latent_dim"] == low_d)).sum())
-            n_high = int(((final["arch"] == high_arch) & (final["latent_dim"] == high_d)).sum())
-            if min(n_low, n_high) < MIN_SEEDS:
-                continue                       # no interval to score
             lower, higher = _draw(lower_w, (replicates, n_low), rng), _draw(higher_w, (replicates, n_high), rng)
             mean_truth = sum(w * mu for w, mu, _ in higher_w) - sum(w * mu for w, mu, _ in lower_w)
             big_low, big_high = (_draw(lower_w, TRUTH_DRAWS, rng), _draw(higher_w, TRUTH_DRAWS, rng)) if mixture \
