@@ -87,7 +87,7 @@ def project(device, images: int | None, epochs: int | None, sharing: list[int], 
     from vaelib.pipeline import cost, workers
     sweep = Sweep()
     epochs = epochs or sweep.epochs
-    cost.startup = lambda kind="train", threads=None: startup[kind]          # no papermill here: the CPU machine's start-ups
+    cost.startup = lambda kind="train": startup[kind]          # no papermill here: the CPU machine's start-ups
     x, x_test = data(device, images)
     archs = sorted({c.arch for c in sweep.configs()})
     found = {"device": str(device), "images": len(x), "test_images": len(x_test), "epochs": epochs, "startup_s": startup}

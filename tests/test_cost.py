@@ -27,13 +27,13 @@ def test_the_wall_time_follows_the_runners_order():
 
 def test_a_steps_seconds_scale_with_the_work_it_does():
     config = RunConfig("linear", 2, epochs=1, train_limit=2000, test_limit=500, device="cpu")
-    one = cost.train_seconds(config, 1) - cost.startup("train", 1)
-    four = cost.train_seconds(dataclasses.replace(config, epochs=4), 1) - cost.startup("train", 1)
+    one = cost.train_seconds(config, 1) - cost.startup("train")
+    four = cost.train_seconds(dataclasses.replace(config, epochs=4), 1) - cost.startup("train")
     assert 0 < one and four == pytest.approx(4 * one)          # the same timing, four epochs of it
-    bigger = cost.train_seconds(dataclasses.replace(config, train_limit=4000), 1) - cost.startup("train", 1)
+    bigger = cost.train_seconds(dataclasses.replace(config, train_limit=4000), 1) - cost.startup("train")
     assert bigger > one
     plain, bound = (cost.evaluate_seconds(config, k, 1) for k in (0, 100))
-    assert cost.startup("evaluate", 1) < plain < bound
+    assert cost.startup("evaluate") < plain < bound
 
 
 def test_the_report_says_its_cost_and_stops_when_asked(tmp_path, capsys, monkeypatch):
@@ -46,3 +46,22 @@ def test_the_report_says_its_cost_and_stops_when_asked(tmp_path, capsys, monkeyp
     said = capsys.readouterr().out
     assert "estimate on this machine: 8 step(s)" in said and "on 16 worker(s) (more than this machine's" in said
     assert not list((tmp_path / "runs").glob("linear_*")) and not (tmp_path / "REPORT.md").exists()
+
+
+def test_timings_run_beside_the_other_workers_busy_and_stop_with_the_block():
+    import torch
+    from vaelib.infra.cpushare import available_cores
+    with cost.beside_the_other_workers(1):
+        assert cost._neighbours["running"] is None            # nothing timed yet: nothing started
+        assert cost.timed(lambda: None, torch.device("cpu"), at_least=0.01) >= 0
+        neighbours = cost._neighbours["running"]
+        assert len(neighbours) == available_cores() - 1 and all(p.poll() is None for p in neighbours)
+    assert all(p.poll() is not None for p in neighbours) and cost._neighbours["running"] is None
+    with cost.beside_the_other_workers(None):                 # a cluster's workers: timed alone
+        cost.timed(lambda: None, torch.device("cpu"), at_least=0.01)
+        assert cost._neighbours["running"] is None
+
+
+def test_a_neighbour_stops_when_its_parent_is_gone(capsys):
+    cost.busy(parent=-1, n_threads=1)                         # no process has pid -1: one batch, then it returns
+    assert capsys.readouterr().out == "training\n"

@@ -1,15 +1,18 @@
 """What a report will cost, said before it starts; each task's estimate is also its cost in the runner's order.
 
 Each step's seconds are timed here, at the report's threads per task and on its device, from a little of the
-step's own work, each timed once after once to warm up, on random pixels (the time of a dense step does not depend
-on them): one batch of each model's training, its test loss and its evaluation's other metrics on a few hundred
-images, its IWAE bound on one chunk of images against three, two batches of the classifier's training. Each is scaled by
-how many of them the step does. A step's start-up (a probe step of each kind, as many side by side as the workers
-on this machine's cores) is timed once; the notebooks' seconds are those of the last report in the same results/ folder where it recorded them.
-The wall time is the tasks laid out on the workers in the runner's order (highest upward rank first, each on the
-first free worker). Timing every model costs a few seconds, and only the models the report will train or
-evaluate are timed: a reused step costs nothing. It is an estimate of this machine's time, not a number of the
-report: the report prints it first and, at the end, how the work compared (results/run.json, "estimate").
+step's own work, each the mean over at least 0.3 s of calls after one to warm up, on random pixels (the time of a dense
+step does not depend on them): one batch of each model's training, its test loss and its evaluation's other
+metrics on a few hundred images, its IWAE bound on one chunk of images against three, two batches of the
+classifier's training. Each is scaled by how many of them the step does. A step's start-up is a probe step of each
+kind, timed once. The report's steps run side by side, and on a CPU they slow one another down (they share the
+caches and the memory bus): so every timing runs beside as many busy processes as the report has other workers
+on this machine's cores (`beside_the_other_workers`). The notebooks' seconds are those of the last report in the
+same results/ folder where it recorded them. The wall time is the tasks laid out on the workers in the runner's
+order (highest upward rank first, each on the first free worker). Timing every model costs a few seconds, and
+only the models the report will train or evaluate are timed: a reused step costs nothing. It is an estimate of
+this machine's time, not a number of the report: the report prints it first and, at the end, how the work
+compared (results/run.json, "estimate").
 """
 
 from __future__ import annotations
@@ -17,13 +20,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from contextlib import contextmanager
-from functools import cache, partial
+from functools import cache
 from pathlib import Path
 
 import torch
@@ -46,53 +50,96 @@ def threads(n: int | None):
         torch.set_num_threads(before)
 
 
-def timed(work, device: torch.device) -> float:
-    """Seconds of one `work()` after one to warm up."""
+def timed(work, device: torch.device, at_least: float = 0.3) -> float:
+    """Mean seconds of `work()` over at least `at_least` seconds of calls (three at the fewest), after one to warm
+    up: one call can stall for a tenth of a second on a shared machine, and a neighbour's phase moves one call's
+    time by more than the difference the estimate must see."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    _start_neighbours()
     work()
     sync()
-    start = time.perf_counter()
-    work()
-    sync()
-    return time.perf_counter() - start
+    calls, start = 0, time.perf_counter()
+    while calls < 3 or time.perf_counter() - start < at_least:
+        work()
+        sync()
+        calls += 1
+    return (time.perf_counter() - start) / calls
+
+
+_neighbours = {"wanted": 0, "threads": 1, "running": None}
+
+
+@contextmanager
+def beside_the_other_workers(threads_per_task: int | None):
+    """Every timing in the block made beside as many busy processes (conv d = 10 training, `threads_per_task`
+    threads each) as the report has other workers on this machine's cores; none when the tasks go to a cluster's
+    workers (None). They start at the block's first timing, so that a block that times nothing (every step
+    reused) costs nothing, and stop at its end. A full-size conv epoch took 9.2 s alone on an idle 2-core machine
+    and 12.7 s beside another (`python -m benchmarks.epoch`, twice at once): timed alone, a report's steps read
+    about 1.5x fast (docs/benchmarks.md)."""
+    from ..infra.cpushare import available_cores
+    cores = available_cores()
+    wanted = 0 if threads_per_task is None else min(cores, max(1, cores // threads_per_task)) - 1
+    _neighbours.update(wanted=wanted, threads=threads_per_task or 1, running=None)
+    try:
+        yield
+    finally:
+        for proc in _neighbours["running"] or []:
+            proc.kill()
+            proc.wait()
+        _neighbours.update(wanted=0, running=None)
+
+
+def _start_neighbours() -> None:
+    if _neighbours["running"] is None and _neighbours["wanted"]:
+        code = f"from vaelib.pipeline.cost import busy; busy({os.getpid()}, {_neighbours['threads']})"
+        _neighbours["running"] = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+                                  for _ in range(_neighbours["wanted"])]
+        for proc in _neighbours["running"]:
+            proc.stdout.readline()              # "training": its model is built and its first batch done
+
+
+def busy(parent: int, n_threads: int) -> None:
+    """A neighbour for the timings: conv d = 10 trains on random pixels until the process `parent` is gone."""
+    from ..training.engine import train_epoch
+    torch.set_num_threads(n_threads)
+    config, device, x, (model, optimizer, generators, step) = _model("conv", 10, "plain", 128, "cpu", n_threads)
+    batch = lambda: train_epoch(model, optimizer, step, x[:config.batch_size], config, generators, epoch=1)  # noqa: E731
+    batch()
+    print("training", flush=True)
+    while os.getppid() == parent:
+        batch()
 
 
 PROBE = RunConfig("linear", 2, epochs=1, train_limit=128, test_limit=128, device="cpu")   # trains one batch
 
 
-def startup(kind: str = "train", threads_per_task: int | None = None) -> float:
-    """Seconds of a step that does almost nothing, "train" or "evaluate", as the report's workers run it: beside
-    as many like it as there are workers on this machine's cores (its cores // `threads_per_task`; one when the
-    tasks go to a cluster's workers, None). A training is notebook 01 through papermill on one batch of PROBE (its
-    kernel, imports, cells and figures); an evaluation, a fresh interpreter importing the evaluation and loading
-    the data it reads. Each kind is timed once (the copies' mean): one probe alone, while the other worker sits
-    idle, starts faster than a report's steps do side by side (its processes get both cores)."""
-    from ..infra.cpushare import available_cores
-    cores = available_cores()
-    return _startups(min(cores, max(1, cores // threads_per_task)) if threads_per_task else 1)[kind]
+def startup(kind: str = "train") -> float:
+    """Seconds of a step that does almost nothing, "train" or "evaluate", as the report's workers run it (beside
+    the other workers' busy processes, inside `beside_the_other_workers`). A training is notebook 01 through
+    papermill on one batch of PROBE (its kernel, imports, cells and figures); an evaluation, a fresh interpreter
+    importing the evaluation and loading the data it reads. Each kind is timed once."""
+    return _startups()[kind]
 
 
 @cache
-def _startups(copies: int) -> dict:
-    from concurrent.futures import ThreadPoolExecutor
-    from statistics import mean
+def _startups() -> dict:
     from .schedule import notebook
+    _start_neighbours()
     folder = Path(tempfile.mkdtemp(prefix="vaelib-probe-"))
     load = "from vaelib.data import datasets as d; [d.load('mnist', train=t) for t in (True, False)]"
-    steps = {"train": lambda i: notebook("01_train", folder / f"probe{i}.ipynb", {
-                 "config": dataclasses.asdict(PROBE), "runs_dir": str(folder / str(i)), "force": True,
+    steps = {"train": lambda: notebook("01_train", folder / "probe.ipynb", {
+                 "config": dataclasses.asdict(PROBE), "runs_dir": str(folder), "force": True,
                  "keep_stale": False, "smoke_test": False, "teach": False}),
-             "evaluate": lambda i: subprocess.run([sys.executable, "-c", f"import vaelib.evaluation.metrics; {load}"],
-                                                  check=True)}
-
-    def seconds(step, i: int) -> float:
-        start = time.perf_counter()
-        step(i)
-        return time.perf_counter() - start
-
+             "evaluate": lambda: subprocess.run([sys.executable, "-c", f"import vaelib.evaluation.metrics; {load}"],
+                                                check=True)}
     try:
-        with ThreadPoolExecutor(copies) as pool:
-            return {kind: mean(pool.map(partial(seconds, step), range(copies))) for kind, step in steps.items()}
+        seconds = {}
+        for kind, step in steps.items():
+            start = time.perf_counter()
+            step()
+            seconds[kind] = time.perf_counter() - start
+        return seconds
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -154,7 +201,7 @@ def train_seconds(config: RunConfig, threads_per_task: int | None) -> float:
     """A training step: its start-up, its epochs' batches and each epoch's test loss."""
     r = _rates(*_shape(config, threads_per_task))
     batches = math.ceil(data.images_in(config.dataset, True, config.train_limit) / config.batch_size)
-    return startup("train", threads_per_task) + config.epochs * (batches * r["step"]
+    return startup("train") + config.epochs * (batches * r["step"]
                                         + data.images_in(config.dataset, False, config.test_limit) * r["eval_image"])
 
 
@@ -164,7 +211,7 @@ def evaluate_seconds(config: RunConfig, iwae_k: int, threads_per_task: int | Non
     n_test, n_train = (data.images_in(config.dataset, train, limit) for train, limit in ((False, config.test_limit),
                                                                                   (True, config.train_limit)))
     bound = _bound_image(*_shape(config, threads_per_task), iwae_k) if iwae_k else 0.0
-    return startup("evaluate", threads_per_task) + n_test * (r["eval_image"] + bound + r["read_image"]) + (n_test + n_train) * r["encode_image"] \
+    return startup("evaluate") + n_test * (r["eval_image"] + bound + r["read_image"]) + (n_test + n_train) * r["encode_image"] \
         + n_test * n_train * r["knn_pair"]
 
 
@@ -181,7 +228,7 @@ def classifier_seconds(train_limit: int | None, threads_per_task: int | None, de
                                 progress=False), device)
         clf = DigitCNN().to(device).eval()
         test = timed(lambda: predict(clf, x[:SLICE]), device) / SLICE
-    return startup("evaluate", threads_per_task) + epochs * math.ceil(data.images_in("mnist", True, train_limit) / batch_size) * two / 2 \
+    return startup("evaluate") + epochs * math.ceil(data.images_in("mnist", True, train_limit) / batch_size) * two / 2 \
         + data.images_in("mnist", False, None) * test
 
 

@@ -113,8 +113,9 @@ def plan(args, argv) -> tuple[Sweep, paths.Paths, list[Task], dict]:
         print(f"local workers from the machine: {machine.reason} (--jobs overrides)")
     gpus = 0 if args.scheduler or args.device == "cpu" else machine.gpus
     load = os.getloadavg()[0]                   # before the estimate's own timing adds to it
-    tasks = build_tasks(sweep, where, threads, args.force, args.keep_stale, set() if args.keep_stale else stale,
-                        args.device, gpus)
+    with cost.beside_the_other_workers(None if gpus else threads):      # timed as the report's steps will run
+        tasks = build_tasks(sweep, where, threads, args.force, args.keep_stale, set() if args.keep_stale else stale,
+                            args.device, gpus)
     command = " ".join(["python -m vaelib.report", *(sys.argv[1:] if argv is None else argv)]).strip()
     return sweep, where, tasks, {"jobs": jobs, "threads": threads, "budget": budget, "command": command,
                                  "gpu_slots": machine.gpu_slots if gpus else None,

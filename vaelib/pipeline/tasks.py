@@ -88,7 +88,7 @@ def build_tasks(sweep: Sweep, where: paths.Paths, threads: int | None, force: bo
     recorded = cost.notebook_seconds(where.results, len(ANALYSIS)) if estimate else None
     for nb in ANALYSIS:       # at least a start-up where no earlier report recorded the notebooks' time
         tasks.append(Task(nb, partial(notebook, nb, where.executed / f"{nb}.ipynb", common),
-                          cost=recorded or price(cost.startup, "train", threads), deps=everything + ("results tables",)))
+                          cost=recorded or price(cost.startup, "train"), deps=everything + ("results tables",)))
     return tasks
 
 
