@@ -27,6 +27,8 @@ import time
 import types
 from pathlib import Path
 
+from vaelib.infra.devices import synced     # torch only: importable before the stubs
+
 
 def stub_missing() -> list[str]:
     """Stand-ins for the packages a bare torch machine lacks and these checks never use (pandas in the run
@@ -71,12 +73,6 @@ class RawMNIST:
         n = int.from_bytes(images[4:8], "big")
         self.data = torch.frombuffer(bytearray(images[16:]), dtype=torch.uint8).reshape(n, 28, 28)
         self.targets = torch.frombuffer(bytearray(labels[8:]), dtype=torch.uint8).long()
-
-
-def synced(device):
-    import torch
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def seconds(fn, device, repeats: int = 3) -> float:

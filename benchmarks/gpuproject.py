@@ -33,7 +33,7 @@ def run_seconds(arch: str, device, x, x_test, epochs: int) -> float:
     from vaelib.training import engine
     config = RunConfig(arch=arch, latent_dim=10, epochs=epochs, device=str(device))
     model, optimizer, generators, step = engine.start(config, x, device)
-    from benchmarks.gpu import synced
+    from vaelib.infra.devices import synced
     synced(device)
     start = time.perf_counter()
     for epoch in range(1, epochs + 1):
@@ -48,6 +48,11 @@ def data(device, images: int | None):
     x, _ = datasets.load("mnist", train=True, limit=images)
     x_test, _ = datasets.load("mnist", train=False, limit=images and max(images // 6, 128))
     return x.to(device), x_test.to(device)
+
+
+# a run sharing the device, in its own process: ARCH DEVICE IMAGES EPOCHS AT (a lent GPU machine has torch alone)
+CHILD = ("import sys; from benchmarks.gpu import stub_missing; stub_missing(); from benchmarks.gpuproject import child; "
+         "arch, device, images, epochs, at = sys.argv[1:6]; child(arch, device, int(images) or None, int(epochs), float(at))")
 
 
 def child(arch: str, device_name: str, images: int | None, epochs: int, at: float) -> None:
@@ -66,7 +71,7 @@ def child(arch: str, device_name: str, images: int | None, epochs: int, at: floa
 def shared(n: int, device_name: str, images: int | None, epochs: int) -> float:
     """The slowest of `n` conv runs' `epochs` epochs when all `n` start together, each in its own process."""
     at = time.time() + 20 + 4 * n          # every child has loaded torch, the data and its kernels by then
-    args = [sys.executable, "-m", "benchmarks.gpuproject", "conv", device_name, str(images or 0), str(epochs), str(at)]
+    args = [sys.executable, "-c", CHILD, "conv", device_name, str(images or 0), str(epochs), str(at)]
     procs = [subprocess.Popen(args, stdout=subprocess.PIPE, text=True) for _ in range(n)]
     outs = [p.communicate()[0] for p in procs]
     if any(p.returncode for p in procs):
@@ -138,10 +143,3 @@ def show(found: dict) -> None:
           f"task-min of device work and {r['startup_task_min']:.1f} of start-ups (train {found['startup_s']['train']} s, "
           f"evaluate {found['startup_s']['evaluate']} s each, measured on the CPU machine); on this one device "
           f"{r['wall_min_one_slot']:.1f} min one step at a time, {r['wall_min']:.1f} min with {r['slots']} at once")
-
-
-if __name__ == "__main__":     # a run sharing the device: ARCH DEVICE IMAGES EPOCHS AT
-    from benchmarks.gpu import stub_missing
-    stub_missing()                 # a lent GPU machine has torch alone
-    arch, device_name, images, epochs, at = sys.argv[1:6]
-    child(arch, device_name, int(images) or None, int(epochs), float(at))

@@ -21,12 +21,7 @@ import argparse
 import copy
 import json
 import math
-import os
 import statistics
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
 
 import torch
@@ -35,40 +30,8 @@ from vaelib.core import iwae as bounds
 from vaelib.core.models import load_model
 from vaelib.data import datasets as data
 
-from .floor import layer_costs, seconds
+from .floor import layer_costs, other_code, seconds
 from .machine import bandwidths, matmul_rate
-
-OTHER = """
-import sys, time, torch
-from vaelib.core.iwae import iwae_bound
-from vaelib.core.models import load_model
-from vaelib.data import datasets as data
-torch.set_num_threads(1)
-model, x, k = load_model(sys.argv[1]), data.load("mnist", train=False, limit=int(sys.argv[2]))[0], int(sys.argv[3])
-iwae_bound(model, x[:max(1, 2000 // k)], k=k)                # warm: one chunk, untimed
-start = time.perf_counter()
-out = iwae_bound(model, x, k=k)
-print(time.perf_counter() - start)
-torch.save(out, sys.argv[4])
-"""
-
-
-def other_code(checkout: str, run: str, images: int, k: int, wait: bool = True):
-    """Another checkout's bound on the same images, in a child process run with its code (started in it: `-c` puts
-    the current folder first on the path): (seconds, bounds); with wait=False, a function that waits for them."""
-    tmp = tempfile.mkdtemp()
-    child = subprocess.Popen([sys.executable, "-c", OTHER, run, str(images), str(k), f"{tmp}/b.pt"], cwd=checkout,
-                             stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": checkout})
-
-    def result():
-        out, _ = child.communicate()
-        if child.returncode:
-            raise SystemExit(f"{checkout}'s bound failed (exit {child.returncode})")
-        bounds_there = torch.load(f"{tmp}/b.pt")
-        shutil.rmtree(tmp)
-        return float(out.split()[-1]), bounds_there
-    return result() if wait else result
-
 
 @torch.inference_mode()
 def stages(model, x: torch.Tensor, k: int, repeats: int = 10) -> dict:

@@ -19,3 +19,10 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
         name = os.environ.get(AUTO_DEVICE_ENV) or ("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def synced(device: torch.device) -> None:
+    """Wait for the work queued on `device`: CUDA runs asynchronously, so a timing that does not wait measures
+    only the launches."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

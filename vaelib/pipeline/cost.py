@@ -36,7 +36,7 @@ from ..config.run import RunConfig
 from ..core.bounds import mean_loss
 from ..core.iwae import SAMPLES_PER_CHUNK, iwae_bound
 from ..data import datasets as data
-from ..infra.devices import resolve_device
+from ..infra.devices import resolve_device, synced
 
 
 @contextmanager
@@ -54,14 +54,13 @@ def timed(work, device: torch.device, at_least: float = 0.3) -> float:
     """Mean seconds of `work()` over at least `at_least` seconds of calls (three at the fewest), after one to warm
     up: one call can stall for a tenth of a second on a shared machine, and a neighbour's phase moves one call's
     time by more than the difference the estimate must see."""
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     _start_neighbours()
     work()
-    sync()
+    synced(device)
     calls, start = 0, time.perf_counter()
     while calls < 3 or time.perf_counter() - start < at_least:
         work()
-        sync()
+        synced(device)
         calls += 1
     return (time.perf_counter() - start) / calls
 
