@@ -419,3 +419,19 @@ def test_compare_places_a_run_by_the_committed_results(tmp_path, capsys):
     assert cli.main(["compare", str(tmp_path / "bad.csv")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "latent_dim, test_loss" in err
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")    # numpy warned on the spread of one seed
+def test_compare_against_a_one_seed_report_says_it_has_no_interval(tmp_path, capsys):
+    """A report of one seed (the quick look) has no spread to predict one more run from: its settings carry no
+    prediction interval (the page's explorer and `compare` say so in words), not NaN."""
+    final = tables.read(PROJECT / "results" / "final_by_seed.csv")
+    (tmp_path / "results").mkdir()
+    final[final["seed"] == 0].to_csv(tmp_path / "results" / "final_by_seed.csv", index=False)
+    setting = collapse.settings(final[final["seed"] == 0])["conv_10"]
+    assert setting["pi"] is None and collapse.place(setting, setting["losses"][0])["inside_pi"] is None
+    mine = final[(final["arch"] == "conv") & (final["latent_dim"] == 10) & (final["seed"] == 0)]
+    mine[["arch", "latent_dim", "seed", "test_loss"]].to_csv(tmp_path / "mine.csv", index=False)
+    assert cli.main(["compare", str(tmp_path / "mine.csv"), "--results", str(tmp_path / "results")]) == 0
+    line = capsys.readouterr().out.strip()
+    assert "the loss of seed 0; no 95% prediction interval (one committed seed); " in line, line

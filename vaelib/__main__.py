@@ -66,8 +66,9 @@ def compare(table: pd.DataFrame, results: Path) -> list[str]:
         name = getattr(row, "run", None) or (f"seed {row.seed}" if hasattr(row, "seed") else f"line {i}")
         lines.append(f"{name}: {row.arch} d={row.latent_dim}, test loss {row.test_loss:.4f} "
                      f"nats: above {at['below']} of the {at['of']} committed seeds{same}; "
-                     f"{'inside' if at['inside_pi'] else 'outside'} the 95% prediction interval "
-                     f"[{s['pi'][0]:.2f}, {s['pi'][1]:.2f}]; "
+                     + ("no 95% prediction interval (one committed seed); " if s["pi"] is None else
+                        f"{'inside' if at['inside_pi'] else 'outside'} the 95% prediction interval "
+                        f"[{s['pi'][0]:.2f}, {s['pi'][1]:.2f}]; ")
                      + (f"looks collapsed (above {s['collapse_above']:.2f}, the report's rule: {collapse.RULE})"
                         if at["collapsed"] else f"not collapsed (at most {s['collapse_above']:.2f})"))
     return lines

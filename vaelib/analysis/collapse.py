@@ -116,8 +116,11 @@ def unit_slopes(final: pd.DataFrame, scores: pd.DataFrame, archs=("conv", "convw
 
 
 def prediction_interval(x) -> tuple[float, float]:
-    """The 95% t prediction interval of one more run's final test loss, from the losses x of a setting's seeds."""
+    """The 95% t prediction interval of one more run's final test loss, from the losses x of a setting's seeds
+    (NaN from fewer than two: no spread to predict from)."""
     x = np.asarray(x, dtype=float)
+    if len(x) < 2:
+        return math.nan, math.nan
     half = stats.t.ppf(0.5 + inference.LEVEL / 2, len(x) - 1) * x.std(ddof=1) * math.sqrt(1 + 1 / len(x))
     return float(x.mean() - half), float(x.mean() + half)
 
@@ -132,7 +135,7 @@ def settings(final: pd.DataFrame) -> dict:
         low, high = prediction_interval(g["test_loss"])
         out[f"{arch}_{int(d)}"] = {"arch": arch, "latent_dim": int(d), "seeds": [int(s) for s in g["seed"]],
                                    "losses": [float(v) for v in g["test_loss"]],
-                                   "pi": [round(low, 4), round(high, 4)],
+                                   "pi": [round(low, 4), round(high, 4)] if len(g) > 1 else None,   # one seed
                                    "collapse_above": round(float(g["collapse_above"].iloc[0]), 4)}
     return out
 
@@ -143,7 +146,7 @@ def place(setting: dict, loss: float) -> dict:
     same = [s for s, v in zip(setting["seeds"], setting["losses"]) if abs(v - loss) < 5e-5]
     return {"below": sum(v < loss for v in setting["losses"]), "of": len(setting["losses"]),
             "same_as_seed": same[0] if same else None,
-            "inside_pi": setting["pi"][0] <= loss <= setting["pi"][1],
+            "inside_pi": None if setting["pi"] is None else setting["pi"][0] <= loss <= setting["pi"][1],
             "collapsed": loss > setting["collapse_above"]}
 
 

@@ -513,14 +513,14 @@ function placeExplorer(root) {
   function dims() { dim.innerHTML = ""; keys.filter(k => settings[k].arch === arch.value).forEach(k => option(dim, settings[k].latent_dim, settings[k].latent_dim)); }
   function verdict(s, loss) {
     const below = s.losses.filter(v => v < loss).length, same = s.seeds.filter((_, k) => Math.abs(s.losses[k] - loss) < 5e-5);
-    const inside = loss >= s.pi[0] && loss <= s.pi[1], collapsed = loss > s.collapse_above;
+    const collapsed = loss > s.collapse_above, interval = s.pi === null ? "no 95% prediction interval (one committed seed); " :
+      `${loss >= s.pi[0] && loss <= s.pi[1] ? "inside" : "outside"} the 95% prediction interval [${s.pi[0].toFixed(2)}, ${s.pi[1].toFixed(2)}]; `;
     return {collapsed, text: `${s.arch} d=${s.latent_dim}, test loss ${loss.toFixed(4)} nats: above ${below} of the ${s.losses.length} committed seeds` +
-      (same.length ? `, the loss of seed ${same[0]}` : "") + `; ${inside ? "inside" : "outside"} the 95% prediction interval ` +
-      `[${s.pi[0].toFixed(2)}, ${s.pi[1].toFixed(2)}]; ` +
+      (same.length ? `, the loss of seed ${same[0]}` : "") + "; " + interval +
       (collapsed ? `looks collapsed (above ${s.collapse_above.toFixed(2)}, the report's collapse rule)` : `not collapsed (at most ${s.collapse_above.toFixed(2)})`)};
   }
   function figure(s, loss, v) {
-    const values = s.losses.concat([loss, s.pi[0], s.pi[1], s.collapse_above]), [lo, hi] = extent(values);
+    const values = s.losses.concat([loss, ...(s.pi || []), s.collapse_above]), [lo, hi] = extent(values);
     const W = 600, x = u => 20 + (u - lo) / (hi - lo) * (W - 40), NS = "http://www.w3.org/2000/svg";
     const svg = document.createElementNS(NS, "svg"), add = (tag, attrs, text) => {
       const e = document.createElementNS(NS, tag);
@@ -530,7 +530,7 @@ function placeExplorer(root) {
     };
     svg.setAttribute("viewBox", `0 0 ${W} 110`); svg.setAttribute("class", "placed-run");
     svg.setAttribute("role", "img"); svg.setAttribute("aria-label", v.text);
-    add("rect", {x: x(s.pi[0]), y: 20, width: x(s.pi[1]) - x(s.pi[0]), height: 55, fill: "#cfe3f3"});
+    if (s.pi) add("rect", {x: x(s.pi[0]), y: 20, width: x(s.pi[1]) - x(s.pi[0]), height: 55, fill: "#cfe3f3"});
     add("line", {x1: x(s.collapse_above), x2: x(s.collapse_above), y1: 12, y2: 82, stroke: "#b00020", "stroke-dasharray": "5 3", "stroke-width": 2});
     add("text", {x: x(s.collapse_above) + 4, y: 18, fill: "#b00020", "font-size": 12}, "collapse threshold");
     s.seeds.forEach((seed, k) => { const c = add("circle", {cx: x(s.losses[k]), cy: 62, r: 5, fill: "#0072b2", "data-seed": seed}); const t = document.createElementNS(NS, "title"); t.textContent = `seed ${seed}: ${s.losses[k].toFixed(4)}`; c.appendChild(t); });
