@@ -532,13 +532,15 @@ function placeExplorer(root) {
     svg.setAttribute("role", "img"); svg.setAttribute("aria-label", v.text);
     if (s.pi) add("rect", {x: x(s.pi[0]), y: 20, width: x(s.pi[1]) - x(s.pi[0]), height: 55, fill: "#cfe3f3"});
     add("line", {x1: x(s.collapse_above), x2: x(s.collapse_above), y1: 12, y2: 82, stroke: "#b00020", "stroke-dasharray": "5 3", "stroke-width": 2});
-    add("text", {x: x(s.collapse_above) + 4, y: 18, fill: "#b00020", "font-size": 12}, "collapse threshold");
+    const right = x(s.collapse_above) > 0.7 * W;     // near the right edge: the label to the line's left, not cut
+    add("text", {x: x(s.collapse_above) + (right ? -4 : 4), y: 18, fill: "#b00020", "font-size": 12,
+                  "text-anchor": right ? "end" : "start"}, "collapse threshold");
     s.seeds.forEach((seed, k) => { const c = add("circle", {cx: x(s.losses[k]), cy: 62, r: 5, fill: "#0072b2", "data-seed": seed}); const t = document.createElementNS(NS, "title"); t.textContent = `seed ${seed}: ${s.losses[k].toFixed(4)}`; c.appendChild(t); });
     add("circle", {cx: x(loss), cy: 38, r: 7, fill: v.collapsed ? "#b00020" : "#d55e00", class: "yours", "data-loss": loss});
     add("text", {x: x(loss) + 10, y: 42, "font-size": 12, fill: "#222"}, "yours");
     add("text", {x: 20, y: 104, "font-size": 12, fill: "#222"}, `${lo.toFixed(1)} nats`);
     add("text", {x: W - 20, y: 104, "font-size": 12, fill: "#222", "text-anchor": "end"}, `${hi.toFixed(1)} nats`);
-    add("text", {x: W / 2, y: 104, "font-size": 12, fill: "#222", "text-anchor": "middle"}, "dots: committed seeds; band: 95% prediction interval");
+    add("text", {x: W / 2, y: 104, "font-size": 12, fill: "#222", "text-anchor": "middle"}, s.pi ? "dots: committed seeds; band: 95% prediction interval" : "dots: committed seeds (one: no interval)");
     return svg;
   }
   function place(rows) {
