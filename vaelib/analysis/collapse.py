@@ -135,7 +135,7 @@ def settings(final: pd.DataFrame) -> dict:
         low, high = prediction_interval(g["test_loss"])
         out[f"{arch}_{int(d)}"] = {"arch": arch, "latent_dim": int(d), "seeds": [int(s) for s in g["seed"]],
                                    "losses": [float(v) for v in g["test_loss"]],
-                                   "pi": [round(low, 4), round(high, 4)] if len(g) > 1 else None,   # one seed
+                                   "pi": None if math.isnan(low) else [round(low, 4), round(high, 4)],   # one seed: none
                                    "collapse_above": round(float(g["collapse_above"].iloc[0]), 4)}
     return out
 
