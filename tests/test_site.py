@@ -390,6 +390,7 @@ def test_your_run_is_placed_among_the_committed_seeds(committed_page, browser):
         verdict = box.find_element(By.CLASS_NAME, "verdict").text
         assert f"the loss of seed {int(row['seed'])}" in verdict
         assert ("looks collapsed" in verdict) == bool(row["collapsed"]), verdict
+        assert box.text.count(verdict) == 1, box.text          # said once, not again in a label under it
         if row is bad:
             (SCREENSHOTS / "committed").mkdir(parents=True, exist_ok=True)
             browser.execute_script("arguments[0].scrollIntoView()", box)

@@ -116,8 +116,7 @@ report's rule (line). The numbers are those of <a href="results/final_by_seed.cs
 <label class="csv-label">or CSV <textarea class="csv" rows="3" cols="30" placeholder="arch,latent_dim,test_loss"></textarea></label>
 <button type="button" class="go-csv">place these</button>
 <p class="error" role="alert"></p>
-<div class="placed"></div>
-<p class="label" aria-live="polite"></p>"""),
+<div class="placed" aria-live="polite"></div>"""),
 }
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.5;color:#222;overflow-wrap:break-word}

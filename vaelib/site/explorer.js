@@ -507,7 +507,7 @@ function seedStrip(root) {
 function placeExplorer(root) {
   const $ = c => root.querySelector(c), settings = FACTS.settings, keys = Object.keys(settings);
   if (!keys.length) return missing(root, "This page was built without results/final_by_seed.csv, so it has no seeds to place a run among.");
-  const arch = $(".arch"), dim = $(".dim"), error = $(".error"), placed = $(".placed"), label = $(".label");
+  const arch = $(".arch"), dim = $(".dim"), error = $(".error"), placed = $(".placed");
   const allowed = keys.map(k => `${settings[k].arch} d=${settings[k].latent_dim}`).join(", ");
   [...new Set(keys.map(k => settings[k].arch))].forEach(a => option(arch, a, a));
   function dims() { dim.innerHTML = ""; keys.filter(k => settings[k].arch === arch.value).forEach(k => option(dim, settings[k].latent_dim, settings[k].latent_dim)); }
@@ -529,7 +529,7 @@ function placeExplorer(root) {
       svg.appendChild(e); return e;
     };
     svg.setAttribute("viewBox", `0 0 ${W} 110`); svg.setAttribute("class", "placed-run");
-    svg.setAttribute("role", "img"); svg.setAttribute("aria-label", v.text);
+    svg.setAttribute("role", "img"); svg.setAttribute("aria-label", `${s.arch} d=${s.latent_dim}: your loss among the committed seeds`);
     if (s.pi) add("rect", {x: x(s.pi[0]), y: 20, width: x(s.pi[1]) - x(s.pi[0]), height: 55, fill: "#cfe3f3"});
     add("line", {x1: x(s.collapse_above), x2: x(s.collapse_above), y1: 12, y2: 82, stroke: "#b00020", "stroke-dasharray": "5 3", "stroke-width": 2});
     const right = x(s.collapse_above) > 0.7 * W;     // near the right edge: the label to the line's left, not cut
@@ -544,15 +544,14 @@ function placeExplorer(root) {
     return svg;
   }
   function place(rows) {
-    placed.innerHTML = ""; const texts = [];
+    placed.innerHTML = "";                // each verdict said once, under its figure (the box is a live region)
     for (const [s, loss] of rows) {
       const v = verdict(s, loss), p = document.createElement("p");
       p.textContent = v.text; p.className = v.collapsed ? "verdict collapsed" : "verdict";
-      placed.append(figure(s, loss, v), p); texts.push(v.text);
+      placed.append(figure(s, loss, v), p);
     }
-    label.textContent = texts.join(" | ");
   }
-  function fail(message) { error.textContent = message; placed.innerHTML = ""; label.textContent = ""; }
+  function fail(message) { error.textContent = message; placed.innerHTML = ""; }
   function number(text, what) {
     const v = Number(String(text).trim());
     if (String(text).trim() === "" || !Number.isFinite(v) || v <= 0) throw new Error(`${what}: ${JSON.stringify(String(text).trim())} is not allowed; enter a positive number of nats per image`);
