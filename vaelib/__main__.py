@@ -7,71 +7,16 @@ import dataclasses
 import sys
 from pathlib import Path
 
-import pandas as pd
-
 from .config.run import RunConfig
 from .config.sweep import Sweep
 from .core.models import ARCHS
 from .data.datasets import DATASETS
-from .analysis import collapse, tables
+from .analysis import tables
+from .analysis.collapse import compare, your_runs
 from .training import runs
 from .training.engine import train
 from .infra import logs, paths
-from .infra.faults import EXIT_CODES, Refused, guard
-
-
-def your_runs(source: Path) -> pd.DataFrame:
-    """The runs to compare: a run folder (config.json and history.csv: its last epoch's test loss) or a CSV with
-    columns arch, latent_dim and test_loss (a line per run; other columns, such as seed, are kept)."""
-    if source.is_dir():
-        if not (source / "config.json").is_file() or not (source / "history.csv").is_file():
-            raise Refused(f"RUN {source} is a folder without config.json and history.csv; expected a run folder "
-                          f"(runs/ARCH_D_sSEED) or a CSV with columns arch, latent_dim, test_loss")
-        config = runs.read_config(source)
-        loss = float(runs.load_history(source)["test_loss"].iloc[-1])
-        return pd.DataFrame([{"run": source.name, "arch": config.arch, "latent_dim": config.latent_dim,
-                              "test_loss": loss}])
-    if not source.is_file():
-        raise Refused(f"RUN {source} does not exist; expected a run folder or a CSV with columns arch, latent_dim, "
-                      f"test_loss")
-    try:
-        table = pd.read_csv(source)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise Refused(f"RUN {source} is not a readable CSV ({str(e).splitlines()[0]}); expected columns arch, "
-                      f"latent_dim, test_loss") from None
-    missing = [c for c in ("arch", "latent_dim", "test_loss") if c not in table.columns]
-    if missing or table.empty:
-        raise Refused(f"RUN {source} lacks column(s) {', '.join(missing) or '(no rows)'}; expected columns arch, "
-                      f"latent_dim, test_loss and a line per run")
-    for column in ("latent_dim", "test_loss"):
-        bad = pd.to_numeric(table[column], errors="coerce").isna()
-        if bad.any():
-            raise Refused(f"RUN {source} line {int(bad.idxmax()) + 2}: {column} {table.loc[bad.idxmax(), column]!r} "
-                          f"is not a number")
-    return table.astype({"latent_dim": int, "test_loss": float})
-
-
-def compare(table: pd.DataFrame, results: Path) -> list[str]:
-    """Each run of `table` placed among the committed seeds of its setting (results/final_by_seed.csv): the
-    seeds below it, the 95% prediction interval, and the report's collapse rule (vaelib.analysis.collapse)."""
-    known = collapse.settings(tables.read(results / "final_by_seed.csv"))
-    lines = []
-    for i, row in enumerate(table.itertuples(), start=2):
-        key = f"{row.arch}_{row.latent_dim}"
-        if key not in known:
-            raise Refused(f"RUN line {i}: arch {row.arch!r} at latent_dim {row.latent_dim} is not a setting of "
-                          f"{results / 'final_by_seed.csv'}; allowed: " + ", ".join(k.replace("_", " d=") for k in known))
-        s, at = known[key], collapse.place(known[key], row.test_loss)
-        same = f", the loss of seed {at['same_as_seed']}" if at["same_as_seed"] is not None else ""
-        name = getattr(row, "run", None) or (f"seed {row.seed}" if hasattr(row, "seed") else f"line {i}")
-        lines.append(f"{name}: {row.arch} d={row.latent_dim}, test loss {row.test_loss:.4f} "
-                     f"nats: above {at['below']} of the {at['of']} committed seeds{same}; "
-                     + ("no 95% prediction interval (one committed seed); " if s["pi"] is None else
-                        f"{'inside' if at['inside_pi'] else 'outside'} the 95% prediction interval "
-                        f"[{s['pi'][0]:.2f}, {s['pi'][1]:.2f}]; ")
-                     + (f"looks collapsed (above {s['collapse_above']:.2f}, the report's rule: {collapse.RULE})"
-                        if at["collapsed"] else f"not collapsed (at most {s['collapse_above']:.2f})"))
-    return lines
+from .infra.faults import EXIT_CODES, guard
 
 
 HELP = {"arch": f"one of: {', '.join(ARCHS)}", "latent_dim": "latent dimension d >= 1",

@@ -54,22 +54,43 @@ def train_one(row: dict, runs_dir: str, epochs: int, train_limit, test_limit) ->
             "code": provenance.label({"training": TRAINING_VERSION}), "cpu": provenance.cpu()["model"]}
 
 
+def command(prog: str, doc: str, runs_dir: Path) -> argparse.ArgumentParser:
+    """The options of a command that trains runs of its own (this one and vaelib.retrain): where the report's
+    results are, where its runs go, and how many train at once."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc, epilog=EXIT_CODES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", default=str(paths.PROJECT / "results"))
+    parser.add_argument("--runs-dir", default=str(runs_dir))
+    parser.add_argument("--workers", type=int, default=2, help="runs trained at once, one thread each")
+    return parser
+
+
+def parsed(parser: argparse.ArgumentParser, argv) -> argparse.Namespace:
+    """The command's arguments, refused before any work when --workers is not a count of processes."""
+    args = parser.parse_args(argv)
+    if args.workers < 1:
+        raise Refused(f"--workers={args.workers} is not allowed; expected an integer >= 1")
+    return args
+
+
+def trained(job, plan: list[dict], args: argparse.Namespace, *more):
+    """`job(row, args.runs_dir, *more)` for every row of `plan`, `args.workers` processes at once: each result
+    as its run finishes."""
+    with ProcessPoolExecutor(args.workers) as pool:
+        for done in as_completed([pool.submit(job, row, args.runs_dir, *more) for row in plan]):
+            yield done.result()
+
+
 @guard
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vaelib.collapse", description=__doc__, epilog=EXIT_CODES,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = command("python -m vaelib.collapse", __doc__, RUNS)
     parser.add_argument("step", choices=("predict", "train"))
-    parser.add_argument("--results", default=str(paths.PROJECT / "results"))
-    parser.add_argument("--runs-dir", default=str(RUNS))
-    parser.add_argument("--workers", type=int, default=2, help="runs trained at once, one thread each")
     parser.add_argument("--epochs", type=int, default=RunConfig.epochs)
     parser.add_argument("--train-limit", type=int, default=None)
     parser.add_argument("--test-limit", type=int, default=None)
     parser.add_argument("--only", nargs="*", default=None, help="train only these runs of predictions.csv")
-    args = parser.parse_args(argv)
+    args = parsed(parser, argv)
     results = Path(args.results)
-    if args.workers < 1:
-        raise Refused(f"--workers={args.workers} is not allowed; expected an integer >= 1")
     if args.step == "predict":
         table = collapse.predictions(tables.read(results / "final_by_seed.csv"))
         tables.save(table, results / "predictions.csv")
@@ -90,15 +111,11 @@ def main(argv=None) -> int:
     out = results / "collapse_runs.csv"
     done = tables.read(out) if out.is_file() else pd.DataFrame()
     rows = done.to_dict("records")
-    with ProcessPoolExecutor(args.workers) as pool:
-        jobs = {pool.submit(train_one, r, args.runs_dir, args.epochs, args.train_limit, args.test_limit): r["run"]
-                for r in planned.to_dict("records")}
-        for job in as_completed(jobs):
-            found = job.result()
-            rows = [r for r in rows if r["run"] != found["run"]] + [found]
-            tables.save(pd.DataFrame(rows).sort_values(["role", "data_seed", "init_seed"]), out)
-            print(f"{found['run']}: test loss {found['test_loss']:.2f}, {found['active_units']} active units "
-                  f"({len(rows)} of {len(planned)} in {out})", flush=True)
+    for found in trained(train_one, planned.to_dict("records"), args, args.epochs, args.train_limit, args.test_limit):
+        rows = [r for r in rows if r["run"] != found["run"]] + [found]
+        tables.save(pd.DataFrame(rows).sort_values(["role", "data_seed", "init_seed"]), out)
+        print(f"{found['run']}: test loss {found['test_loss']:.2f}, {found['active_units']} active units "
+              f"({len(rows)} of {len(planned)} in {out})", flush=True)
     return 0
 
 

@@ -12,17 +12,16 @@ trained again here and its weights' sha256 compared with `results/weights.csv`, 
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
-from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import pandas as pd
 
 from .analysis import tables
+from .collapse import command, parsed, trained
 from .core.models import ARCHS
 from .infra import paths
-from .infra.faults import EXIT_CODES, Refused, guard
+from .infra.faults import guard
 
 RUNS = paths.PROJECT / "runs" / "retrained"
 
@@ -51,23 +50,15 @@ def train_again(row: dict, runs_dir: str) -> dict:
 
 @guard
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vaelib.retrain", description=__doc__, epilog=EXIT_CODES,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--results", default=str(paths.PROJECT / "results"))
-    parser.add_argument("--runs-dir", default=str(RUNS))
-    parser.add_argument("--workers", type=int, default=2, help="runs trained at once, one thread each")
-    args = parser.parse_args(argv)
-    if args.workers < 1:
-        raise Refused(f"--workers={args.workers} is not allowed; expected an integer >= 1")
+    args = parsed(command("python -m vaelib.retrain", __doc__, RUNS), argv)
     results = Path(args.results)
     scores, weights = tables.read(results / "metrics.csv"), tables.read(results / "weights.csv")
     final = tables.read(results / "final_by_seed.csv")
     plan = chosen(scores).to_dict("records")
     found = []
-    with ProcessPoolExecutor(args.workers) as pool:
-        for job in as_completed([pool.submit(train_again, row, args.runs_dir) for row in plan]):
-            found.append(job.result())
-            print(f"{found[-1]['run']} ({found[-1]['run_code']}) trained again: {len(found)} of {len(plan)}", flush=True)
+    for again in trained(train_again, plan, args):
+        found.append(again)
+        print(f"{again['run']} ({again['run_code']}) trained again: {len(found)} of {len(plan)}", flush=True)
     out = pd.DataFrame(found).merge(weights.rename(columns={"weights_sha256": "weights_report"}), on="run")
     out = out.merge(final[["arch", "latent_dim", "seed", "test_loss"]].rename(columns={"test_loss": "loss_report"}),
                     on=["arch", "latent_dim", "seed"])

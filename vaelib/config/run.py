@@ -7,6 +7,7 @@ what is allowed.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from dataclasses import dataclass
@@ -28,22 +29,16 @@ class ConfigError(Refused, ValueError):
 
 
 def _as_int(name, value, minimum, optional=False):
-    if value is None or (optional and value in ("", "None", "none")):
-        if optional:
-            return None
+    if optional and value in (None, "", "None", "none"):
+        return None
+    if value is None:
         raise ConfigError(f"{name} is required (an integer >= {minimum})")
-    if isinstance(value, bool):
-        raise ConfigError(f"{name}={value!r} is not allowed; expected an integer >= {minimum}")
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, str):
-        try:
+        with contextlib.suppress(ValueError):      # a string that is no integer is refused below, as it is
             value = int(value.strip())
-        except ValueError:
-            raise ConfigError(f"{name}={value!r} is not allowed; expected an integer >= {minimum}") from None
-    if not isinstance(value, int):
-        raise ConfigError(f"{name}={value!r} is not allowed; expected an integer >= {minimum}")
-    if value < minimum:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"{name}={value!r} is not allowed; expected an integer >= {minimum}")
     return value
 

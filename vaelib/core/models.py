@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -121,18 +122,15 @@ class BurdaVAE(VAE):
         self.decoder[-2].bias.copy_(torch.logit(mean))
 
 
+# Each architecture's model of a given latent dimension
+BUILDERS = {"linear": LinearVAE, "conv": ConvVAE, "convwide": partial(ConvVAE, hidden=WIDE_HIDDEN),
+            "convch": partial(ConvVAE, channels=MATCHED_CHANNELS), "burda": BurdaVAE}
+
+
 def build_model(arch: str, latent_dim: int) -> VAE:
-    if arch == "linear":
-        return LinearVAE(latent_dim)
-    if arch == "conv":
-        return ConvVAE(latent_dim)
-    if arch == "convwide":
-        return ConvVAE(latent_dim, hidden=WIDE_HIDDEN)
-    if arch == "convch":
-        return ConvVAE(latent_dim, channels=MATCHED_CHANNELS)
-    if arch == "burda":
-        return BurdaVAE(latent_dim)
-    raise ValueError(f"arch={arch!r} is not known; allowed: {', '.join(ARCHS)}")
+    if arch not in BUILDERS:
+        raise ValueError(f"arch={arch!r} is not known; allowed: {', '.join(ARCHS)}")
+    return BUILDERS[arch](latent_dim)
 
 
 def count_params(model: nn.Module) -> int:

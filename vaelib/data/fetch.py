@@ -100,17 +100,15 @@ def ensure(dataset: str = "mnist", root: Path | str = DATA_DIR) -> Path:
             except Exception as e:  # noqa: BLE001 - every failure just means "try the next route"
                 detail = getattr(e, "stderr", None) or str(e)
                 failures.append(f"{label}: {type(e).__name__}: {(detail.strip().splitlines() or [''])[-1]}")
-                logger.info(f"  {failures[-1]}")
-                continue
-            still_bad = bad_files(dest, spec)
-            if still_bad:
+            else:
+                still_bad = bad_files(dest, spec)
+                if not still_bad:
+                    for name in problems:  # only replace what was missing or bad
+                        os.replace(dest / name, folder / name)
+                    logger.info(f"  {spec.name} verified in {folder}")
+                    return folder
                 failures.append(f"{label}: downloaded files failed verification: {still_bad}")
-                logger.info(f"  {failures[-1]}")
-                continue
-            for name in problems:  # only replace what was missing or bad
-                os.replace(dest / name, folder / name)
-            logger.info(f"  {spec.name} verified in {folder}")
-            return folder
+            logger.info(f"  {failures[-1]}")
     raise DataError(
         f"could not get {spec.name}. Tried:\n  " + "\n  ".join(failures) + "\n"
         "Either connect to the internet (torchvision downloads it), or without internet: "

@@ -118,29 +118,25 @@ def ensure(path: Path | str, dataset: str = "mnist", train_limit: int | None = N
            progress: bool = True, num_threads: int = 0, device: str = "cpu") -> dict:
     """Train the classifier into `path` on `device` unless a fresh one (same data, same code, the same kind
     of device: a CUDA-trained classifier is another random experiment) is there; its info."""
-    path = Path(path)
+    path, device = Path(path), torch.device(device)
     with locks.exclusive(path):   # two runners never train it twice
-        return _ensure(path, dataset, train_limit, epochs, progress, num_threads, torch.device(device))
-
-
-def _ensure(path: Path, dataset, train_limit, epochs, progress, num_threads, device: torch.device) -> dict:
-    if is_fresh(path, dataset, train_limit, device.type):
-        return read_info(path)
-    if path.is_file():
-        logger.info(f"{path} was made by other code, data or device: retraining it")
-    x_train, y_train = data.load(dataset, train=True, limit=train_limit)
-    x_test, y_test = data.load(dataset, train=False)
-    with CpuShare(num_threads) as share:
-        model = fit(x_train.to(device), y_train.to(device), epochs=epochs, progress=progress,
-                    each_batch=share.adjust)
-        accuracy = (predict(model, x_test) == y_test).float().mean().item()
-        info = {"dataset": dataset, "train_limit": train_limit, "device_type": device.type,
-                "train_images": len(x_train), "test_images": len(x_test), "test_accuracy": accuracy,
-                "provenance": provenance.record({"classifier": VERSION}, device=device, **share.record())}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_torch_save({"state_dict": model.state_dict(), **info}, path)
-    logger.info(f"classifier trained on {len(x_train)} {dataset} images: test accuracy {accuracy:.4f} (in {path})")
-    return info
+        if is_fresh(path, dataset, train_limit, device.type):
+            return read_info(path)
+        if path.is_file():
+            logger.info(f"{path} was made by other code, data or device: retraining it")
+        x_train, y_train = data.load(dataset, train=True, limit=train_limit)
+        x_test, y_test = data.load(dataset, train=False)
+        with CpuShare(num_threads) as share:
+            model = fit(x_train.to(device), y_train.to(device), epochs=epochs, progress=progress,
+                        each_batch=share.adjust)
+            accuracy = (predict(model, x_test) == y_test).float().mean().item()
+            info = {"dataset": dataset, "train_limit": train_limit, "device_type": device.type,
+                    "train_images": len(x_train), "test_images": len(x_test), "test_accuracy": accuracy,
+                    "provenance": provenance.record({"classifier": VERSION}, device=device, **share.record())}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_torch_save({"state_dict": model.state_dict(), **info}, path)
+        logger.info(f"classifier trained on {len(x_train)} {dataset} images: test accuracy {accuracy:.4f} (in {path})")
+        return info
 
 
 @guard

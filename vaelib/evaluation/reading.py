@@ -48,8 +48,6 @@ def read_interpolations(model: VAE, clf, x_test: torch.Tensor, y_test: torch.Ten
     images = sampling.interpolation_images(model, starts, ends)
     reading = read(clf, images)
     pairs, steps = images.shape[:2]
-    first, last = zip(*sampling.INTERPOLATION_PAIRS)
-    return reading.assign(pair=[p for p in range(pairs) for _ in range(steps)],
-                          step=[s for _ in range(pairs) for s in range(steps)],
-                          start_digit=[int(y_test[first[p]]) for p in range(pairs) for _ in range(steps)],
-                          end_digit=[int(y_test[last[p]]) for p in range(pairs) for _ in range(steps)])
+    pair = np.repeat(np.arange(pairs), steps)           # every path's steps, path after path
+    first, last = (y_test[list(ends)].numpy()[pair] for ends in zip(*sampling.INTERPOLATION_PAIRS))
+    return reading.assign(pair=pair, step=np.tile(np.arange(steps), pairs), start_digit=first, end_digit=last)

@@ -78,6 +78,14 @@ class EmbeddingPicture:
         return out.getvalue()
 
 
+class _Shown:
+    """An explorer shows as its widget in a notebook."""
+
+    def _ipython_display_(self):
+        from IPython.display import display
+        display(self.widget)
+
+
 class _Models:
     """Finished runs loaded on first use, with their test-set means."""
 
@@ -92,7 +100,7 @@ class _Models:
         return self._cache[name]
 
 
-class LatentExplorer:
+class LatentExplorer(_Shown):
     """Two sliders over [-3, 3] move a latent point; the decoded digit and the point in the embedding follow.
 
     For d > 2, pick the two coordinates to move; the others stay at the posterior mean of a chosen test
@@ -166,12 +174,8 @@ class LatentExplorer:
         self.status.value = f"z = ({', '.join(f'{v:.2f}' for v in z.tolist())})" + (
             f"; last update {self.latencies_ms[-1]:.0f} ms" if self.latencies_ms else "")
 
-    def _ipython_display_(self):
-        from IPython.display import display
-        display(self.widget)
 
-
-class InterpolationExplorer:
+class InterpolationExplorer(_Shown):
     """Pick two test images and a model; a slider walks the straight line between their latent means."""
 
     def __init__(self, runs_dir, configs, x_test: torch.Tensor, start: int = 0, end: int = 1):
@@ -207,7 +211,3 @@ class InterpolationExplorer:
             self.latencies_ms.append(1000 * (time.perf_counter() - start))
         self.status.value = f"left: test image {self.start.value}, right: test image {self.end.value}, " \
                             f"middle: decoded at t = {self.t.value:.2f}"
-
-    def _ipython_display_(self):
-        from IPython.display import display
-        display(self.widget)

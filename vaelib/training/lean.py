@@ -73,12 +73,9 @@ class LeanStep:
         self._graphs: dict[tuple[int, int], tuple] = {}
 
     def _split(self, flat: torch.Tensor) -> list[torch.Tensor]:
-        views, offset = [], 0
-        for shape in self._shapes:
-            n = shape.numel()
-            views.append(flat[offset:offset + n].view(shape))
-            offset += n
-        return views
+        """Views of `flat`, one per parameter in the flat order, shaped as the parameter."""
+        pieces = flat.split([shape.numel() for shape in self._shapes])
+        return [piece.view(shape) for piece, shape in zip(pieces, self._shapes)]
 
     def _layers(self, flat: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """(weight, bias) views of the six products: encoder 1, 2, the two heads as one, decoder 1, 2, 3."""
