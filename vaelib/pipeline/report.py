@@ -30,11 +30,12 @@ from ..config.sweep import EXTRAS, QUICK, Sweep
 from ..data import datasets as data
 from ..infra import paths
 from ..site import build as site
+from ..training import runs
 from ..training.engine import TRAINING_VERSION
 from . import cost
 from .runinfo import write_run_info
 from .schedule import Task, execute
-from .tasks import build_tasks, stale_runs
+from .tasks import build_tasks
 from .workers import engine_options, local_workers, task_budget_mb
 from ..infra import logs
 from ..infra.faults import BAD_INPUT, EXIT_CODES, guard
@@ -87,7 +88,7 @@ def plan(args, argv) -> tuple[Sweep, paths.Paths, list[Task], dict]:
         data.verify(dataset)
     where = paths.resolve(args.smoke, args.out, args.runs_dir, args.figures_dir, args.results_dir,
                           args.executed_dir).make()
-    stale = set(stale_runs(sweep, where.runs))
+    stale = {c.name for c in sweep.configs() if runs.is_stale(where.runs / c.name, TRAINING_VERSION)}
     if stale:
         verb = "reused as they are (--keep-stale)" if args.keep_stale else \
             "retrained (old folders kept as NAME.replaced-<time>; --keep-stale reuses them)"
