@@ -85,8 +85,7 @@ def main(argv=None) -> int:
     except (ConfigError, data.DataError) as e:
         parser.error(str(e))
     where = paths.resolve(out=args.out, runs_dir=args.runs_dir, figures_dir=args.figures_dir,
-                          results_dir=args.results_dir)
-    where.make()
+                          results_dir=args.results_dir).make()
     info = run(cfg, where, args.k, args.curve_images, args.jobs, threads, args.scheduler,
                " ".join(["python -m vaelib.reference", *argv]), args.device)
     ours = info["ours"]

@@ -25,7 +25,7 @@ import sys
 
 from ..analysis import writeup
 from ..analysis.figures import write_figure_index
-from ..config.run import ConfigError, check_device
+from ..config.run import check_device
 from ..config.sweep import EXTRAS, QUICK, Sweep
 from ..data import datasets as data
 from ..infra import paths
@@ -38,7 +38,7 @@ from .schedule import Task, execute
 from .tasks import build_tasks
 from .workers import engine_options, local_workers, task_budget_mb
 from ..infra import logs
-from ..infra.faults import BAD_INPUT, EXIT_CODES, guard
+from ..infra.faults import EXIT_CODES, Refused, guard
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -76,9 +76,8 @@ def parse(argv=None) -> argparse.Namespace:
 def plan(args, argv) -> tuple[Sweep, paths.Paths, list[Task], dict]:
     """The sweep and folders from the arguments (every setting and the data checked before anything runs),
     and the report's task graph for this machine."""
-    settings = {"archs": args.archs, "dims": args.dims, "epochs": args.epochs, "datasets": args.datasets}
-    settings.update({k: getattr(args, k) for k in ("seeds", "extras", "classifier_limit")
-                     if getattr(args, k) is not None})
+    settings = {k: getattr(args, k) for k in ("archs", "dims", "epochs", "datasets", "seeds", "extras",
+                                              "classifier_limit") if getattr(args, k) is not None}
     sweep = Sweep.from_params(settings, smoke=args.smoke)
     check_device(args.device)
     task_budget_mb()
@@ -132,9 +131,8 @@ def main(argv=None) -> int:
     logs.show()
     try:
         sweep, where, tasks, setup = plan(args, argv)
-    except (ConfigError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return BAD_INPUT
+    except ValueError as e:      # a ConfigError is one already; the memory budget's is not
+        raise Refused(str(e)) from e
     print(f"report over {len(sweep.configs())} runs ({sweep.to_params()}) into {where.runs.parent}")
     print(cost.said(setup["estimate"], len(tasks)))
     if args.estimate:
