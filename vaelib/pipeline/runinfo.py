@@ -23,9 +23,8 @@ def write_run_info(where: paths.Paths, sweep: Sweep, done: dict, setup: dict) ->
     watch, seconds = done["watch"], done["seconds"]
     info = {"command": setup["command"], "sweep": sweep.to_params(), "jobs": done["workers"], "engine": done["engine"],
             "training": {k: getattr(first, k) for k in ("batch_size", "lr", "beta")},
-            "images": {split: len(data.load(sweep.dataset, train=split == "train",
-                                            limit=sweep.train_limit if split == "train" else sweep.test_limit)[1])
-                       for split in ("train", "test")},
+            "images": {"train": data.images_in(sweep.dataset, True, sweep.train_limit),
+                       "test": data.images_in(sweep.dataset, False, sweep.test_limit)},
             "threads_per_job": setup["threads"] or "shared by the jobs of each machine", "cores": available_cores(),
             "cpu": provenance.cpu()["model"], "wall_minutes": done["wall"] / 60, "peak_memory_mb": watch.mb,
             "all_cores_busy_share": watch.all_busy_share, "machine_cpu_use": watch.cpu_use,
