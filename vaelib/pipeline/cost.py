@@ -259,10 +259,7 @@ def wall(tasks, workers: int) -> float:
 def summary(tasks, workers: int, load: float | None = None) -> dict:
     """Task-minutes by kind of step and the wall minutes on `workers` workers; `load`, the machine's load
     average when the timing began (other work on the cores makes every timing, and so the estimate, longer)."""
-    minutes = dict.fromkeys(KINDS, 0.0)
-    for t in tasks:
-        if kind(t.name):
-            minutes[kind(t.name)] += t.cost / 60
+    minutes = {k: sum(t.cost for t in tasks if kind(t.name) == k) / 60 for k in KINDS}
     return {"task_minutes": minutes, "wall_minutes": wall(tasks, workers) / 60, "workers": workers, "load": load}
 
 
