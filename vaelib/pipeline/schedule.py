@@ -281,7 +281,7 @@ class MemoryBudget(threading.Thread):
         self.join()
 
 
-def python(args: list[str], what: str, extra_env: dict | None = None, budget_mb: float | None = None) -> float:
+def python(args: list[str], what: str, budget_mb: float | None = None) -> float:
     """Run `python ARGS` (this interpreter) to completion within a memory budget (default: the free
     memory's share per worker, pipeline.workers.task_budget_mb); the step's peak memory in MB. Raise
     StepFailed with one line when it fails: its own error line, or its memory over the budget, or the
@@ -289,7 +289,7 @@ def python(args: list[str], what: str, extra_env: dict | None = None, budget_mb:
     budget = budget_mb or task_budget_mb()
     cmd = [sys.executable, "-m", "vaelib.pipeline.schedule", str(os.getpid()), sys.executable, *args]
     env = {k: v for k, v in os.environ.items() if not (in_dask_worker() and k in DASK_WORKER_ENV)}
-    env.update({**MALLOC_ENV, **(extra_env or {})})
+    env.update(MALLOC_ENV)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     watch = MemoryBudget(proc.pid, budget)
     watch.start()
