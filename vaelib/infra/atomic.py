@@ -51,13 +51,12 @@ def torch_load(path: Path | str, map_location="cpu", weights_only: bool = True):
         raw = path.read_bytes()
     except FileNotFoundError:
         raise DamagedFile(f"{path} is missing") from None
+    payload = raw
     if raw.startswith(MAGIC):
         digest, payload = raw[len(MAGIC):len(MAGIC) + 64].decode(errors="replace"), raw[len(MAGIC) + 65:]
         if hashlib.sha256(payload).hexdigest() != digest:
             raise DamagedFile(f"{path} is damaged: its contents do not match the checksum written with it "
                               f"({len(raw):,} bytes; truncated or altered)")
-    else:
-        payload = raw
     try:
         return torch.load(io.BytesIO(payload), map_location=map_location, weights_only=weights_only)
     except Exception as e:   # noqa: BLE001 - torch raises many kinds for a file it cannot read

@@ -34,12 +34,6 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def registry() -> Path:
-    folder = Path(os.environ.get(REGISTRY_ENV) or Path(tempfile.gettempdir()) / f"vaelib-jobs-{os.getuid()}")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 def running_jobs(folder: Path) -> int:
     """Live registered jobs (this one included: its own lock, taken through another open file, blocks too):
     a file whose lock can be taken belongs to a dead job."""
@@ -78,7 +72,9 @@ class CpuShare:
         self.threads = torch.get_num_threads()
 
     def __enter__(self) -> "CpuShare":
-        self._path = registry() / f"{os.getpid()}-{id(self)}.job"
+        registry = Path(os.environ.get(REGISTRY_ENV) or Path(tempfile.gettempdir()) / f"vaelib-jobs-{os.getuid()}")
+        registry.mkdir(parents=True, exist_ok=True)
+        self._path = registry / f"{os.getpid()}-{id(self)}.job"
         self._file = open(self._path, "w")
         fcntl.flock(self._file, fcntl.LOCK_EX)
         self.adjust(force=True)

@@ -12,8 +12,7 @@ ROOT = logging.getLogger("vaelib")
 
 def show(level: int = logging.INFO, stream=None) -> None:
     """Print vaelib's messages at `level` and above, one plain line each (stdout unless `stream`)."""
-    handler = next((h for h in ROOT.handlers if getattr(h, "vaelib", False)), None)
-    if handler is None:
+    if not any(getattr(h, "vaelib", False) for h in ROOT.handlers):
         handler = logging.StreamHandler(stream or sys.stdout)
         handler.vaelib = True
         handler.setFormatter(logging.Formatter("%(message)s"))

@@ -33,14 +33,11 @@ class Paths:
                 "results_dir": str(self.results), "executed_dir": str(self.executed)}
 
 
-def smoke_root() -> Path:
-    return Path(os.environ.get(SMOKE_ROOT_ENV) or PROJECT / "runs-smoke").resolve()
-
-
 def resolve(smoke: bool = False, out=None, runs_dir=None, figures_dir=None, results_dir=None,
             executed_dir=None) -> Paths:
     """The four folders: explicit ones win, then `out`/<name>, then the smoke root or the project root."""
-    base = Path(out).resolve() if out else (smoke_root() if smoke else PROJECT)
+    default = (os.environ.get(SMOKE_ROOT_ENV) or PROJECT / "runs-smoke") if smoke else PROJECT
+    base = Path(out or default).resolve()
 
     def pick(explicit, name):
         return Path(explicit).resolve() if explicit not in (None, "", "None") else base / name

@@ -21,7 +21,6 @@ import dataclasses
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -78,7 +77,7 @@ def beside_the_other_workers(threads_per_task: int | None):
     about 1.5x fast (docs/benchmarks.md)."""
     from ..infra.cpushare import available_cores
     cores = available_cores()
-    wanted = 0 if threads_per_task is None else min(cores, max(1, cores // threads_per_task)) - 1
+    wanted = 0 if threads_per_task is None else max(1, cores // threads_per_task) - 1
     _neighbours.update(wanted=wanted, threads=threads_per_task or 1, running=None)
     try:
         yield
@@ -113,34 +112,24 @@ def busy(parent: int, n_threads: int) -> None:
 PROBE = RunConfig("linear", 2, epochs=1, train_limit=128, test_limit=128, device="cpu")   # trains one batch
 
 
-def startup(kind: str = "train") -> float:
+@cache
+def startup(kind: str) -> float:
     """Seconds of a step that does almost nothing, "train" or "evaluate", as the report's workers run it (beside
     the other workers' busy processes, inside `beside_the_other_workers`). A training is notebook 01 through
     papermill on one batch of PROBE (its kernel, imports, cells and figures); an evaluation, a fresh interpreter
     importing the evaluation and loading the data it reads. Each kind is timed once."""
-    return _startups()[kind]
-
-
-@cache
-def _startups() -> dict:
     from .schedule import notebook
     _start_neighbours()
-    folder = Path(tempfile.mkdtemp(prefix="vaelib-probe-"))
-    load = "from vaelib.data import datasets as d; [d.load('mnist', train=t) for t in (True, False)]"
-    steps = {"train": lambda: notebook("01_train", folder / "probe.ipynb", {
-                 "config": dataclasses.asdict(PROBE), "runs_dir": str(folder), "force": True,
-                 "keep_stale": False, "smoke_test": False, "teach": False}),
-             "evaluate": lambda: subprocess.run([sys.executable, "-c", f"import vaelib.evaluation.metrics; {load}"],
-                                                check=True)}
-    try:
-        seconds = {}
-        for kind, step in steps.items():
-            start = time.perf_counter()
-            step()
-            seconds[kind] = time.perf_counter() - start
-        return seconds
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="vaelib-probe-", ignore_cleanup_errors=True) as folder:
+        start = time.perf_counter()
+        if kind == "train":
+            notebook("01_train", Path(folder) / "probe.ipynb", {
+                "config": dataclasses.asdict(PROBE), "runs_dir": folder, "force": True, "keep_stale": False,
+                "smoke_test": False, "teach": False})
+        else:
+            load = "from vaelib.data import datasets as d; [d.load('mnist', train=t) for t in (True, False)]"
+            subprocess.run([sys.executable, "-c", f"import vaelib.evaluation.metrics; {load}"], check=True)
+        return time.perf_counter() - start
 
 
 SLICE = 250        # images of a timed evaluation (each metric's time grows with its images)
@@ -270,10 +259,7 @@ def wall(tasks, workers: int) -> float:
 def summary(tasks, workers: int, load: float | None = None) -> dict:
     """Task-minutes by kind of step and the wall minutes on `workers` workers; `load`, the machine's load
     average when the timing began (other work on the cores makes every timing, and so the estimate, longer)."""
-    minutes = dict.fromkeys(KINDS, 0.0)
-    for t in tasks:
-        if kind(t.name):
-            minutes[kind(t.name)] += t.cost / 60
+    minutes = {k: sum(t.cost for t in tasks if kind(t.name) == k) / 60 for k in KINDS}
     return {"task_minutes": minutes, "wall_minutes": wall(tasks, workers) / 60, "workers": workers, "load": load}
 
 

@@ -29,18 +29,16 @@ from ..config.reference import PAPER, TRAIN_IMAGES, config
 from ..config.run import ConfigError, RunConfig, check_device
 from ..data import datasets as data
 from ..infra import paths
-from ..infra.cpushare import available_cores
 from .schedule import execute
 from .tasks import reference_tasks
-from .workers import RULE, set_budget, this_machine
+from .workers import engine_options, local_workers
 from ..infra import logs
 from ..infra.faults import EXIT_CODES, guard
 
 
-def run(cfg: RunConfig, where: paths.Paths, k: int, curve_images: int, jobs: int, address: str | None,
-        command: str, device: str = "auto") -> dict:
-    """The whole reference comparison on the engine; the result files' contents."""
-    threads = None if address else max(1, available_cores() // jobs)   # the worker rule's threads
+def run(cfg: RunConfig, where: paths.Paths, k: int, curve_images: int, jobs: int, threads: int | None,
+        address: str | None, command: str, device: str = "auto") -> dict:
+    """The whole reference comparison on the engine (`threads` per task); the result files' contents."""
     tasks = reference_tasks(cfg, where.runs, k, curve_images, threads, device)
     if not tasks:
         print(f"{where.runs / cfg.name}: trained and evaluated by today's code, reused")
@@ -72,21 +70,13 @@ def main(argv=None) -> int:
                                                                      "the authors' %(default)s; 400 held out)")
     parser.add_argument("--protocol", default="burda", help="burda (the authors' code, default) or plain (the sweep's)")
     parser.add_argument("--test-limit", default=None)
-    parser.add_argument("--jobs", type=int, default=None, help=f"local workers (default: from the machine: {RULE})")
-    parser.add_argument("--scheduler", default=None, help="address of a running Dask scheduler")
-    parser.add_argument("--device", default="auto", help="where training and the NLL run: auto (CUDA when "
-                                                         "available), cpu or cuda[:N]")
-    parser.add_argument("--out", default=None, help="put runs/, figures/, results/ here")
-    parser.add_argument("--runs-dir", default=None)
-    parser.add_argument("--results-dir", default=None)
-    parser.add_argument("--figures-dir", default=None)
+    engine_options(parser, ("runs", "results", "figures"), "runs/, figures/, results/")
     args = parser.parse_args(argv)
     logs.show()
     try:
         cfg = config(args.epochs, args.batch_size, args.lr, args.seed, args.train_limit, args.test_limit,
                      protocol=args.protocol)
-        args.jobs = args.jobs or this_machine().jobs
-        set_budget(args.jobs)
+        _, args.jobs, threads, _ = local_workers(args.jobs, args.scheduler)
         check_device(args.device)
         for name in ("k", "curve_images", "jobs"):
             if getattr(args, name) < 1:
@@ -95,10 +85,9 @@ def main(argv=None) -> int:
     except (ConfigError, data.DataError) as e:
         parser.error(str(e))
     where = paths.resolve(out=args.out, runs_dir=args.runs_dir, figures_dir=args.figures_dir,
-                          results_dir=args.results_dir)
-    where.make()
-    info = run(cfg, where, args.k, args.curve_images, args.jobs, args.scheduler,
-               "python -m vaelib.reference " + " ".join(argv if argv is not None else sys.argv[1:]), args.device)
+                          results_dir=args.results_dir).make()
+    info = run(cfg, where, args.k, args.curve_images, args.jobs, threads, args.scheduler,
+               " ".join(["python -m vaelib.reference", *argv]), args.device)
     ours = info["ours"]
     print(f"NLL {ours['nll']:.2f} nats (K={ours['k']:,}, {ours['test_images']:,} test images) after "
           f"{ours['epochs']} epochs; the paper: {PAPER['vae_nll']} after {PAPER['epochs']:,}; gap "

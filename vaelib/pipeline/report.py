@@ -25,23 +25,20 @@ import sys
 
 from ..analysis import writeup
 from ..analysis.figures import write_figure_index
-from ..config.run import ConfigError, check_device
+from ..config.run import check_device
 from ..config.sweep import EXTRAS, QUICK, Sweep
 from ..data import datasets as data
 from ..infra import paths
-from ..infra.cpushare import available_cores
 from ..site import build as site
+from ..training import runs
 from ..training.engine import TRAINING_VERSION
 from . import cost
 from .runinfo import write_run_info
-from .schedule import SCHEDULER_ENV, Task, execute
-from .tasks import build_tasks, stale_runs
-from .workers import RULE, set_budget, task_budget_mb, this_machine
+from .schedule import Task, execute
+from .tasks import build_tasks
+from .workers import engine_options, local_workers, task_budget_mb
 from ..infra import logs
-from ..infra.faults import BAD_INPUT, EXIT_CODES, guard
-
-
-# Every figure of the report: file name -> (notebook that makes it, what it shows).
+from ..infra.faults import EXIT_CODES, Refused, guard
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -68,16 +65,8 @@ def parse(argv=None) -> argparse.Namespace:
                         help="print what the report would cost on this machine (with --jobs N: on N workers) and stop")
     parser.add_argument("--classifier-limit", type=int, default=None,
                         help="train the digit classifier on the first N training images (default: all)")
-    parser.add_argument("--jobs", type=int, default=None,
-                        help=f"local workers, one task each (default: from the machine: {RULE})")
-    parser.add_argument("--device", default="auto", help="where training and evaluation run: auto (CUDA when "
-                                                         "available), cpu or cuda[:N]")
-    parser.add_argument("--scheduler", default=os.environ.get(SCHEDULER_ENV),
-                        help=f"address of a running Dask scheduler whose workers share these folders "
-                             f"(default: ${SCHEDULER_ENV}; unset: a local cluster of --jobs workers)")
-    parser.add_argument("--out", default=None, help="put runs/, figures/, results/, executed/ and REPORT.md here")
-    for name in ("runs", "figures", "results", "executed"):
-        parser.add_argument(f"--{name}-dir", default=None)
+    engine_options(parser, ("runs", "figures", "results", "executed"),
+                   "runs/, figures/, results/, executed/ and REPORT.md")
     if parser.parse_args(argv).quick:      # the quick look's settings as the defaults: what the command gives wins
         parser.set_defaults(out=str(paths.PROJECT / "quick"),
                             **{k: list(v) if isinstance(v, tuple) else v for k, v in QUICK.items()})
@@ -87,9 +76,8 @@ def parse(argv=None) -> argparse.Namespace:
 def plan(args, argv) -> tuple[Sweep, paths.Paths, list[Task], dict]:
     """The sweep and folders from the arguments (every setting and the data checked before anything runs),
     and the report's task graph for this machine."""
-    settings = {"archs": args.archs, "dims": args.dims, "epochs": args.epochs, "datasets": args.datasets}
-    settings.update({k: getattr(args, k) for k in ("seeds", "extras", "classifier_limit")
-                     if getattr(args, k) is not None})
+    settings = {k: getattr(args, k) for k in ("archs", "dims", "epochs", "datasets", "seeds", "extras",
+                                              "classifier_limit") if getattr(args, k) is not None}
     sweep = Sweep.from_params(settings, smoke=args.smoke)
     check_device(args.device)
     task_budget_mb()
@@ -99,16 +87,13 @@ def plan(args, argv) -> tuple[Sweep, paths.Paths, list[Task], dict]:
         data.verify(dataset)
     where = paths.resolve(args.smoke, args.out, args.runs_dir, args.figures_dir, args.results_dir,
                           args.executed_dir).make()
-    stale = set(stale_runs(sweep, where.runs))
+    stale = {c.name for c in sweep.configs() if runs.is_stale(where.runs / c.name, TRAINING_VERSION)}
     if stale:
         verb = "reused as they are (--keep-stale)" if args.keep_stale else \
             "retrained (old folders kept as NAME.replaced-<time>; --keep-stale reuses them)"
         print(f"{len(stale)} run(s) were made by another training version than today's "
               f"({TRAINING_VERSION}): {', '.join(sorted(stale))}; they will be {verb}")
-    machine = this_machine()
-    jobs = args.jobs or machine.jobs
-    budget = set_budget(jobs)
-    threads = None if args.scheduler else max(1, available_cores() // jobs)     # the worker rule's threads
+    machine, jobs, threads, budget = local_workers(args.jobs, args.scheduler)
     if not (args.jobs or args.scheduler):
         print(f"local workers from the machine: {machine.reason} (--jobs overrides)")
     gpus = 0 if args.scheduler or args.device == "cpu" else machine.gpus
@@ -116,7 +101,7 @@ def plan(args, argv) -> tuple[Sweep, paths.Paths, list[Task], dict]:
     with cost.beside_the_other_workers(None if gpus else threads):      # timed as the report's steps will run
         tasks = build_tasks(sweep, where, threads, args.force, args.keep_stale, set() if args.keep_stale else stale,
                             args.device, gpus)
-    command = " ".join(["python -m vaelib.report", *(sys.argv[1:] if argv is None else argv)]).strip()
+    command = " ".join(["python -m vaelib.report", *argv])
     return sweep, where, tasks, {"jobs": jobs, "threads": threads, "budget": budget, "command": command,
                                  "gpu_slots": machine.gpu_slots if gpus else None,
                                  "estimate": cost.summary(tasks, jobs, load)}
@@ -143,18 +128,16 @@ def render(sweep: Sweep, where: paths.Paths, done: dict, setup: dict) -> None:
 @guard
 def main(argv=None) -> int:
     args = parse(argv)
-    source = "--scheduler" if "--scheduler" in (sys.argv[1:] if argv is None else argv) else f"${SCHEDULER_ENV}"
     logs.show()
     try:
         sweep, where, tasks, setup = plan(args, argv)
-    except (ConfigError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return BAD_INPUT
+    except ValueError as e:      # a ConfigError is one already; the memory budget's is not
+        raise Refused(str(e)) from e
     print(f"report over {len(sweep.configs())} runs ({sweep.to_params()}) into {where.runs.parent}")
     print(cost.said(setup["estimate"], len(tasks)))
     if args.estimate:
         return 0
-    done = execute(tasks, setup["jobs"], args.scheduler, source, gpu_slots=setup["gpu_slots"])
+    done = execute(tasks, setup["jobs"], args.scheduler, gpu_slots=setup["gpu_slots"])
     render(sweep, where, done, setup)
     return 0
 

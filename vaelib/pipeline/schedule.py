@@ -45,11 +45,9 @@ from pathlib import Path
 
 from ..infra.faults import StepFailed, Unreachable
 from ..infra.paths import PROJECT
-from .workers import BUDGET_ENV, task_budget_mb
+from .workers import BUDGET_ENV, SCHEDULER_ENV, task_budget_mb
 
 logger = logging.getLogger(__name__)
-
-SCHEDULER_ENV = "VAELIB_SCHEDULER"
 
 
 @dataclass
@@ -103,8 +101,9 @@ def _timed(run, *_deps) -> tuple[float, float | None]:
 
 
 @contextmanager
-def cluster(jobs: int = 2, address: str | None = None, source: str = "--scheduler", timeout: float = 5.0):
-    """A Dask client: on the scheduler at `address`, or on a LocalCluster of `jobs` single-thread workers.
+def cluster(jobs: int = 2, address: str | None = None, timeout: float = 5.0):
+    """A Dask client: on the scheduler at `address` (given by --scheduler, or by $VAELIB_SCHEDULER when it is that
+    variable's), or on a LocalCluster of `jobs` single-thread workers.
 
     Local workers are threads of this process: each task is a subprocess (`python`, below) that the
     worker only waits on, so worker processes would add memory and start-up time and nothing else.
@@ -112,6 +111,7 @@ def cluster(jobs: int = 2, address: str | None = None, source: str = "--schedule
     """
     from distributed import Client, LocalCluster
     if address:
+        source = f"${SCHEDULER_ENV}" if address == os.environ.get(SCHEDULER_ENV) else "--scheduler"
         try:
             client = Client(address, timeout=f"{timeout}s")
         except (OSError, TimeoutError, ValueError) as e:
@@ -120,12 +120,12 @@ def cluster(jobs: int = 2, address: str | None = None, source: str = "--schedule
                               f"or leave {source} unset for a local cluster") from None
         with client:
             yield client
-        return
-    dashboard = importlib.util.find_spec("bokeh") is not None
-    with LocalCluster(n_workers=jobs, threads_per_worker=1, processes=False, memory_limit=0,
-                      dashboard_address=":0", scheduler_kwargs={"dashboard": dashboard},
-                      silence_logs=logging.CRITICAL) as local, Client(local) as client:   # a failed step: our one line
-        yield client
+    else:
+        dashboard = importlib.util.find_spec("bokeh") is not None
+        with LocalCluster(n_workers=jobs, threads_per_worker=1, processes=False, memory_limit=0,
+                          dashboard_address=":0", scheduler_kwargs={"dashboard": dashboard},
+                          silence_logs=logging.CRITICAL) as local, Client(local) as client:   # a failed step: our line
+            yield client
 
 
 def workers(client) -> list[dict]:
@@ -133,8 +133,8 @@ def workers(client) -> list[dict]:
     return list(client.scheduler_info(n_workers=-1)["workers"].values())
 
 
-def execute(tasks: list[Task], jobs: int, address: str | None = None, source: str = "--scheduler",
-            desc: str = "report", gpu_slots: int | None = None) -> dict:
+def execute(tasks: list[Task], jobs: int, address: str | None = None, desc: str = "report",
+            gpu_slots: int | None = None) -> dict:
     """Run the tasks on a Dask cluster (the scheduler at `address`, else a LocalCluster of `jobs` workers):
     each task's seconds, each launched step's peak MB, the wall time, the memory watch and the engine in words."""
     from ..infra.memwatch import PeakMemory
@@ -142,7 +142,7 @@ def execute(tasks: list[Task], jobs: int, address: str | None = None, source: st
     seconds, threads, engine = {}, 0, "none: every step reused"
     with PeakMemory(every=10.0) as watch:    # a tree PSS costs about 30 ms per GB held (memwatch)
         if tasks:                            # else no cluster is started
-            with cluster(jobs, address, source) as client:
+            with cluster(jobs, address) as client:
                 found = workers(client)
                 threads = sum(w["nthreads"] for w in found)
                 engine = (f"Dask {'scheduler ' + address if address else 'LocalCluster'}: {len(found)} worker(s), "
@@ -281,7 +281,7 @@ class MemoryBudget(threading.Thread):
         self.join()
 
 
-def python(args: list[str], what: str, extra_env: dict | None = None, budget_mb: float | None = None) -> float:
+def python(args: list[str], what: str, budget_mb: float | None = None) -> float:
     """Run `python ARGS` (this interpreter) to completion within a memory budget (default: the free
     memory's share per worker, pipeline.workers.task_budget_mb); the step's peak memory in MB. Raise
     StepFailed with one line when it fails: its own error line, or its memory over the budget, or the
@@ -289,7 +289,7 @@ def python(args: list[str], what: str, extra_env: dict | None = None, budget_mb:
     budget = budget_mb or task_budget_mb()
     cmd = [sys.executable, "-m", "vaelib.pipeline.schedule", str(os.getpid()), sys.executable, *args]
     env = {k: v for k, v in os.environ.items() if not (in_dask_worker() and k in DASK_WORKER_ENV)}
-    env.update({**MALLOC_ENV, **(extra_env or {})})
+    env.update(MALLOC_ENV)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     watch = MemoryBudget(proc.pid, budget)
     watch.start()

@@ -26,10 +26,6 @@ from .schedule import Task, notebook, python
 ANALYSIS = ("02_compare_losses", "03_explore_latent_space", "04_embed_test_set", "05_beyond")
 
 
-def stale_runs(sweep: Sweep, runs_dir: Path) -> list[str]:
-    return [c.name for c in sweep.configs() if runs.is_stale(runs_dir / c.name, TRAINING_VERSION)]
-
-
 def run_devices(sweep: Sweep, device: str, gpus: int) -> dict[str, str]:
     """Each run's device: `device` as given, except that "auto" or "cuda" on a machine with `gpus` CUDA
     devices spreads the runs over them in turn (cuda:0, cuda:1, ...); a run is trained and evaluated on one."""
@@ -58,27 +54,27 @@ def build_tasks(sweep: Sweep, where: paths.Paths, threads: int | None, force: bo
               cost=price(cost.classifier_seconds, images, threads, clf_device), gpu=clf_device.startswith("cuda"),
               here=partial(classifier.ensure, clf, train_limit=images, progress=False))]
     for c in sweep.configs():
-        config = dataclasses.asdict(dataclasses.replace(c, num_threads=threads or 0, device=devices[c.name]))
-        params = {"config": config, "runs_dir": str(where.runs), "force": force or c.name in stale,
+        run = dataclasses.replace(c, num_threads=threads or 0, device=devices[c.name])
+        params = {"config": dataclasses.asdict(run), "runs_dir": str(where.runs), "force": force or c.name in stale,
                   "keep_stale": keep_stale, "smoke_test": False,
                   "teach": False}                        # the notebook's hand-written demo step: for a reader
         out = where.executed / f"01_train_{c.name}.ipynb"
-        on_gpu = devices[c.name].startswith("cuda")
+        on_gpu = run.device.startswith("cuda")
         reused = not params["force"] and trained(c, where.runs / c.name)
         if not reused:
             tasks.append(Task(f"train {c.name}", partial(notebook, "01_train", out, params),
-                              cost=price(cost.train_seconds, RunConfig(**config), threads), gpu=on_gpu,
-                              here=partial(train, RunConfig(**config), where.runs, force=params["force"], progress=False,
+                              cost=price(cost.train_seconds, run, threads), gpu=on_gpu,
+                              here=partial(train, run, where.runs, force=params["force"], progress=False,
                                            keep_stale=keep_stale)))
         iwae = sweep.iwae_k_for(c)
         if c.dataset != sweep.dataset or reused and metrics.fresh_part(
                 where.runs / c.name, metrics.settings_of(c, iwae or None))[1] == set(metrics.versions(c.arch)):
             continue
         cmd = ["-m", "vaelib.metrics", str(where.runs / c.name), "--classifier", str(clf),
-               "--iwae-k", str(iwae), "--device", devices[c.name], *threads_arg]
+               "--iwae-k", str(iwae), "--device", run.device, *threads_arg]
         needs = tuple(t.name for t in tasks if t.name in (f"train {c.name}", "classifier"))   # reused: no task
         tasks.append(Task(f"evaluate {c.name}", partial(python, cmd, f"evaluate {c.name}"),
-                          cost=price(cost.evaluate_seconds, RunConfig(**config), iwae, threads),
+                          cost=price(cost.evaluate_seconds, run, iwae, threads),
                           deps=needs, gpu=on_gpu,
                           here=partial(evaluate_run, where.runs / c.name, clf, iwae_k=iwae or None)))
     everything = tuple(t.name for t in tasks)

@@ -25,6 +25,7 @@ GPU_TASK_MB = 1300
 
 
 BUDGET_ENV = "VAELIB_TASK_MB"
+SCHEDULER_ENV = "VAELIB_SCHEDULER"
 
 
 def task_budget_mb() -> float:
@@ -89,6 +90,32 @@ def plan(cores: int, memory_mb: float, gpus: int = 0, gpu_memory_mb: float = 0.0
                 f"({per_device} per device at most, {GPU_TASK_MB} MB each)")
     threads = max(1, cores // jobs)
     return Plan(jobs, threads, f"{jobs} worker(s) x {threads} thread(s): {why}", slots, gpus)
+
+
+def engine_options(parser, folders: tuple[str, ...], out: str) -> None:
+    """The options of a command whose steps run on the engine (the report, the reference): its workers
+    (--jobs, --scheduler), the device of its runs, and its folders (--out, then --NAME-dir for each of `folders`)."""
+    parser.add_argument("--jobs", type=int, default=None,
+                        help=f"local workers, one task each (default: from the machine: {RULE})")
+    parser.add_argument("--device", default="auto", help="where training and evaluation run: auto (CUDA when "
+                                                         "available), cpu or cuda[:N]")
+    parser.add_argument("--scheduler", default=os.environ.get(SCHEDULER_ENV),
+                        help=f"address of a running Dask scheduler whose workers share these folders "
+                             f"(default: ${SCHEDULER_ENV}; unset: a local cluster of --jobs workers)")
+    parser.add_argument("--out", default=None, help=f"put {out} here")
+    for name in folders:
+        parser.add_argument(f"--{name}-dir", default=None)
+
+
+def local_workers(jobs: int | None, address: str | None) -> tuple[Plan, int, int | None, float]:
+    """This machine's plan; the local workers (`jobs`, else the plan's); the torch threads per task (the rule's
+    share of the cores; None on a scheduler's workers, whose tasks share their own machines' cores); and the
+    memory budget per task, set for the steps this process launches (set_budget)."""
+    from ..infra.cpushare import available_cores
+    machine = this_machine()
+    jobs = jobs or machine.jobs
+    threads = None if address else max(1, available_cores() // jobs)
+    return machine, jobs, threads, set_budget(jobs)
 
 
 def this_machine() -> Plan:

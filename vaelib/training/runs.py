@@ -105,19 +105,15 @@ def prepare(config: RunConfig, version: int, runs_dir: Path | str = RUNS_DIR, fo
                 f"{folder} holds a run with a different config ({lines}). Nothing was changed. "
                 f"Choose another runs_dir, or pass force=True (--force) to retrain: the old folder "
                 f"is then kept as {folder.name}.replaced-<time>.")
-        stale = is_stale(folder, version)
-        if stale and not (force or keep_stale):
+        if is_stale(folder, version) and not (force or keep_stale):
             raise StaleRunError(
                 f"{folder} holds a run made by other training code ({provenance.describe(read_provenance(folder))}; "
                 f"today: training {version}). Nothing was changed. Pass force=True (--force) to "
                 f"retrain it (the old folder is kept as {folder.name}.replaced-<time>), or keep_stale=True "
                 f"(--keep-stale) to use it as it is.")
-        if force:
-            os.replace(folder, folder.with_name(f"{folder.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}"))  # kept
-        elif is_finished(folder):
-            return folder, "finished"
-        else:
-            return folder, "resume"
+        if not force:
+            return folder, "finished" if is_finished(folder) else "resume"
+        os.replace(folder, folder.with_name(f"{folder.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}"))  # kept
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / "config.json", config.to_json())
     write_provenance(folder, version)
