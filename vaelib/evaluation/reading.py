@@ -49,5 +49,5 @@ def read_interpolations(model: VAE, clf, x_test: torch.Tensor, y_test: torch.Ten
     reading = read(clf, images)
     pairs, steps = images.shape[:2]
     pair = np.repeat(np.arange(pairs), steps)           # every path's steps, path after path
-    first, last = (y_test[list(ends)].numpy()[pair] for ends in zip(*sampling.INTERPOLATION_PAIRS))
+    first, last = (y_test[list(images_at)].numpy()[pair] for images_at in zip(*sampling.INTERPOLATION_PAIRS))
     return reading.assign(pair=pair, step=np.tile(np.arange(steps), pairs), start_digit=first, end_digit=last)
