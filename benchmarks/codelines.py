@@ -2,6 +2,7 @@
 
     python -m benchmarks.codelines              # this checkout
     python -m benchmarks.codelines --at 2a642a5 # another commit (git show), for a before/after
+    python -m benchmarks.codelines --functions  # and the plumbing's code lines by top-level function or class
 
 The plumbing is pipeline/, infra/ and training/runs.py (what runs, places and caches the work, not the VAE);
 issue 45 asked for it at most 900 lines, and vaelib outside site/ and analysis/ at most 2,700.
@@ -13,6 +14,7 @@ import argparse
 import ast
 import io
 import subprocess
+import textwrap
 import tokenize
 from collections import Counter
 from pathlib import Path
@@ -48,11 +50,24 @@ def sources(at: str | None) -> dict[str, str]:
             for n in names if n.endswith(".py")}
 
 
+def by_definition(source: str) -> list[tuple[int, str]]:
+    """Code lines of each top-level function or class of a module (decorators included), largest first."""
+    lines = source.splitlines(keepends=True)
+    found = []
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            start = min([d.lineno for d in node.decorator_list] + [node.lineno])
+            found.append((code_lines(textwrap.dedent("".join(lines[start - 1:node.end_lineno]))), node.name))
+    return sorted(found, reverse=True)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--at", default=None, help="a git commit (default: the working tree)")
+    parser.add_argument("--functions", action="store_true", help="also each plumbing file's top-level definitions")
     args = parser.parse_args(argv)
-    counts = {path: code_lines(text) for path, text in sources(args.at).items()}
+    texts = sources(args.at)
+    counts = {path: code_lines(text) for path, text in texts.items()}
     by = Counter()
     for path, n in counts.items():
         by[path.split("/")[0] if "/" in path else "(top)"] += n
@@ -62,6 +77,10 @@ def main(argv=None) -> None:
     plumbing = sum(n for path, n in counts.items() if path.startswith(PLUMBING))
     print(f"plumbing ({', '.join(PLUMBING)}): {plumbing}")
     print(f"outside site/ and analysis/: {sum(n for k, n in by.items() if k not in ('site', 'analysis'))}")
+    if args.functions:
+        for path in sorted(p for p in counts if p.startswith(PLUMBING) and counts[p]):
+            parts = ", ".join(f"{name} {n}" for n, name in by_definition(texts[path]))
+            print(f"  {path} {counts[path]}: {parts}")
 
 
 if __name__ == "__main__":
