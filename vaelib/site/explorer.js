@@ -521,14 +521,17 @@ function placeExplorer(root) {
   }
   function figure(s, loss, v) {
     const values = s.losses.concat([loss, ...(s.pi || []), s.collapse_above]), [lo, hi] = extent(values);
-    const W = 600, x = u => 20 + (u - lo) / (hi - lo) * (W - 40), NS = "http://www.w3.org/2000/svg";
+    // drawn as wide as the box (600 at most), so that its 12-px text stays 12 px on a phone; a narrow
+    // figure puts its legend on a line of its own, under the axis' two ends
+    const W = Math.max(280, Math.min(600, placed.clientWidth || 600)), narrow = W < 520, H = narrow ? 126 : 110;
+    const x = u => 20 + (u - lo) / (hi - lo) * (W - 40), NS = "http://www.w3.org/2000/svg";
     const svg = document.createElementNS(NS, "svg"), add = (tag, attrs, text) => {
       const e = document.createElementNS(NS, tag);
       for (const [k, a] of Object.entries(attrs)) e.setAttribute(k, a);
       if (text !== undefined) e.textContent = text;
       svg.appendChild(e); return e;
     };
-    svg.setAttribute("viewBox", `0 0 ${W} 110`); svg.setAttribute("class", "placed-run");
+    svg.setAttribute("viewBox", `0 0 ${W} ${H}`); svg.setAttribute("class", "placed-run");
     svg.setAttribute("role", "img"); svg.setAttribute("aria-label", `${s.arch} d=${s.latent_dim}: your loss among the committed seeds`);
     if (s.pi) add("rect", {x: x(s.pi[0]), y: 20, width: x(s.pi[1]) - x(s.pi[0]), height: 55, fill: "#cfe3f3"});
     add("line", {x1: x(s.collapse_above), x2: x(s.collapse_above), y1: 12, y2: 82, stroke: "#b00020", "stroke-dasharray": "5 3", "stroke-width": 2});
@@ -540,7 +543,7 @@ function placeExplorer(root) {
     add("text", {x: x(loss) + 10, y: 42, "font-size": 12, fill: "#222"}, "yours");
     add("text", {x: 20, y: 104, "font-size": 12, fill: "#222"}, `${lo.toFixed(1)} nats`);
     add("text", {x: W - 20, y: 104, "font-size": 12, fill: "#222", "text-anchor": "end"}, `${hi.toFixed(1)} nats`);
-    add("text", {x: W / 2, y: 104, "font-size": 12, fill: "#222", "text-anchor": "middle"}, s.pi ? "dots: committed seeds; band: 95% prediction interval" : "dots: committed seeds (one: no interval)");
+    add("text", {x: W / 2, y: narrow ? 122 : 104, "font-size": 12, fill: "#222", "text-anchor": "middle"}, s.pi ? "dots: committed seeds; band: 95% prediction interval" : "dots: committed seeds (one: no interval)");
     return svg;
   }
   function place(rows) {
