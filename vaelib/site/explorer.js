@@ -535,7 +535,7 @@ function placeExplorer(root) {
     svg.setAttribute("role", "img"); svg.setAttribute("aria-label", `${s.arch} d=${s.latent_dim}: your loss among the committed seeds`);
     if (s.pi) add("rect", {x: x(s.pi[0]), y: 20, width: x(s.pi[1]) - x(s.pi[0]), height: 55, fill: "#cfe3f3"});
     add("line", {x1: x(s.collapse_above), x2: x(s.collapse_above), y1: 12, y2: 82, stroke: "#b00020", "stroke-dasharray": "5 3", "stroke-width": 2});
-    const right = x(s.collapse_above) > 0.7 * W;     // near the right edge: the label to the line's left, not cut
+    const right = x(s.collapse_above) > W - 130;     // near the right edge: the label to the line's left, not cut
     add("text", {x: x(s.collapse_above) + (right ? -4 : 4), y: 18, fill: "#b00020", "font-size": 12,
                   "text-anchor": right ? "end" : "start"}, "collapse threshold");
     s.seeds.forEach((seed, k) => { const c = add("circle", {cx: x(s.losses[k]), cy: 62, r: 5, fill: "#0072b2", "data-seed": seed}); const t = document.createElementNS(NS, "title"); t.textContent = `seed ${seed}: ${s.losses[k].toFixed(4)}`; c.appendChild(t); });
